@@ -1,0 +1,279 @@
+// Package cli implements the mptcpkit command line: one file per subcommand,
+// each a thin layer that parses arguments and calls into the importable
+// packages (pm, mptcp, lab, bench, ...).
+package cli
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"strings"
+	"syscall"
+
+	"github.com/mptcpkit/mptcpkit/netns"
+)
+
+// Main runs the command line args (without the program name) with the
+// process's standard streams and returns the exit status. SIGINT and SIGTERM
+// cancel the context every command runs under.
+func Main(args []string) int {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	return ExitCode(Run(ctx, args, os.Stdout, os.Stderr), os.Stderr)
+}
+
+// ExitCode prints err (if any) to stderr the way mptcpkit does and returns the
+// exit status for it: 0 for nil, 2 for usage errors, the child's status for
+// an ExitError, 1 otherwise.
+func ExitCode(err error, stderr io.Writer) int {
+	if err == nil {
+		return 0
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return ee.Code
+	}
+	var ue *UsageError
+	if errors.As(err, &ue) {
+		fmt.Fprintf(stderr, "mptcpkit: %s\n", ue.Msg)
+		if ue.Help != "" {
+			fmt.Fprintf(stderr, "Try 'mptcpkit %s --help'.\n", ue.Help)
+		}
+		return 2
+	}
+	fmt.Fprintf(stderr, "mptcpkit: %v\n", err)
+	return 1
+}
+
+// UsageError is a mistake on the command line. Help names the command whose
+// --help explains the right usage.
+type UsageError struct {
+	Msg  string
+	Help string
+}
+
+func (e *UsageError) Error() string { return e.Msg }
+
+func usagef(help, format string, args ...any) error {
+	return &UsageError{Msg: fmt.Sprintf(format, args...), Help: help}
+}
+
+// ExitError carries an exit status without a message (e.g. the status of a
+// program run by `mptcpkit run`).
+type ExitError struct{ Code int }
+
+func (e *ExitError) Error() string { return fmt.Sprintf("exit status %d", e.Code) }
+
+// env is what every subcommand gets: the global options and the streams.
+type env struct {
+	ctx     context.Context
+	stdout  io.Writer
+	stderr  io.Writer
+	netns   string // -n NAME / --netns NAME: act inside this namespace
+	json    bool   // -j / --json
+	verbose bool   // -v / --verbose
+	log     *slog.Logger
+}
+
+// openNetNS opens the namespace named with -n, or returns nil when none was
+// named (act in the current namespace).
+func (e *env) openNetNS() (*netns.NetNS, error) {
+	if e.netns == "" {
+		return nil, nil
+	}
+	return netns.Open(e.netns)
+}
+
+type command struct {
+	name    string
+	aliases []string
+	summary string
+	run     func(e *env, args []string) error
+}
+
+func commands() []command {
+	return []command{
+		{"check", nil, "diagnose MPTCP support and configuration on this host", cmdCheck},
+		{"endpoint", []string{"endp", "ep"}, "manage the in-kernel path manager's endpoints (like ip mptcp endpoint)", cmdEndpoint},
+		{"limits", nil, "show or set the in-kernel path manager's limits (like ip mptcp limits)", cmdLimits},
+		{"monitor", nil, "print MPTCP path-manager events as they happen (like ip mptcp monitor)", cmdMonitor},
+		{"conns", nil, "list MPTCP connections and their subflows", cmdConns},
+		{"bench", nil, "measure TCP vs MPTCP throughput and latency, per subflow", cmdBench},
+		{"lab", nil, "build multipath testbeds in network namespaces; `lab demo` shows the gain", cmdLab},
+		{"run", nil, "run a program with its TCP sockets turned into MPTCP", cmdRun},
+		{"force", nil, "turn new TCP sockets of running programs into MPTCP (BPF)", cmdForce},
+		{"enable", nil, "make a systemd unit start under `mptcpkit run`", cmdEnable},
+		{"disable", nil, "undo `mptcpkit enable`", cmdDisable},
+		{"daemon", nil, "keep MPTCP endpoints in line with the network (like mptcpd)", cmdDaemon},
+		{"proxy", nil, "TCP<->MPTCP converter: carry plain TCP over every path", cmdProxy},
+		{"version", nil, "print the version", cmdVersion},
+	}
+}
+
+const topHelp = `mptcpkit — Multipath TCP on Linux, end to end.
+
+Usage:
+  mptcpkit [-n NETNS] [-j] [-v] COMMAND [ARGS...]
+  mptcpkit COMMAND --help
+
+Global options (before COMMAND, like ip's):
+  -n, --netns NAME   act inside network namespace NAME (/run/netns/NAME) or a path
+  -j, --json         machine-readable JSON output
+  -v, --verbose      say more about what is being done
+  -h, --help         this help
+
+Commands:
+%s
+Examples:
+  mptcpkit lab demo                      # build 2 x 100 Mbit paths, show TCP vs MPTCP, clean up
+  mptcpkit check                         # is MPTCP usable here, and what to fix
+  mptcpkit endpoint add 10.0.2.1 dev eth1 subflow
+  mptcpkit -n lab1-client limits show
+`
+
+func helpText() string {
+	var b strings.Builder
+	for _, c := range commands() {
+		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
+	}
+	return fmt.Sprintf(topHelp, b.String())
+}
+
+// Run runs one mptcpkit command line (args without the program name).
+func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	e := &env{ctx: ctx, stdout: stdout, stderr: stderr}
+	for len(args) > 0 && strings.HasPrefix(args[0], "-") {
+		a := args[0]
+		args = args[1:]
+		switch {
+		case a == "-n" || a == "--netns" || a == "-netns":
+			if len(args) == 0 {
+				return usagef("", "%s needs a namespace name", a)
+			}
+			e.netns, args = args[0], args[1:]
+		case strings.HasPrefix(a, "--netns="):
+			e.netns = strings.TrimPrefix(a, "--netns=")
+		case a == "-j" || a == "--json" || a == "-json":
+			e.json = true
+		case a == "-v" || a == "--verbose":
+			e.verbose = true
+		case a == "-h" || a == "--help" || a == "-help":
+			fmt.Fprint(stdout, helpText())
+			return nil
+		case a == "-V" || a == "--version":
+			return cmdVersion(e, nil)
+		case a == "--":
+			goto done
+		default:
+			return usagef("", "unknown global option %q (global options: -n NAME, -j, -v, -h)", a)
+		}
+	}
+done:
+	level := slog.LevelInfo
+	if e.verbose {
+		level = slog.LevelDebug
+	}
+	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	if e.netns != "" {
+		// Fail early and clearly on an unknown namespace.
+		ns, err := netns.Open(e.netns)
+		if err != nil {
+			return err
+		}
+		ns.Close()
+	}
+	if len(args) == 0 {
+		fmt.Fprint(stdout, helpText())
+		return usagef("", "no command given")
+	}
+	name := args[0]
+	if name == "help" {
+		if len(args) > 1 {
+			return Run(ctx, []string{args[1], "--help"}, stdout, stderr)
+		}
+		fmt.Fprint(stdout, helpText())
+		return nil
+	}
+	c, err := lookup(name)
+	if err != nil {
+		return err
+	}
+	return c.run(e, args[1:])
+}
+
+// lookup finds a command by name, alias or unambiguous prefix (as ip does).
+func lookup(name string) (command, error) {
+	var matches []command
+	for _, c := range commands() {
+		if c.name == name {
+			return c, nil
+		}
+		for _, a := range c.aliases {
+			if a == name {
+				return c, nil
+			}
+		}
+		if strings.HasPrefix(c.name, name) {
+			matches = append(matches, c)
+		}
+	}
+	switch len(matches) {
+	case 1:
+		return matches[0], nil
+	case 0:
+		return command{}, usagef("", "unknown command %q; `mptcpkit --help` lists the commands", name)
+	default:
+		var names []string
+		for _, m := range matches {
+			names = append(names, m.name)
+		}
+		return command{}, usagef("", "command %q is ambiguous: %s", name, strings.Join(names, ", "))
+	}
+}
+
+// newFlags returns a FlagSet for a subcommand that prints help (usage text
+// with examples) on -h/--help and accepts -j/--json after the command too.
+// Parse errors come back as UsageError naming the command.
+func newFlags(e *env, cmd, help string) *flag.FlagSet {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.Usage = func() { fmt.Fprint(e.stdout, help) }
+	fs.BoolVar(&e.json, "j", e.json, "JSON output")
+	fs.BoolVar(&e.json, "json", e.json, "JSON output")
+	return fs
+}
+
+// parseFlags parses args with fs; --help prints the help and returns
+// errHelp, which the caller returns as is (Run treats it as success).
+func parseFlags(fs *flag.FlagSet, cmd string, args []string) error {
+	err := fs.Parse(args)
+	if errors.Is(err, flag.ErrHelp) {
+		fs.Usage()
+		return errHelp
+	}
+	if err != nil {
+		return usagef(cmd, "%s: %v", cmd, err)
+	}
+	return nil
+}
+
+// errHelp tells Run that help was printed: exit status 0.
+var errHelp = &ExitError{Code: 0}
+
+// isHelp reports whether args ask for help.
+func isHelp(args []string) bool {
+	for _, a := range args {
+		if a == "-h" || a == "--help" || a == "-help" || a == "help" {
+			return true
+		}
+		if a == "--" {
+			return false
+		}
+	}
+	return false
+}

@@ -1,0 +1,14 @@
+package netns_test
+
+import "golang.org/x/sys/unix"
+
+type unixStat struct{ dev, ino uint64 }
+
+func statFD(fd int, s *unixStat) error {
+	var st unix.Stat_t
+	if err := unix.Fstat(fd, &st); err != nil {
+		return err
+	}
+	*s = unixStat{st.Dev, st.Ino}
+	return nil
+}
