@@ -1,0 +1,43 @@
+// Package bpfprog builds and attaches the BPF program that turns TCP stream
+// sockets into MPTCP sockets: a BPF_MODIFY_RETURN (fmod_ret) program on the
+// kernel function update_socket_protocol(family, type, protocol) (Linux 6.6+,
+// with BTF), written instruction by instruction with github.com/cilium/ebpf's
+// asm package, so building mptcpkit needs no C toolchain.
+//
+// The program returns IPPROTO_MPTCP (262) for AF_INET/AF_INET6 sockets whose
+// type, masked with 0xf, is SOCK_STREAM (so SOCK_NONBLOCK|SOCK_CLOEXEC, as Go
+// passes them, are matched too) and whose protocol is 0 or IPPROTO_TCP, when
+// the calling task is in scope; otherwise it returns 0, which tells the
+// trampoline to run the kernel function unchanged.
+//
+// Scope is two hash maps, shared by every user of one attachment:
+//
+//   - cgroups: cgroup v2 ids (u64) → reference count (u32). A task is in
+//     scope when its cgroup or any ancestor of it (up to MaxCgroupLevels
+//     levels deep) is in the map, so processes in child cgroups that a
+//     forced program creates are matched too.
+//   - comms: task names as the kernel stores them (16 bytes, NUL padded) →
+//     reference count (u32).
+//
+// # One program for many users
+//
+// The kernel allows few trampoline links per function, so concurrent
+// `mptcpkit run` and `mptcpkit force` invocations share ONE program and link.
+// [Shared] pins the maps and the link under /sys/fs/bpf/mptcpkit (mounting
+// bpffs there if needed); every user takes an exclusive flock on
+// /sys/fs/bpf/mptcpkit/.lock (the directory itself), adds its scope entries
+// (incrementing their reference counts), and on release decrements them; the
+// user that leaves both maps empty unpins the link, which detaches the
+// program. A user killed with SIGKILL leaves its entries behind; the entry for
+// a cgroup that no longer exists matches nobody and is pruned by the next user.
+//
+// # Testing the decisions where attaching is refused
+//
+// [NewRawTracepointProgram] loads the SAME instructions as a raw tracepoint
+// program, whose context is the same array of u64 arguments the fmod_ret
+// trampoline passes; raw tracepoint programs can be run with
+// BPF_PROG_TEST_RUN, so every decision is checked by the real verifier and
+// interpreter even on kernels that refuse trampolines (some configurations
+// refuse fentry/fmod_ret loads with EPERM; [Probe] reports that as an error
+// wrapping [ErrNotSupported]).
+package bpfprog
