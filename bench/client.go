@@ -1,0 +1,379 @@
+package bench
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrMismatch is wrapped by Run's error when the sender's and the receiver's
+// byte counts differ.
+var ErrMismatch = errors.New("byte counts differ between sender and receiver")
+
+// clientStream is one data connection on the client.
+type clientStream struct {
+	c     net.Conn
+	sc    streamCount
+	hist  *histogram
+	retr  int64 // retransmits at the last interval
+	state string
+}
+
+// Run runs one measurement against the server at cfg.Addr. progress, if
+// not nil, is called after every cfg.Interval with the figures of that
+// interval (from one goroutine, in order). The Result is returned with an
+// error wrapping ErrMismatch if the two ends' byte counts disagree.
+func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, error) {
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
+	log := cfg.Logger.With("server", cfg.Addr, "mode", cfg.Mode)
+	var ck cookie
+	rand.Read(ck[:])
+
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var mu sync.Mutex
+	var open []net.Conn
+	track := func(c net.Conn) {
+		mu.Lock()
+		open = append(open, c)
+		mu.Unlock()
+	}
+	defer func() {
+		mu.Lock()
+		for _, c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+	}()
+	// Cancelling ctx unblocks every call on every connection.
+	stop := context.AfterFunc(ctx, func() {
+		mu.Lock()
+		for _, c := range open {
+			c.SetDeadline(time.Now())
+		}
+		mu.Unlock()
+	})
+	defer stop()
+	fail := func(err error) (*Result, error) {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, err
+	}
+
+	cc, err := cfg.Dialer(ctx, "tcp", cfg.Addr)
+	if err != nil {
+		return fail(fmt.Errorf("control connection to %s: %w", cfg.Addr, err))
+	}
+	track(cc)
+	k := newCtrl(cc, maxServerLine)
+	cc.SetWriteDeadline(time.Now().Add(10 * time.Second))
+	if _, err := cc.Write(hello{Kind: kindControl, Cookie: ck}.marshal()); err != nil {
+		return fail(fmt.Errorf("control connection to %s: %w", cfg.Addr, err))
+	}
+	start := msg{Type: "start", Mode: cfg.Mode, Streams: cfg.Streams, Reverse: cfg.Reverse,
+		DurationMS: max(1, cfg.Duration.Milliseconds()), RRSize: cfg.RRSize}
+	if err := k.send(&start, 10*time.Second); err != nil {
+		return fail(fmt.Errorf("control connection to %s: %w", cfg.Addr, err))
+	}
+	ready, err := expect(k, "ready", 10*time.Second)
+	if err != nil {
+		return fail(err)
+	}
+	res := &Result{
+		Server:                  cfg.Addr,
+		Mode:                    cfg.Mode,
+		Reverse:                 cfg.Reverse,
+		ServerCongestionControl: ready.CongestionControl,
+		ClientCongestionControl: congestion(cc),
+	}
+
+	network := "tcp"
+	if cfg.Mode == ModeMPTCP {
+		network = "mptcp"
+	}
+	streams := make([]*clientStream, cfg.Streams)
+	for i := range streams {
+		c, err := cfg.Dialer(ctx, network, cfg.Addr)
+		if err != nil {
+			return fail(fmt.Errorf("data connection %d to %s: %w", i, cfg.Addr, err))
+		}
+		track(c)
+		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+		if _, err := c.Write(hello{Kind: kindData, Stream: uint16(i), Cookie: ck}.marshal()); err != nil {
+			return fail(fmt.Errorf("data connection %d to %s: %w", i, cfg.Addr, err))
+		}
+		c.SetWriteDeadline(time.Time{})
+		streams[i] = &clientStream{c: c}
+		if cfg.RRSize > 0 {
+			streams[i].hist = new(histogram)
+		}
+	}
+	if _, err := expect(k, "go", attachTimeout+10*time.Second); err != nil {
+		return fail(err)
+	}
+	t0 := time.Now()
+	end := t0.Add(cfg.Duration)
+	log.Debug("bench: run started", "streams", cfg.Streams)
+
+	var wg sync.WaitGroup
+	var lastEnd atomic.Int64
+	for _, s := range streams {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			switch {
+			case cfg.RRSize > 0:
+				s.sc.err = request(s.c, cfg.RRSize, end, &s.sc, s.hist)
+			case cfg.Reverse:
+				s.c.SetReadDeadline(end.Add(grace))
+				s.sc.err = receive(s.c, make([]byte, bufSize), &s.sc.read)
+			default:
+				s.c.SetWriteDeadline(end)
+				s.sc.err = send(s.c, make([]byte, bufSize), &s.sc.written)
+			}
+			e := int64(time.Since(t0))
+			for {
+				old := lastEnd.Load()
+				if e <= old || lastEnd.CompareAndSwap(old, e) {
+					break
+				}
+			}
+		}()
+	}
+	streamsDone := make(chan struct{})
+	go func() { wg.Wait(); close(streamsDone) }()
+	res.Intervals = intervals(cfg, t0, streams, streamsDone, progress)
+	<-streamsDone
+	var errs []error
+	for i, s := range streams {
+		if s.sc.err != nil {
+			errs = append(errs, fmt.Errorf("stream %d: %w", i, s.sc.err))
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return fail(err)
+	}
+	clientSeconds := time.Duration(lastEnd.Load()).Seconds()
+
+	counts := make([]int64, len(streams))
+	for i, s := range streams {
+		counts[i] = s.sc.read.Load() + s.sc.written.Load()
+	}
+	if err := k.send(&msg{Type: "done", Counts: counts}, 10*time.Second); err != nil {
+		return fail(fmt.Errorf("control connection: %w", err))
+	}
+	result, err := expect(k, "result", grace)
+	if err != nil {
+		return fail(err)
+	}
+	if len(result.Report) != len(streams) {
+		return fail(fmt.Errorf("server reported %d streams, want %d", len(result.Report), len(streams)))
+	}
+	if result.Error != "" {
+		return fail(fmt.Errorf("server: %s", result.Error))
+	}
+
+	// The sender's per-subflow figures: ours in forward and rr mode (after
+	// the last acknowledgements arrived), the server's in reverse mode.
+	var mismatch []error
+	for i, s := range streams {
+		rep := result.Report[i]
+		var st connStat
+		if !cfg.Reverse {
+			st = settledStat(s.c, s.sc.written.Load()+helloLen)
+		} else {
+			st = stat(s.c)
+		}
+		state := st.State
+		if cfg.Mode == ModeMPTCP && state == stateTCP {
+			// An MPTCP dial that the stack turned into TCP.
+			state = stateFallback
+		}
+		str := Stream{
+			ID: i, Local: s.c.LocalAddr().String(), Remote: s.c.RemoteAddr().String(),
+			State: state, ServerState: rep.State,
+		}
+		switch {
+		case cfg.RRSize > 0:
+			str.Bytes, str.SenderBytes = rep.Read, s.sc.written.Load()
+			str.Transactions = s.sc.trans.Load()
+			if rep.Transactions != str.Transactions {
+				mismatch = append(mismatch, fmt.Errorf("stream %d: client completed %d transactions, server answered %d", i, str.Transactions, rep.Transactions))
+			}
+			if got := s.sc.read.Load(); got != rep.Written {
+				mismatch = append(mismatch, fmt.Errorf("stream %d: client read %d response bytes, server wrote %d", i, got, rep.Written))
+			}
+		case cfg.Reverse:
+			str.Bytes, str.SenderBytes = s.sc.read.Load(), rep.Written
+		default:
+			str.Bytes, str.SenderBytes = rep.Read, s.sc.written.Load()
+		}
+		if str.Bytes != str.SenderBytes {
+			mismatch = append(mismatch, fmt.Errorf("stream %d: receiver counted %d bytes, sender %d", i, str.Bytes, str.SenderBytes))
+		}
+		if cfg.Reverse {
+			str.Retransmits, str.Subflows = rep.Retransmits, rep.Subflows
+			res.CongestionControl = rep.CongestionControl
+		} else {
+			str.Retransmits, str.Subflows = st.Retransmits, st.Subflows
+			res.CongestionControl = st.CongestionControl
+		}
+		if i == 0 && st.CongestionControl != "" {
+			res.ClientCongestionControl = st.CongestionControl
+		}
+		if i == 0 && rep.CongestionControl != "" {
+			res.ServerCongestionControl = rep.CongestionControl
+		}
+		res.Streams = append(res.Streams, str)
+		res.Bytes += str.Bytes
+		res.SenderBytes += str.SenderBytes
+		res.Retransmits += str.Retransmits
+		res.Subflows += len(str.Subflows)
+		if str.State == stateFallback {
+			res.Fallback = true
+		}
+	}
+	switch {
+	case cfg.Reverse || cfg.RRSize > 0:
+		res.Seconds = clientSeconds
+	default:
+		res.Seconds = result.Seconds
+	}
+	if res.Seconds > 0 {
+		res.BitsPerSecond = float64(res.Bytes) * 8 / res.Seconds
+	}
+	if cfg.RRSize > 0 {
+		var h histogram
+		for _, s := range streams {
+			h.merge(s.hist)
+		}
+		res.Latency = h.latency(cfg.RRSize, res.Seconds)
+	}
+	k.send(&msg{Type: "bye"}, time.Second)
+	if len(mismatch) > 0 {
+		return res, fmt.Errorf("%w: %w", ErrMismatch, errors.Join(mismatch...))
+	}
+	return res, nil
+}
+
+// expect reads the next control message and wants it of type typ.
+func expect(k *ctrl, typ string, timeout time.Duration) (*msg, error) {
+	m, err := k.recv(timeout)
+	if err != nil {
+		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
+			return nil, fmt.Errorf("server closed the control connection (waiting for %q)", typ)
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return nil, fmt.Errorf("no %q from the server within %v", typ, timeout)
+		}
+		return nil, fmt.Errorf("control connection: %w", err)
+	}
+	if m.Type == "error" {
+		return nil, fmt.Errorf("server: %s", m.Error)
+	}
+	if m.Type != typ {
+		return nil, fmt.Errorf("server sent %q, want %q", m.Type, typ)
+	}
+	return m, nil
+}
+
+// settledStat waits (up to a second) until the sender's subflows report
+// want bytes acknowledged, so per-subflow figures are final.
+func settledStat(c net.Conn, want int64) connStat {
+	deadline := time.Now().Add(time.Second)
+	for {
+		st := stat(c)
+		var acked int64
+		for _, sf := range st.Subflows {
+			acked += int64(sf.Bytes)
+		}
+		if acked >= want || time.Now().After(deadline) {
+			return st
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// request sends size-byte requests and reads size-byte answers until end.
+func request(c net.Conn, size int, end time.Time, sc *streamCount, h *histogram) error {
+	buf := make([]byte, size)
+	c.SetDeadline(end.Add(grace))
+	for time.Now().Before(end) {
+		t := time.Now()
+		m, err := c.Write(buf)
+		sc.written.Add(int64(m))
+		if err != nil {
+			return fmt.Errorf("writing a request: %w", err)
+		}
+		m, err = io.ReadFull(c, buf)
+		sc.read.Add(int64(m))
+		if err != nil {
+			return fmt.Errorf("reading a response: %w", err)
+		}
+		h.record(time.Since(t))
+		sc.trans.Add(1)
+	}
+	return closeWrite(c)
+}
+
+// intervals reports progress every cfg.Interval until done is closed and
+// returns the reports.
+func intervals(cfg Config, t0 time.Time, streams []*clientStream, done <-chan struct{}, progress func(Interval)) []Interval {
+	if cfg.Interval < 0 {
+		return nil
+	}
+	var out []Interval
+	var lastBytes, lastTrans int64
+	last := t0
+	tick := time.NewTicker(cfg.Interval)
+	defer tick.Stop()
+	emit := func(now time.Time) {
+		iv := Interval{Start: last.Sub(t0).Seconds(), End: now.Sub(t0).Seconds(), Retransmits: -1}
+		var bytes, trans, retr int64
+		for _, s := range streams {
+			bytes += s.sc.read.Load() + s.sc.written.Load()
+			trans += s.sc.trans.Load()
+			st := stat(s.c)
+			iv.Subflows += len(st.Subflows)
+			if !cfg.Reverse {
+				retr += st.Retransmits - s.retr
+				s.retr = st.Retransmits
+			}
+		}
+		if !cfg.Reverse {
+			iv.Retransmits = retr
+		}
+		iv.Bytes, iv.Transactions = bytes-lastBytes, trans-lastTrans
+		if d := now.Sub(last).Seconds(); d > 0 {
+			iv.BitsPerSecond = float64(iv.Bytes) * 8 / d
+		}
+		lastBytes, lastTrans, last = bytes, trans, now
+		out = append(out, iv)
+		if progress != nil {
+			progress(iv)
+		}
+	}
+	for {
+		select {
+		case now := <-tick.C:
+			emit(now)
+		case <-done:
+			// A last partial interval if it is worth a line.
+			if now := time.Now(); now.Sub(last) > cfg.Interval/10 {
+				emit(now)
+			}
+			return out
+		}
+	}
+}

@@ -1,0 +1,76 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"syscall"
+
+	"github.com/mptcpkit/mptcpkit/netns"
+)
+
+// Dial opens a connection in the caller's network namespace. network is
+// "tcp" (plain TCP) or "mptcp" (MPTCP; the kernel falls back to TCP if the
+// peer does not negotiate it). A refused connection names the missing
+// server.
+func Dial(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	switch network {
+	case "tcp", "tcp4", "tcp6":
+		d.SetMultipathTCP(false)
+	case "mptcp":
+		d.SetMultipathTCP(true)
+		network = "tcp"
+	default:
+		return nil, fmt.Errorf("bench: unknown network %q (want tcp or mptcp)", network)
+	}
+	c, err := d.DialContext(ctx, network, addr)
+	if err != nil {
+		if errors.Is(err, syscall.ECONNREFUSED) {
+			return nil, fmt.Errorf("connection refused: is `mptcpkit bench server` running on %s? (%w)", addr, err)
+		}
+		return nil, err
+	}
+	return c, nil
+}
+
+// Listen opens the server's listener on addr (host:port; ":5301" for every
+// address) in the caller's namespace. It is an MPTCP listener, which accepts
+// plain TCP clients too.
+func Listen(ctx context.Context, addr string) (net.Listener, error) {
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(true)
+	return lc.Listen(ctx, "tcp", addr)
+}
+
+// NetNSDialer returns a DialFunc that opens its sockets inside ns (nil: the
+// caller's namespace). The connections stay in ns after Dial returns.
+func NetNSDialer(ns *netns.NetNS) DialFunc {
+	if ns == nil {
+		return Dial
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		var c net.Conn
+		err := ns.Do(func() error {
+			var err error
+			c, err = Dial(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+}
+
+// ListenNetNS is Listen inside ns (nil: the caller's namespace).
+func ListenNetNS(ctx context.Context, ns *netns.NetNS, addr string) (net.Listener, error) {
+	if ns == nil {
+		return Listen(ctx, addr)
+	}
+	var ln net.Listener
+	err := ns.Do(func() error {
+		var err error
+		ln, err = Listen(ctx, addr)
+		return err
+	})
+	return ln, err
+}

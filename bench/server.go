@@ -1,0 +1,417 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// Server answers bench clients. The zero value is ready to use; set the
+// fields before calling Serve.
+type Server struct {
+	// Logger gets a line per run and per rejected connection (nil: none).
+	Logger *slog.Logger
+	// HandshakeTimeout bounds how long a new connection may take to send
+	// its hello and first control message (default 5 s).
+	HandshakeTimeout time.Duration
+	// MaxRuns bounds the runs served at the same time (default 16).
+	MaxRuns int
+	// MaxPending bounds connections still in their handshake (default 256);
+	// more are closed at once.
+	MaxPending int
+
+	mu       sync.Mutex
+	sessions map[cookie]*session
+	runs     int
+}
+
+// attachTimeout bounds how long a run waits for its data connections.
+const attachTimeout = 10 * time.Second
+
+// grace is added to a run's duration for every deadline that must outlast it.
+const grace = 30 * time.Second
+
+func (s *Server) log() *slog.Logger {
+	if s.Logger == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return s.Logger
+}
+
+// Serve accepts connections on ln until ctx is done (then it closes ln and
+// returns nil) or Accept fails for good. Use Listen for an MPTCP listener.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if s.HandshakeTimeout <= 0 {
+		s.HandshakeTimeout = 5 * time.Second
+	}
+	if s.MaxRuns <= 0 {
+		s.MaxRuns = 16
+	}
+	if s.MaxPending <= 0 {
+		s.MaxPending = 256
+	}
+	s.mu.Lock()
+	if s.sessions == nil {
+		s.sessions = make(map[cookie]*session)
+	}
+	s.mu.Unlock()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	pending := make(chan struct{}, s.MaxPending)
+	var backoff time.Duration
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, os.ErrDeadlineExceeded) ||
+				isTemporary(err) {
+				backoff = min(max(2*backoff, 5*time.Millisecond), time.Second)
+				s.log().Warn("bench server: accept", "err", err, "retry_in", backoff)
+				time.Sleep(backoff)
+				continue
+			}
+			return fmt.Errorf("bench server: accept: %w", err)
+		}
+		backoff = 0
+		select {
+		case pending <- struct{}{}:
+		default:
+			s.log().Warn("bench server: too many connections in handshake, closing", "peer", c.RemoteAddr())
+			c.Close()
+			continue
+		}
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			s.handle(ctx, c, pending)
+		}()
+	}
+}
+
+func isTemporary(err error) bool {
+	var t interface{ Temporary() bool }
+	return errors.As(err, &t) && t.Temporary()
+}
+
+// handle reads the hello of a new connection and passes it on.
+func (s *Server) handle(ctx context.Context, c net.Conn, pending chan struct{}) {
+	released := false
+	release := func() {
+		if !released {
+			released = true
+			<-pending
+		}
+	}
+	defer release()
+	defer func() {
+		if r := recover(); r != nil {
+			s.log().Error("bench server: internal error, connection dropped", "peer", c.RemoteAddr(), "panic", r)
+			c.Close()
+		}
+	}()
+	peer := c.RemoteAddr()
+	c.SetReadDeadline(time.Now().Add(s.HandshakeTimeout))
+	var b [helloLen]byte
+	if _, err := io.ReadFull(c, b[:]); err != nil {
+		s.log().Info("bench server: dropped connection without a hello", "peer", peer, "err", err)
+		c.Close()
+		return
+	}
+	h, err := parseHello(b[:])
+	if err != nil {
+		s.log().Info("bench server: dropped connection", "peer", peer, "err", err)
+		c.Close()
+		return
+	}
+	switch h.Kind {
+	case kindData:
+		s.mu.Lock()
+		ss := s.sessions[h.Cookie]
+		s.mu.Unlock()
+		if ss == nil || !ss.attach(int(h.Stream), c) {
+			s.log().Info("bench server: dropped data connection of no run", "peer", peer, "stream", h.Stream)
+			c.Close()
+		}
+	case kindControl:
+		release()
+		s.control(ctx, c, h.Cookie)
+	}
+}
+
+// session is one run on the server.
+type session struct {
+	start msg
+	mu    sync.Mutex
+	conns []net.Conn
+	n     int
+	full  chan struct{} // closed when every stream is attached
+}
+
+func (ss *session) attach(i int, c net.Conn) bool {
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	if i < 0 || i >= len(ss.conns) || ss.conns[i] != nil {
+		return false
+	}
+	c.SetReadDeadline(time.Time{})
+	ss.conns[i] = c
+	ss.n++
+	if ss.n == len(ss.conns) {
+		close(ss.full)
+	}
+	return true
+}
+
+func validateStart(m *msg) error {
+	switch {
+	case m.Type != "start":
+		return fmt.Errorf("expected a start message, got %q", m.Type)
+	case m.Mode != ModeTCP && m.Mode != ModeMPTCP:
+		return fmt.Errorf("unknown mode %d", int(m.Mode))
+	case m.Streams < 1 || m.Streams > MaxStreams:
+		return fmt.Errorf("%d streams out of range 1..%d", m.Streams, MaxStreams)
+	case m.DurationMS <= 0 || time.Duration(m.DurationMS)*time.Millisecond > MaxDuration:
+		return fmt.Errorf("duration %d ms out of range", m.DurationMS)
+	case m.RRSize < 0 || m.RRSize > MaxRRSize:
+		return fmt.Errorf("request/response size %d out of range 0..%d", m.RRSize, MaxRRSize)
+	case m.RRSize > 0 && m.Reverse:
+		return errors.New("request/response mode has no reverse direction")
+	}
+	return nil
+}
+
+// control runs one client's run from its control connection.
+func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
+	defer c.Close()
+	log := s.log().With("peer", c.RemoteAddr())
+	k := newCtrl(c, maxClientLine)
+	start, err := k.recv(s.HandshakeTimeout)
+	if err == nil {
+		err = validateStart(start)
+	}
+	if err != nil {
+		log.Info("bench server: rejected run", "err", err)
+		k.send(&msg{Type: "error", Error: err.Error()}, s.HandshakeTimeout)
+		return
+	}
+	ss := &session{start: *start, conns: make([]net.Conn, start.Streams), full: make(chan struct{})}
+	s.mu.Lock()
+	switch {
+	case s.runs >= s.MaxRuns:
+		err = fmt.Errorf("server busy: %d runs in progress, try again later", s.runs)
+	case s.sessions[ck] != nil:
+		err = errors.New("a run with this cookie is in progress")
+	default:
+		s.runs++
+		s.sessions[ck] = ss
+	}
+	s.mu.Unlock()
+	if err != nil {
+		log.Info("bench server: rejected run", "err", err)
+		k.send(&msg{Type: "error", Error: err.Error()}, s.HandshakeTimeout)
+		return
+	}
+	defer func() {
+		s.mu.Lock()
+		s.runs--
+		if s.sessions[ck] == ss {
+			delete(s.sessions, ck)
+		}
+		s.mu.Unlock()
+		ss.mu.Lock()
+		for _, dc := range ss.conns {
+			if dc != nil {
+				dc.Close()
+			}
+		}
+		ss.mu.Unlock()
+	}()
+	// Server shutdown cuts every blocked call short.
+	stop := context.AfterFunc(ctx, func() {
+		c.SetDeadline(time.Now())
+		ss.mu.Lock()
+		for _, dc := range ss.conns {
+			if dc != nil {
+				dc.SetDeadline(time.Now())
+			}
+		}
+		ss.mu.Unlock()
+	})
+	defer stop()
+
+	log = log.With("mode", start.Mode, "streams", start.Streams, "reverse", start.Reverse, "rr_size", start.RRSize)
+	if err := k.send(&msg{Type: "ready", CongestionControl: congestion(c)}, s.HandshakeTimeout); err != nil {
+		log.Info("bench server: client went away", "err", err)
+		return
+	}
+	select {
+	case <-ss.full:
+	case <-time.After(attachTimeout):
+		ss.mu.Lock()
+		n := ss.n
+		ss.mu.Unlock()
+		err := fmt.Errorf("only %d of %d data connections arrived within %v", n, start.Streams, attachTimeout)
+		log.Info("bench server: run failed", "err", err)
+		k.send(&msg{Type: "error", Error: err.Error()}, s.HandshakeTimeout)
+		return
+	case <-ctx.Done():
+		return
+	}
+	s.mu.Lock()
+	delete(s.sessions, ck) // no more data connections for this run
+	s.mu.Unlock()
+	conns := ss.conns
+	log.Debug("bench server: run starting")
+	if err := k.send(&msg{Type: "go"}, s.HandshakeTimeout); err != nil {
+		log.Info("bench server: client went away", "err", err)
+		return
+	}
+	dur := time.Duration(start.DurationMS) * time.Millisecond
+	t0 := time.Now()
+	counts := make([]streamCount, len(conns))
+	var wg sync.WaitGroup
+	var lastEnd atomic.Int64
+	for i, dc := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := &counts[i]
+			switch {
+			case start.RRSize > 0:
+				dc.SetDeadline(t0.Add(dur + grace))
+				sc.err = echo(dc, start.RRSize, sc)
+			case start.Reverse:
+				dc.SetWriteDeadline(t0.Add(dur))
+				sc.err = send(dc, make([]byte, bufSize), &sc.written)
+			default:
+				dc.SetReadDeadline(t0.Add(dur + grace))
+				sc.err = receive(dc, make([]byte, bufSize), &sc.read)
+			}
+			end := int64(time.Since(t0))
+			for {
+				old := lastEnd.Load()
+				if end <= old || lastEnd.CompareAndSwap(old, end) {
+					break
+				}
+			}
+		}()
+	}
+	wg.Wait()
+	seconds := time.Duration(lastEnd.Load()).Seconds()
+	for i := range counts {
+		if err := counts[i].err; err != nil {
+			log.Info("bench server: stream failed", "stream", i, "err", err)
+		}
+	}
+	// The client says when it has read everything (or stopped sending).
+	done, err := k.recv(dur + grace)
+	if err != nil || done.Type != "done" {
+		log.Info("bench server: no done message from client", "err", err)
+		return
+	}
+	res := msg{Type: "result", Seconds: seconds, Report: make([]streamReport, len(conns))}
+	for i, dc := range conns {
+		st := stat(dc)
+		res.Report[i] = streamReport{
+			State:             st.State,
+			Read:              counts[i].read.Load(),
+			Written:           counts[i].written.Load(),
+			Transactions:      counts[i].trans.Load(),
+			Retransmits:       st.Retransmits,
+			CongestionControl: st.CongestionControl,
+			Subflows:          st.Subflows,
+			Local:             dc.LocalAddr().String(),
+			Remote:            dc.RemoteAddr().String(),
+		}
+		if counts[i].err != nil {
+			res.Error = fmt.Sprintf("stream %d: %v", i, counts[i].err)
+		}
+	}
+	if err := k.send(&res, s.HandshakeTimeout); err != nil {
+		log.Info("bench server: client went away before the result", "err", err)
+		return
+	}
+	var total int64
+	for i := range counts {
+		total += counts[i].read.Load() + counts[i].written.Load()
+	}
+	log.Info("bench server: run done", "bytes", total, "seconds", seconds)
+}
+
+type streamCount struct {
+	read, written, trans atomic.Int64
+	err                  error
+}
+
+// bufSize is the size of every read and write of bulk data.
+const bufSize = 128 << 10
+
+// send writes buf to c until the write deadline passes, counting into n,
+// then half-closes c. Reaching the deadline is success.
+func send(c net.Conn, buf []byte, n *atomic.Int64) error {
+	for {
+		m, err := c.Write(buf)
+		n.Add(int64(m))
+		if err != nil {
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				break
+			}
+			return err
+		}
+	}
+	return closeWrite(c)
+}
+
+func closeWrite(c net.Conn) error {
+	if cw, ok := c.(interface{ CloseWrite() error }); ok {
+		return cw.CloseWrite()
+	}
+	return c.Close()
+}
+
+// receive reads c to EOF, counting into n.
+func receive(c net.Conn, buf []byte, n *atomic.Int64) error {
+	for {
+		m, err := c.Read(buf)
+		n.Add(int64(m))
+		if err != nil {
+			if err == io.EOF {
+				return nil
+			}
+			return err
+		}
+	}
+}
+
+// echo answers size-byte requests with size-byte responses until EOF.
+func echo(c net.Conn, size int, sc *streamCount) error {
+	buf := make([]byte, size)
+	for {
+		m, err := io.ReadFull(c, buf)
+		sc.read.Add(int64(m))
+		if err == io.EOF {
+			return closeWrite(c)
+		}
+		if err != nil {
+			return fmt.Errorf("reading a request: %w", err)
+		}
+		m, err = c.Write(buf)
+		sc.written.Add(int64(m))
+		if err != nil {
+			return fmt.Errorf("writing a response: %w", err)
+		}
+		sc.trans.Add(1)
+	}
+}
