@@ -218,7 +218,7 @@ type Interval struct {
 	Start float64 `json:"start"`
 	End   float64 `json:"end"`
 	// Bytes moved in the interval, as counted by the client (written in
-	// forward mode, read in reverse mode).
+	// forward and request/response mode, read in reverse mode).
 	Bytes         int64   `json:"bytes"`
 	BitsPerSecond float64 `json:"bits_per_second"`
 	// Retransmits in the interval at the client's sockets; -1 when the
@@ -273,11 +273,22 @@ func Compare(ctx context.Context, cfg Config, progress func(Mode, Interval)) (*C
 			cmp.MPTCP = r
 		}
 	}
-	switch {
-	case cfg.RRSize > 0 && cmp.TCP.Latency != nil && cmp.MPTCP.Latency != nil && cmp.TCP.Latency.Rate > 0:
-		cmp.Ratio = cmp.MPTCP.Latency.Rate / cmp.TCP.Latency.Rate
-	case cmp.TCP.BitsPerSecond > 0:
-		cmp.Ratio = cmp.MPTCP.BitsPerSecond / cmp.TCP.BitsPerSecond
-	}
+	cmp.Ratio = Ratio(cmp.TCP, cmp.MPTCP)
 	return &cmp, nil
+}
+
+// Ratio is MPTCP goodput / TCP goodput, or in request/response mode MPTCP
+// transactions/s / TCP transactions/s; 0 if TCP measured nothing.
+func Ratio(tcp, mptcp *Result) float64 {
+	switch {
+	case tcp == nil || mptcp == nil:
+		return 0
+	case tcp.Latency != nil && mptcp.Latency != nil:
+		if tcp.Latency.Rate > 0 {
+			return mptcp.Latency.Rate / tcp.Latency.Rate
+		}
+	case tcp.BitsPerSecond > 0:
+		return mptcp.BitsPerSecond / tcp.BitsPerSecond
+	}
+	return 0
 }

@@ -73,6 +73,10 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 
 	cc, err := cfg.Dialer(ctx, "tcp", cfg.Addr)
 	if err != nil {
+		var re *RefusedError
+		if errors.As(err, &re) {
+			return fail(err)
+		}
 		return fail(fmt.Errorf("control connection to %s: %w", cfg.Addr, err))
 	}
 	track(cc)
@@ -342,7 +346,11 @@ func intervals(cfg Config, t0 time.Time, streams []*clientStream, done <-chan st
 		iv := Interval{Start: last.Sub(t0).Seconds(), End: now.Sub(t0).Seconds(), Retransmits: -1}
 		var bytes, trans, retr int64
 		for _, s := range streams {
-			bytes += s.sc.read.Load() + s.sc.written.Load()
+			if cfg.Reverse {
+				bytes += s.sc.read.Load()
+			} else {
+				bytes += s.sc.written.Load()
+			}
 			trans += s.sc.trans.Load()
 			st := stat(s.c)
 			iv.Subflows += len(st.Subflows)

@@ -28,12 +28,24 @@ func Dial(ctx context.Context, network, addr string) (net.Conn, error) {
 	c, err := d.DialContext(ctx, network, addr)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {
-			return nil, fmt.Errorf("connection refused: is `mptcpkit bench server` running on %s? (%w)", addr, err)
+			return nil, &RefusedError{Addr: addr, Err: err}
 		}
 		return nil, err
 	}
 	return c, nil
 }
+
+// RefusedError says that nothing listens at Addr.
+type RefusedError struct {
+	Addr string
+	Err  error
+}
+
+func (e *RefusedError) Error() string {
+	return fmt.Sprintf("connection refused: is `mptcpkit bench server` running on %s?", e.Addr)
+}
+
+func (e *RefusedError) Unwrap() error { return e.Err }
 
 // Listen opens the server's listener on addr (host:port; ":5301" for every
 // address) in the caller's namespace. It is an MPTCP listener, which accepts

@@ -38,6 +38,27 @@ const attachTimeout = 10 * time.Second
 // grace is added to a run's duration for every deadline that must outlast it.
 const grace = 30 * time.Second
 
+func (s *Server) handshakeTimeout() time.Duration {
+	if s.HandshakeTimeout <= 0 {
+		return 5 * time.Second
+	}
+	return s.HandshakeTimeout
+}
+
+func (s *Server) maxRuns() int {
+	if s.MaxRuns <= 0 {
+		return 16
+	}
+	return s.MaxRuns
+}
+
+func (s *Server) maxPending() int {
+	if s.MaxPending <= 0 {
+		return 256
+	}
+	return s.MaxPending
+}
+
 func (s *Server) log() *slog.Logger {
 	if s.Logger == nil {
 		return slog.New(slog.DiscardHandler)
@@ -48,15 +69,6 @@ func (s *Server) log() *slog.Logger {
 // Serve accepts connections on ln until ctx is done (then it closes ln and
 // returns nil) or Accept fails for good. Use Listen for an MPTCP listener.
 func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	if s.HandshakeTimeout <= 0 {
-		s.HandshakeTimeout = 5 * time.Second
-	}
-	if s.MaxRuns <= 0 {
-		s.MaxRuns = 16
-	}
-	if s.MaxPending <= 0 {
-		s.MaxPending = 256
-	}
 	s.mu.Lock()
 	if s.sessions == nil {
 		s.sessions = make(map[cookie]*session)
@@ -66,7 +78,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	defer stop()
 	var wg sync.WaitGroup
 	defer wg.Wait()
-	pending := make(chan struct{}, s.MaxPending)
+	pending := make(chan struct{}, s.maxPending())
 	var backoff time.Duration
 	for {
 		c, err := ln.Accept()
@@ -122,7 +134,7 @@ func (s *Server) handle(ctx context.Context, c net.Conn, pending chan struct{}) 
 		}
 	}()
 	peer := c.RemoteAddr()
-	c.SetReadDeadline(time.Now().Add(s.HandshakeTimeout))
+	c.SetReadDeadline(time.Now().Add(s.handshakeTimeout()))
 	var b [helloLen]byte
 	if _, err := io.ReadFull(c, b[:]); err != nil {
 		s.log().Info("bench server: dropped connection without a hello", "peer", peer, "err", err)
@@ -197,19 +209,19 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 	defer c.Close()
 	log := s.log().With("peer", c.RemoteAddr())
 	k := newCtrl(c, maxClientLine)
-	start, err := k.recv(s.HandshakeTimeout)
+	start, err := k.recv(s.handshakeTimeout())
 	if err == nil {
 		err = validateStart(start)
 	}
 	if err != nil {
 		log.Info("bench server: rejected run", "err", err)
-		k.send(&msg{Type: "error", Error: err.Error()}, s.HandshakeTimeout)
+		k.send(&msg{Type: "error", Error: err.Error()}, s.handshakeTimeout())
 		return
 	}
 	ss := &session{start: *start, conns: make([]net.Conn, start.Streams), full: make(chan struct{})}
 	s.mu.Lock()
 	switch {
-	case s.runs >= s.MaxRuns:
+	case s.runs >= s.maxRuns():
 		err = fmt.Errorf("server busy: %d runs in progress, try again later", s.runs)
 	case s.sessions[ck] != nil:
 		err = errors.New("a run with this cookie is in progress")
@@ -220,7 +232,7 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 	s.mu.Unlock()
 	if err != nil {
 		log.Info("bench server: rejected run", "err", err)
-		k.send(&msg{Type: "error", Error: err.Error()}, s.HandshakeTimeout)
+		k.send(&msg{Type: "error", Error: err.Error()}, s.handshakeTimeout())
 		return
 	}
 	defer func() {
@@ -252,7 +264,7 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 	defer stop()
 
 	log = log.With("mode", start.Mode, "streams", start.Streams, "reverse", start.Reverse, "rr_size", start.RRSize)
-	if err := k.send(&msg{Type: "ready", CongestionControl: congestion(c)}, s.HandshakeTimeout); err != nil {
+	if err := k.send(&msg{Type: "ready", CongestionControl: congestion(c)}, s.handshakeTimeout()); err != nil {
 		log.Info("bench server: client went away", "err", err)
 		return
 	}
@@ -264,7 +276,7 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 		ss.mu.Unlock()
 		err := fmt.Errorf("only %d of %d data connections arrived within %v", n, start.Streams, attachTimeout)
 		log.Info("bench server: run failed", "err", err)
-		k.send(&msg{Type: "error", Error: err.Error()}, s.HandshakeTimeout)
+		k.send(&msg{Type: "error", Error: err.Error()}, s.handshakeTimeout())
 		return
 	case <-ctx.Done():
 		return
@@ -274,7 +286,7 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 	s.mu.Unlock()
 	conns := ss.conns
 	log.Debug("bench server: run starting")
-	if err := k.send(&msg{Type: "go"}, s.HandshakeTimeout); err != nil {
+	if err := k.send(&msg{Type: "go"}, s.handshakeTimeout()); err != nil {
 		log.Info("bench server: client went away", "err", err)
 		return
 	}
@@ -339,7 +351,7 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 			res.Error = fmt.Sprintf("stream %d: %v", i, counts[i].err)
 		}
 	}
-	if err := k.send(&res, s.HandshakeTimeout); err != nil {
+	if err := k.send(&res, s.handshakeTimeout()); err != nil {
 		log.Info("bench server: client went away before the result", "err", err)
 		return
 	}

@@ -1,8 +1,347 @@
 package cli
 
-import "errors"
+import (
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"net"
+	"strconv"
+	"strings"
+	"time"
 
-// cmdBench is not built yet (issue 4).
+	"github.com/mptcpkit/mptcpkit/bench"
+	"github.com/mptcpkit/mptcpkit/netns"
+)
+
+const benchHelp = `Usage:
+  mptcpkit bench server [--bind ADDR] [--port P]
+  mptcpkit bench client HOST [--port P] [--mptcp | --tcp | --compare] [-t SECONDS]
+                        [-P STREAMS] [-R] [-i INTERVAL] [--rr SIZE] [-j]
+
+Measure TCP and MPTCP throughput and latency between two hosts, like iperf3 -m,
+and report what iperf3 does not: the bytes each subflow (path) carried, the
+subflow count, whether the connection fell back to plain TCP, retransmissions
+and the congestion control in use. One port (default 5301, beside iperf3's
+5201) carries a TCP control channel and the data connections; the server's
+listener is MPTCP and accepts TCP clients too. Byte counts are checked: the
+receiver's count must equal the sender's.
+
+Run 'mptcpkit bench server --help' or 'mptcpkit bench client --help' for the
+options. With the global -n NETNS both run inside a network namespace.
+
+Examples:
+  mptcpkit bench server                          # listen on :5301
+  mptcpkit bench client 10.0.1.2                 # 10 s MPTCP upload
+  mptcpkit bench client 10.0.1.2 --compare -t 5  # TCP, then MPTCP, and the ratio
+  mptcpkit bench client 10.0.1.2 --rr 64 -P 4    # latency of 64-byte request/response
+  mptcpkit -n lab1-client bench client 10.0.1.2 -R -j
+`
+
+const benchServerHelp = `Usage: mptcpkit bench server [--bind ADDR] [--port P]
+
+Serve bench clients, one after another and at the same time, until
+interrupted. The listener is MPTCP and accepts plain TCP clients too.
+Connections that do not speak the bench protocol cost a log line.
+
+Options:
+  --bind ADDR   listen on this local address only (default: every address)
+  --port P      port (default 5301)
+
+Examples:
+  mptcpkit bench server
+  mptcpkit bench server --bind 10.0.1.2 --port 6000
+  mptcpkit -n lab1-server bench server
+`
+
+const benchClientHelp = `Usage: mptcpkit bench client HOST [--port P] [--mptcp | --tcp | --compare]
+                            [-t SECONDS] [-P STREAMS] [-R] [-i INTERVAL] [--rr SIZE] [-j]
+
+Run one measurement against 'mptcpkit bench server' on HOST.
+
+Options:
+  --port P        server port (default 5301); HOST:PORT works too
+  --mptcp         data connections over MPTCP (default)
+  --tcp           data connections over plain TCP
+  --compare       run TCP, then MPTCP, print both and the ratio
+  -t SECONDS      duration of each run (default 10; "2.5" and "500ms" work)
+  -P STREAMS      parallel data connections (default 1, at most 128)
+  -R              reverse: the server sends, the client receives
+  -i INTERVAL     seconds between progress lines (default 1; 0: none)
+  --rr SIZE       latency mode: SIZE-byte requests answered by SIZE-byte
+                  responses, one outstanding per stream (K and M suffixes)
+  -j, --json      print one JSON document with every figure
+
+Examples:
+  mptcpkit bench client 10.0.1.2
+  mptcpkit bench client 10.0.1.2 --tcp -t 3 -P 4
+  mptcpkit bench client 10.0.1.2 --compare -j > report.json
+  mptcpkit bench client 10.0.1.2 --rr 1K -t 5
+`
+
 func cmdBench(e *env, args []string) error {
-	return errors.New("`mptcpkit bench` is not available in this build yet")
+	if len(args) == 0 {
+		fmt.Fprint(e.stdout, benchHelp)
+		return usagef("bench", "bench needs a verb: server or client")
+	}
+	switch args[0] {
+	case "server", "s":
+		return cmdBenchServer(e, args[1:])
+	case "client", "c":
+		return cmdBenchClient(e, args[1:])
+	case "-h", "--help", "-help", "help":
+		fmt.Fprint(e.stdout, benchHelp)
+		return nil
+	}
+	return usagef("bench", "unknown bench verb %q (want server or client)", args[0])
+}
+
+// parseInterleaved parses flags that may come before or after positional
+// arguments and returns the positional ones.
+func parseInterleaved(fs *flag.FlagSet, cmd string, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := parseFlags(fs, cmd, args); err != nil {
+			return nil, err
+		}
+		rest := fs.Args()
+		if len(rest) == 0 {
+			return pos, nil
+		}
+		// flag stops at "--": everything after it is positional.
+		if n := len(args) - len(rest); n > 0 && args[n-1] == "--" {
+			return append(pos, rest...), nil
+		}
+		pos = append(pos, rest[0])
+		args = rest[1:]
+	}
+}
+
+func cmdBenchServer(e *env, args []string) error {
+	fs := newFlags(e, "bench server", benchServerHelp)
+	bind := fs.String("bind", "", "")
+	port := fs.Int("port", bench.DefaultPort, "")
+	pos, err := parseInterleaved(fs, "bench server", args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return usagef("bench server", "unexpected argument %q (use --bind ADDR to choose the address)", pos[0])
+	}
+	if *port < 1 || *port > 65535 {
+		return usagef("bench server", "--port %d out of range 1..65535", *port)
+	}
+	if *bind != "" && net.ParseIP(*bind) == nil {
+		return usagef("bench server", "--bind %q is not an IP address", *bind)
+	}
+	ns, err := e.openNetNS()
+	if err != nil {
+		return err
+	}
+	if ns != nil {
+		defer ns.Close()
+	}
+	addr := net.JoinHostPort(*bind, strconv.Itoa(*port))
+	ln, err := bench.ListenNetNS(e.ctx, ns, addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	where := ""
+	if e.netns != "" {
+		where = " in network namespace " + e.netns
+	}
+	if e.json {
+		json.NewEncoder(e.stdout).Encode(map[string]any{"listening": ln.Addr().String(), "netns": e.netns})
+	} else {
+		fmt.Fprintf(e.stdout, "bench server listening on %s%s (MPTCP, accepts TCP too); Ctrl-C stops it\n", ln.Addr(), where)
+	}
+	s := &bench.Server{Logger: e.log}
+	return s.Serve(e.ctx, ln)
+}
+
+// parseSeconds reads "10", "2.5" or "500ms".
+func parseSeconds(flagName, s string) (time.Duration, error) {
+	if f, err := strconv.ParseFloat(s, 64); err == nil {
+		if f < 0 {
+			return 0, fmt.Errorf("%s %q is negative", flagName, s)
+		}
+		return time.Duration(f * float64(time.Second)), nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("%s %q is not a number of seconds (e.g. 10, 2.5, 500ms)", flagName, s)
+	}
+	return d, nil
+}
+
+// parseSize reads "64", "1K", "1KiB", "2M".
+func parseSize(s string) (int, error) {
+	t := strings.TrimSuffix(strings.TrimSuffix(strings.ToUpper(s), "IB"), "B")
+	mult := 1
+	switch {
+	case strings.HasSuffix(t, "K"):
+		mult, t = 1<<10, strings.TrimSuffix(t, "K")
+	case strings.HasSuffix(t, "M"):
+		mult, t = 1<<20, strings.TrimSuffix(t, "M")
+	}
+	n, err := strconv.Atoi(t)
+	if err != nil || n <= 0 || n > bench.MaxRRSize/mult {
+		return 0, fmt.Errorf("--rr %q: want a size in bytes from 1 to 1M (e.g. 64, 1K)", s)
+	}
+	return n * mult, nil
+}
+
+func cmdBenchClient(e *env, args []string) error {
+	const cmd = "bench client"
+	fs := newFlags(e, cmd, benchClientHelp)
+	port := fs.Int("port", bench.DefaultPort, "")
+	useMPTCP := fs.Bool("mptcp", false, "")
+	useTCP := fs.Bool("tcp", false, "")
+	compare := fs.Bool("compare", false, "")
+	secs := fs.String("t", "10", "")
+	streams := fs.Int("P", 1, "")
+	reverse := fs.Bool("R", false, "")
+	interval := fs.String("i", "1", "")
+	rr := fs.String("rr", "", "")
+	pos, err := parseInterleaved(fs, cmd, args)
+	if err != nil {
+		return err
+	}
+	switch {
+	case len(pos) == 0:
+		return usagef(cmd, "bench client needs the server's HOST (where `mptcpkit bench server` runs)")
+	case len(pos) > 1:
+		return usagef(cmd, "unexpected argument %q after HOST %q", pos[1], pos[0])
+	}
+	n := 0
+	for _, b := range []bool{*useMPTCP, *useTCP, *compare} {
+		if b {
+			n++
+		}
+	}
+	if n > 1 {
+		return usagef(cmd, "--mptcp, --tcp and --compare exclude each other: pick one")
+	}
+	cfg := bench.Config{Mode: bench.ModeMPTCP, Streams: *streams, Reverse: *reverse, Logger: e.log}
+	if *useTCP {
+		cfg.Mode = bench.ModeTCP
+	}
+	if *port < 1 || *port > 65535 {
+		return usagef(cmd, "--port %d out of range 1..65535", *port)
+	}
+	host := pos[0]
+	portSet := false
+	fs.Visit(func(f *flag.Flag) { portSet = portSet || f.Name == "port" })
+	if h, p, err := net.SplitHostPort(host); err == nil && !portSet {
+		cfg.Addr = net.JoinHostPort(h, p)
+	} else {
+		cfg.Addr = net.JoinHostPort(strings.Trim(host, "[]"), strconv.Itoa(*port))
+	}
+	if cfg.Duration, err = parseSeconds("-t", *secs); err != nil {
+		return usagef(cmd, "%v", err)
+	}
+	if cfg.Duration == 0 || cfg.Duration > bench.MaxDuration {
+		return usagef(cmd, "-t %s out of range: give 0 < SECONDS <= %.0f", *secs, bench.MaxDuration.Seconds())
+	}
+	if *streams < 1 || *streams > bench.MaxStreams {
+		return usagef(cmd, "-P %d out of range 1..%d", *streams, bench.MaxStreams)
+	}
+	iv, err := parseSeconds("-i", *interval)
+	if err != nil {
+		return usagef(cmd, "%v", err)
+	}
+	cfg.Interval = iv
+	if iv == 0 {
+		cfg.Interval = -1
+	}
+	if *rr != "" {
+		if cfg.RRSize, err = parseSize(*rr); err != nil {
+			return usagef(cmd, "%v", err)
+		}
+		if *reverse {
+			return usagef(cmd, "--rr and -R exclude each other: in latency mode the client always asks")
+		}
+	}
+	ns, err := e.openNetNS()
+	if err != nil {
+		return err
+	}
+	if ns != nil {
+		defer ns.Close()
+	}
+	cfg.Dialer = bench.NetNSDialer(ns)
+	return runBenchClient(e, cfg, *compare, ns)
+}
+
+func runBenchClient(e *env, cfg bench.Config, compare bool, ns *netns.NetNS) error {
+	id := bench.IntervalID(cfg.Streams)
+	header := func(m bench.Mode) {
+		if e.json {
+			return
+		}
+		what := "upload (client sends)"
+		switch {
+		case cfg.RRSize > 0:
+			what = fmt.Sprintf("%d-byte request/response", cfg.RRSize)
+		case cfg.Reverse:
+			what = "download (server sends, -R)"
+		}
+		fmt.Fprintf(e.stdout, "Connecting to %s: %s, %d stream(s), %v, %s\n", cfg.Addr, strings.ToUpper(m.String()), cfg.Streams, cfg.Duration, what)
+		if cfg.Interval > 0 {
+			fmt.Fprintf(e.stdout, "[ ID] Interval           Transfer          Bitrate  Retr       Subflows\n")
+		}
+	}
+	progress := func(iv bench.Interval) {
+		if !e.json {
+			fmt.Fprintln(e.stdout, bench.FormatInterval(id, iv))
+		}
+	}
+	if !compare {
+		header(cfg.Mode)
+		res, err := bench.Run(e.ctx, cfg, progress)
+		if err != nil && res == nil {
+			return err
+		}
+		if e.json {
+			enc := json.NewEncoder(e.stdout)
+			enc.SetIndent("", "  ")
+			if jerr := enc.Encode(res); jerr != nil {
+				return jerr
+			}
+		} else {
+			res.WriteText(e.stdout)
+		}
+		return err
+	}
+	var cmp bench.Comparison
+	for _, m := range []bench.Mode{bench.ModeTCP, bench.ModeMPTCP} {
+		c := cfg
+		c.Mode = m
+		header(m)
+		res, err := bench.Run(e.ctx, c, progress)
+		if err != nil {
+			if res == nil || !errors.Is(err, bench.ErrMismatch) {
+				return fmt.Errorf("%s run: %w", strings.ToUpper(m.String()), err)
+			}
+		}
+		if !e.json {
+			res.WriteText(e.stdout)
+			fmt.Fprintln(e.stdout)
+		}
+		if err != nil {
+			return fmt.Errorf("%s run: %w", strings.ToUpper(m.String()), err)
+		}
+		if m == bench.ModeTCP {
+			cmp.TCP = res
+		} else {
+			cmp.MPTCP = res
+		}
+	}
+	cmp.Ratio = bench.Ratio(cmp.TCP, cmp.MPTCP)
+	if e.json {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(&cmp)
+	}
+	return cmp.WriteText(e.stdout)
 }
