@@ -1,0 +1,282 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"time"
+
+	"github.com/mptcpkit/mptcpkit/proxy/handshake"
+)
+
+// Mode says where a Client takes each connection's destination from.
+type Mode int
+
+// Client modes.
+const (
+	ModeFixed       Mode = iota // every connection goes to Client.To
+	ModeSOCKS5                  // the application asks with SOCKS5 CONNECT (no authentication)
+	ModeTransparent             // redirected by nftables: SO_ORIGINAL_DST (REDIRECT) or the local address (TPROXY)
+)
+
+func (m Mode) String() string {
+	switch m {
+	case ModeFixed:
+		return "fixed"
+	case ModeSOCKS5:
+		return "socks5"
+	case ModeTransparent:
+		return "transparent"
+	}
+	return fmt.Sprintf("mode %d", int(m))
+}
+
+// Client is the near end of the proxy: it accepts plain TCP and carries each
+// connection as one MPTCP connection to Server. Set exactly one of PSK and
+// TLS.
+type Client struct {
+	Server string      // host:port of the proxy server
+	PSK    []byte      // pre-shared key
+	TLS    *tls.Config // or TLS 1.3 with a client certificate (see ClientTLSConfig)
+
+	Mode Mode
+	To   handshake.Destination // ModeFixed: the destination
+
+	MaxConns         int           // concurrent connections; 0 = DefaultMaxConns
+	HandshakeTimeout time.Duration // connect + handshake with the server (and SOCKS5); 0 = default
+	IdleTimeout      time.Duration // 0 = default, <0 = none
+	DrainTimeout     time.Duration // 0 = default
+
+	// Dial opens the MPTCP connection to Server; nil: a net.Dialer with
+	// MPTCP on, in the caller's namespace.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+
+	Logger *slog.Logger
+}
+
+// ClientTLSConfig returns a TLS 1.3 client configuration presenting cert and
+// trusting serverCAs for the server's certificate (serverName, or the host
+// of Client.Server when empty).
+func ClientTLSConfig(cert tls.Certificate, serverCAs *x509.CertPool, serverName string) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{cert},
+		RootCAs:      serverCAs,
+		ServerName:   serverName,
+	}
+}
+
+func (c *Client) logger() *slog.Logger {
+	if c.Logger != nil {
+		return c.Logger
+	}
+	return slog.Default()
+}
+
+// Connect opens an MPTCP connection to the server and asks it to connect to
+// dest. It returns the connection ready to carry data, or a
+// *handshake.Error when the server refused.
+func (c *Client) Connect(ctx context.Context, dest handshake.Destination) (net.Conn, error) {
+	if (c.PSK == nil) == (c.TLS == nil) {
+		return nil, errors.New("proxy client: set exactly one of PSK and TLS")
+	}
+	ctx, cancel := context.WithTimeout(ctx, orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout))
+	defer cancel()
+	dial := c.Dial
+	if dial == nil {
+		d := &net.Dialer{}
+		d.SetMultipathTCP(true)
+		dial = d.DialContext
+	}
+	raw, err := dial(ctx, "tcp", c.Server)
+	if err != nil {
+		return nil, fmt.Errorf("connect to proxy server %s: %w", c.Server, err)
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		raw.SetDeadline(dl)
+	}
+	conn, err := c.handshake(ctx, raw, dest)
+	if err != nil {
+		raw.Close()
+		return nil, err
+	}
+	raw.SetDeadline(time.Time{})
+	return conn, nil
+}
+
+func (c *Client) handshake(ctx context.Context, raw net.Conn, dest handshake.Destination) (net.Conn, error) {
+	conn := raw
+	if c.TLS != nil {
+		cfg := c.TLS
+		if cfg.ServerName == "" {
+			cfg = cfg.Clone()
+			cfg.ServerName, _, _ = net.SplitHostPort(c.Server)
+		}
+		tc := tls.Client(raw, cfg)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			return nil, fmt.Errorf("TLS handshake with proxy server %s: %w", c.Server, err)
+		}
+		conn = tc
+	}
+	hello, err := handshake.ReadHello(conn)
+	if err != nil {
+		return nil, fmt.Errorf("proxy server %s: reading its hello: %w", c.Server, err)
+	}
+	if hello.Status != handshake.StatusOK {
+		return nil, &handshake.Error{Status: hello.Status}
+	}
+	req := handshake.Request{Dest: dest}
+	rand.Read(req.Nonce[:])
+	if c.PSK != nil {
+		if req.MAC, err = handshake.ClientMAC(c.PSK, hello.Nonce, req.Nonce, dest); err != nil {
+			return nil, err
+		}
+	}
+	b, err := req.MarshalBinary()
+	if err != nil {
+		return nil, err
+	}
+	if _, err := conn.Write(b); err != nil {
+		return nil, fmt.Errorf("proxy server %s: %w", c.Server, err)
+	}
+	reply, err := handshake.ReadReply(conn)
+	if err != nil {
+		return nil, fmt.Errorf("proxy server %s: reading its reply: %w", c.Server, err)
+	}
+	if c.PSK != nil && reply.Status != handshake.StatusAuthFailed && reply.Status != handshake.StatusBadRequest {
+		want, _ := handshake.ServerMAC(c.PSK, hello.Nonce, req.Nonce, dest, reply.Status)
+		if !handshake.Equal(want, reply.MAC) {
+			return nil, fmt.Errorf("proxy server %s did not prove it knows the key: not our server, or a different key", c.Server)
+		}
+	}
+	if reply.Status != handshake.StatusOK {
+		return nil, &handshake.Error{Status: reply.Status}
+	}
+	return conn, nil
+}
+
+// Serve accepts plain TCP connections on ln (see ListenTCP) until ctx is
+// done, then lets live connections finish for up to DrainTimeout.
+func (c *Client) Serve(ctx context.Context, ln net.Listener) error {
+	if (c.PSK == nil) == (c.TLS == nil) {
+		return errors.New("proxy client: set exactly one of PSK and TLS")
+	}
+	if c.Mode == ModeFixed && c.To.Port == 0 {
+		return errors.New("proxy client: fixed mode needs a destination (To)")
+	}
+	log := c.logger()
+	max := c.MaxConns
+	if max <= 0 {
+		max = DefaultMaxConns
+	}
+	sem := make(chan struct{}, max)
+	t := &tracker{pipes: map[*pipe]struct{}{}}
+	pool := newBufferPool()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	listenPort := uint16(0)
+	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
+		listenPort = uint16(ta.Port)
+	}
+	log.Info("proxy client listening", "addr", ln.Addr().String(), "mode", c.Mode.String(), "server", c.Server)
+	for {
+		conn, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				drain(log, t, orDefault(c.DrainTimeout, DefaultDrainTimeout))
+				log.Info("proxy client stopped")
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			drain(log, t, orDefault(c.DrainTimeout, DefaultDrainTimeout))
+			return err
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			log.Warn("refused: connection limit reached", "from", conn.RemoteAddr().String())
+			if tc := tcpConn(conn); tc != nil {
+				tc.SetLinger(0)
+			}
+			conn.Close()
+			continue
+		}
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			defer func() { <-sem }()
+			c.handle(ctx, conn, listenPort, t, pool)
+		}()
+	}
+}
+
+func (c *Client) handle(ctx context.Context, app net.Conn, listenPort uint16, t *tracker, pool *bufferPool) {
+	log := c.logger().With("from", app.RemoteAddr().String())
+	start := time.Now()
+	var dest handshake.Destination
+	var err error
+	switch c.Mode {
+	case ModeFixed:
+		dest = c.To
+	case ModeSOCKS5:
+		app.SetDeadline(start.Add(orDefault(c.HandshakeTimeout, DefaultHandshakeTimeout)))
+		dest, err = socksRequest(app)
+		if err != nil {
+			log.Warn("refused: SOCKS5 request", "err", err)
+			app.Close()
+			return
+		}
+	case ModeTransparent:
+		var ap netip.AddrPort
+		ap, err = originalDestination(app, listenPort)
+		if err != nil {
+			log.Warn("refused: no original destination", "err", err)
+			app.Close()
+			return
+		}
+		dest = handshake.Destination{Addr: ap.Addr(), Port: ap.Port()}
+	}
+	log = log.With("to", dest.String())
+	up, err := c.Connect(ctx, dest)
+	if err != nil {
+		log.Warn("refused", "err", err)
+		if c.Mode == ModeSOCKS5 {
+			socksReply(app, socksCode(err))
+			app.Close()
+			return
+		}
+		// Reset, so the application sees a failed connection, not an
+		// empty answer.
+		if tc := tcpConn(app); tc != nil {
+			tc.SetLinger(0)
+		}
+		app.Close()
+		return
+	}
+	if c.Mode == ModeSOCKS5 {
+		if err := socksReply(app, socksSucceeded); err != nil {
+			up.Close()
+			app.Close()
+			return
+		}
+		app.SetDeadline(time.Time{})
+	}
+	log.Info("relaying", "via", up.LocalAddr().String(), "setup", time.Since(start).Round(time.Microsecond))
+	idle := orDefault(c.IdleTimeout, DefaultIdleTimeout)
+	p := &pipe{a: app, b: up, watch: app, pool: pool, idle: max(idle, 0)}
+	t.add(p)
+	r := p.run()
+	t.remove(p)
+	log.Info("connection ended", "up_bytes", r.Up, "down_bytes", r.Down,
+		"duration", time.Since(start).Round(time.Millisecond), "end", r.End)
+}

@@ -1,0 +1,67 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"net"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// ErrNoMPTCP is returned (wrapped) by Listen when the kernel gave a plain TCP
+// socket: MPTCP is not built in (Linux < 5.6) or net.mptcp.enabled=0.
+var ErrNoMPTCP = errors.New("MPTCP unavailable (needs Linux 5.6+ with CONFIG_MPTCP and net.mptcp.enabled=1)")
+
+// Listen opens the server's MPTCP listener in the calling thread's network
+// namespace. It fails with ErrNoMPTCP rather than silently serving plain TCP.
+func Listen(ctx context.Context, address string) (net.Listener, error) {
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(true)
+	ln, err := lc.Listen(ctx, "tcp", address)
+	if err != nil {
+		return nil, err
+	}
+	if proto, _ := socketProtocol(ln.(*net.TCPListener)); proto != unix.IPPROTO_MPTCP {
+		ln.Close()
+		return nil, ErrNoMPTCP
+	}
+	return ln, nil
+}
+
+// ListenTCP opens the client's plain TCP listener (MPTCP off: the
+// applications speak TCP). transparent sets IP_TRANSPARENT, which TPROXY
+// rules need.
+func ListenTCP(ctx context.Context, address string, transparent bool) (net.Listener, error) {
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	if transparent {
+		lc.Control = func(network, address string, c syscall.RawConn) error {
+			var serr error
+			err := c.Control(func(fd uintptr) {
+				serr = unix.SetsockoptInt(int(fd), unix.SOL_IP, unix.IP_TRANSPARENT, 1)
+				if serr == nil && network == "tcp6" {
+					serr = unix.SetsockoptInt(int(fd), unix.SOL_IPV6, unix.IPV6_TRANSPARENT, 1)
+				}
+			})
+			if err != nil {
+				return err
+			}
+			return serr
+		}
+	}
+	return lc.Listen(ctx, "tcp", address)
+}
+
+func socketProtocol(c syscall.Conn) (int, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var p int
+	var serr error
+	if err := rc.Control(func(fd uintptr) { p, serr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL) }); err != nil {
+		return 0, err
+	}
+	return p, serr
+}

@@ -1,0 +1,184 @@
+package proxy
+
+import (
+	"errors"
+	"io"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// BufferSize is the size of the buffers used when splice is impossible (TLS).
+const BufferSize = 256 << 10
+
+// bufferPool hands out BufferSize buffers; one per Server or Client.
+type bufferPool struct{ p sync.Pool }
+
+func newBufferPool() *bufferPool {
+	return &bufferPool{p: sync.Pool{New: func() any { b := make([]byte, BufferSize); return &b }}}
+}
+
+// Result is what a relay did.
+type Result struct {
+	Up, Down int64  // bytes from the connecting side to the far side, and back
+	End      string // how it ended: "closed", "reset", "idle timeout", "shut down", "error: ..."
+}
+
+// pipe is one relayed connection pair: a is the side that connected to us,
+// b the side we connected to.
+type pipe struct {
+	a, b    net.Conn
+	watch   net.Conn // a plain TCP side whose counters show activity (idle timer)
+	pool    *bufferPool
+	idle    time.Duration
+	end     atomic.Pointer[string]
+	closing sync.Once
+}
+
+func (p *pipe) setEnd(s string) { p.end.CompareAndSwap(nil, &s) }
+
+// abort closes both sides with RST (SO_LINGER 0), recording why.
+func (p *pipe) abort(why string) {
+	p.setEnd(why)
+	p.closing.Do(func() {
+		for _, c := range []net.Conn{p.a, p.b} {
+			if tc := tcpConn(c); tc != nil {
+				tc.SetLinger(0)
+			}
+			c.Close()
+		}
+	})
+}
+
+func (p *pipe) close() {
+	p.closing.Do(func() { p.a.Close(); p.b.Close() })
+}
+
+// run relays until both directions are done, then closes both sides.
+func (p *pipe) run() Result {
+	var up, down int64
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		down = p.copy(p.a, p.b)
+	}()
+	var stop func() bool
+	if p.idle > 0 && p.watch != nil {
+		stop = p.startIdleTimer()
+	}
+	up = p.copy(p.b, p.a)
+	wg.Wait()
+	if stop != nil {
+		stop()
+	}
+	p.setEnd("closed")
+	p.close()
+	return Result{Up: up, Down: down, End: *p.end.Load()}
+}
+
+// copy moves src → dst until EOF, then half-closes dst; on a reset it
+// aborts both sides so the reset reaches the other end too.
+func (p *pipe) copy(dst, src net.Conn) int64 {
+	var n int64
+	var err error
+	d, dok := dst.(*net.TCPConn)
+	s, sok := src.(*net.TCPConn)
+	if dok && sok {
+		n, err = d.ReadFrom(s) // splice(2)
+	} else {
+		bp := p.pool.p.Get().(*[]byte)
+		n, err = io.CopyBuffer(writerOnly{dst}, readerOnly{src}, *bp)
+		p.pool.p.Put(bp)
+	}
+	switch {
+	case err == nil:
+		if cw, ok := dst.(interface{ CloseWrite() error }); ok {
+			if cw.CloseWrite() == nil {
+				return n
+			}
+		}
+		p.close()
+	case errors.Is(err, syscall.ECONNRESET) || errors.Is(err, syscall.EPIPE):
+		p.abort("reset")
+	case errors.Is(err, net.ErrClosed):
+		// the other direction or a timer closed us; it recorded why
+	default:
+		p.abort("error: " + err.Error())
+	}
+	return n
+}
+
+// startIdleTimer closes the pipe when the watched TCP socket has neither
+// received nor had acknowledged any byte for p.idle. It reads the kernel's
+// counters (TCP_INFO), so it works while splice moves the data.
+func (p *pipe) startIdleTimer() func() bool {
+	var last uint64
+	var t *time.Timer
+	var mu sync.Mutex
+	check := func() {
+		mu.Lock()
+		defer mu.Unlock()
+		now, err := activity(p.watch)
+		if err != nil {
+			return
+		}
+		if now == last {
+			p.abort("idle timeout")
+			return
+		}
+		last = now
+		t.Reset(p.idle)
+	}
+	mu.Lock()
+	last, _ = activity(p.watch)
+	t = time.AfterFunc(p.idle, check)
+	mu.Unlock()
+	return t.Stop
+}
+
+// activity returns bytes received + bytes acked on a TCP socket.
+func activity(c net.Conn) (uint64, error) {
+	tc := tcpConn(c)
+	if tc == nil {
+		return 0, errors.ErrUnsupported
+	}
+	rc, err := tc.SyscallConn()
+	if err != nil {
+		return 0, err
+	}
+	var info *unix.TCPInfo
+	var serr error
+	if err := rc.Control(func(fd uintptr) {
+		info, serr = unix.GetsockoptTCPInfo(int(fd), unix.IPPROTO_TCP, unix.TCP_INFO)
+	}); err != nil {
+		return 0, err
+	}
+	if serr != nil {
+		return 0, serr
+	}
+	return info.Bytes_received + info.Bytes_acked, nil
+}
+
+// tcpConn returns the *net.TCPConn under c (through a tls.Conn), or nil.
+func tcpConn(c net.Conn) *net.TCPConn {
+	for {
+		switch v := c.(type) {
+		case *net.TCPConn:
+			return v
+		case interface{ NetConn() net.Conn }:
+			c = v.NetConn()
+		default:
+			return nil
+		}
+	}
+}
+
+// writerOnly and readerOnly hide ReadFrom/WriteTo so io.CopyBuffer uses our
+// buffer.
+type writerOnly struct{ io.Writer }
+type readerOnly struct{ io.Reader }

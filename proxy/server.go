@@ -1,0 +1,342 @@
+package proxy
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/mptcpkit/mptcpkit/proxy/handshake"
+)
+
+// Defaults for the Server and Client timeouts.
+const (
+	DefaultHandshakeTimeout = 10 * time.Second
+	DefaultDialTimeout      = 10 * time.Second
+	DefaultIdleTimeout      = 10 * time.Minute
+	DefaultDrainTimeout     = 30 * time.Second
+	DefaultMaxConns         = 4096
+)
+
+// Server is the far end of the proxy: it accepts MPTCP connections from
+// Clients, authenticates them, and connects to the destination they ask for
+// over plain TCP. Set exactly one of PSK and TLS.
+type Server struct {
+	PSK []byte      // pre-shared key (see handshake.ParseKey)
+	TLS *tls.Config // or TLS 1.3 with client certificates (see ServerTLSConfig)
+
+	Policy *Policy // nil: only the always-denied classes are refused
+
+	MaxConns         int           // concurrent relayed connections; 0 = DefaultMaxConns; excess refused at once
+	HandshakeTimeout time.Duration // whole handshake, from accept; 0 = default
+	DialTimeout      time.Duration // connecting to the destination; 0 = default
+	IdleTimeout      time.Duration // no byte either way; 0 = default, <0 = none
+	DrainTimeout     time.Duration // on shutdown, how long live connections may finish; 0 = default
+
+	// Dial connects to a checked destination (an IP:port, never a name).
+	// nil: a net.Dialer with MPTCP off, in the caller's namespace.
+	Dial func(ctx context.Context, network, address string) (net.Conn, error)
+	// LookupNetIP resolves destination names; nil: net.DefaultResolver.
+	LookupNetIP func(ctx context.Context, host string) ([]netip.Addr, error)
+
+	Logger *slog.Logger // nil: slog.Default()
+}
+
+// ServerTLSConfig returns a TLS 1.3 server configuration that requires a
+// client certificate signed by one of clientCAs.
+func ServerTLSConfig(cert tls.Certificate, clientCAs *x509.CertPool) *tls.Config {
+	return &tls.Config{
+		MinVersion:   tls.VersionTLS13,
+		Certificates: []tls.Certificate{cert},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    clientCAs,
+	}
+}
+
+func (s *Server) logger() *slog.Logger {
+	if s.Logger != nil {
+		return s.Logger
+	}
+	return slog.Default()
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// tracker holds the live connections of one Serve call.
+type tracker struct {
+	mu    sync.Mutex
+	pipes map[*pipe]struct{}
+	wg    sync.WaitGroup
+}
+
+func (t *tracker) add(p *pipe) {
+	t.mu.Lock()
+	t.pipes[p] = struct{}{}
+	t.mu.Unlock()
+}
+
+func (t *tracker) remove(p *pipe) {
+	t.mu.Lock()
+	delete(t.pipes, p)
+	t.mu.Unlock()
+}
+
+func (t *tracker) abortAll(why string) int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for p := range t.pipes {
+		p.abort(why)
+	}
+	return len(t.pipes)
+}
+
+// drain waits for live connections after the listener closed, aborting
+// those still open after timeout.
+func drain(log *slog.Logger, t *tracker, timeout time.Duration) {
+	done := make(chan struct{})
+	go func() { t.wg.Wait(); close(done) }()
+	t.mu.Lock()
+	n := len(t.pipes)
+	t.mu.Unlock()
+	if n > 0 {
+		log.Info("draining live connections", "live", n, "timeout", timeout)
+	}
+	select {
+	case <-done:
+	case <-time.After(timeout):
+		n := t.abortAll("shut down (drain timeout)")
+		log.Warn("drain timeout: reset the connections still open", "reset", n)
+		<-done
+	}
+}
+
+// Serve accepts connections on ln (an MPTCP listener, see Listen) until ctx
+// is done, then stops accepting and lets live connections finish for up to
+// DrainTimeout. It returns nil after a shutdown by ctx.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if (s.PSK == nil) == (s.TLS == nil) {
+		return errors.New("proxy server: set exactly one of PSK and TLS")
+	}
+	log := s.logger()
+	max := s.MaxConns
+	if max <= 0 {
+		max = DefaultMaxConns
+	}
+	sem := make(chan struct{}, max)
+	t := &tracker{pipes: map[*pipe]struct{}{}}
+	pool := newBufferPool()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	log.Info("proxy server listening", "addr", ln.Addr().String(), "auth", s.authName(), "max_conns", max)
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				drain(log, t, orDefault(s.DrainTimeout, DefaultDrainTimeout))
+				log.Info("proxy server stopped")
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				log.Warn("accept failed; retrying", "err", err)
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			drain(log, t, orDefault(s.DrainTimeout, DefaultDrainTimeout))
+			return err
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			s.refuseBusy(c)
+			continue
+		}
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			defer func() { <-sem }()
+			s.handle(ctx, c, t, pool)
+		}()
+	}
+}
+
+func (s *Server) authName() string {
+	if s.TLS != nil {
+		return "tls"
+	}
+	return "psk"
+}
+
+// refuseBusy answers a connection over the limit at once and closes it.
+func (s *Server) refuseBusy(c net.Conn) {
+	s.logger().Warn("refused: connection limit reached", "from", c.RemoteAddr().String())
+	if s.TLS == nil {
+		c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+		b, _ := (&handshake.Hello{Status: handshake.StatusBusy}).MarshalBinary()
+		c.Write(b)
+	} else if tc := tcpConn(c); tc != nil {
+		tc.SetLinger(0) // a TLS client cannot read our Hello before its handshake
+	}
+	c.Close()
+}
+
+// handle runs one connection: handshake, dial, relay.
+func (s *Server) handle(ctx context.Context, raw net.Conn, t *tracker, pool *bufferPool) {
+	log := s.logger().With("from", raw.RemoteAddr().String())
+	start := time.Now()
+	raw.SetDeadline(start.Add(orDefault(s.HandshakeTimeout, DefaultHandshakeTimeout)))
+	c := raw
+	var who string
+	if s.TLS != nil {
+		tc := tls.Server(raw, s.TLS)
+		if err := tc.HandshakeContext(ctx); err != nil {
+			log.Warn("refused: TLS handshake failed", "err", err)
+			raw.Close()
+			return
+		}
+		if pc := tc.ConnectionState().PeerCertificates; len(pc) > 0 {
+			who = pc[0].Subject.String()
+		}
+		c = tc
+	}
+	var hello handshake.Hello
+	if _, err := rand.Read(hello.Nonce[:]); err != nil {
+		panic(err) // crypto/rand never fails on Linux 3.17+
+	}
+	hb, _ := hello.MarshalBinary()
+	if _, err := c.Write(hb); err != nil {
+		log.Debug("client gone before the handshake", "err", err)
+		c.Close()
+		return
+	}
+	req, err := handshake.ReadRequest(c)
+	if err != nil {
+		log.Warn("refused: bad handshake", "err", err)
+		s.reply(c, hello, req, handshake.StatusBadRequest, false)
+		c.Close()
+		return
+	}
+	if s.PSK != nil {
+		want, err := handshake.ClientMAC(s.PSK, hello.Nonce, req.Nonce, req.Dest)
+		if err != nil || !handshake.Equal(want, req.MAC) {
+			log.Warn("refused: authentication failed (wrong key or replayed handshake)", "to", req.Dest.String())
+			s.reply(c, hello, req, handshake.StatusAuthFailed, false)
+			c.Close()
+			return
+		}
+	}
+	if who != "" {
+		log = log.With("client", who)
+	}
+	log = log.With("to", req.Dest.String())
+	if ctx.Err() != nil {
+		s.reply(c, hello, req, handshake.StatusShuttingDown, true)
+		c.Close()
+		return
+	}
+	dst, status, err := s.connect(ctx, req.Dest)
+	if err != nil {
+		log.Warn("refused: "+status.String(), "err", err)
+		s.reply(c, hello, req, status, true)
+		c.Close()
+		return
+	}
+	if err := s.reply(c, hello, req, handshake.StatusOK, true); err != nil {
+		log.Info("client gone during the handshake", "err", err)
+		dst.Close()
+		c.Close()
+		return
+	}
+	raw.SetDeadline(time.Time{})
+	setup := time.Since(start)
+	log.Info("relaying", "dest_ip", dst.RemoteAddr().String(), "setup", setup.Round(time.Microsecond))
+	idle := orDefault(s.IdleTimeout, DefaultIdleTimeout)
+	p := &pipe{a: c, b: dst, watch: dst, pool: pool, idle: max(idle, 0)}
+	t.add(p)
+	r := p.run()
+	t.remove(p)
+	log.Info("connection ended", "up_bytes", r.Up, "down_bytes", r.Down,
+		"duration", time.Since(start).Round(time.Millisecond), "end", r.End)
+}
+
+// reply sends a Reply; withProof adds the server's MAC (only once the client
+// proved it knows the key).
+func (s *Server) reply(c net.Conn, hello handshake.Hello, req handshake.Request, st handshake.Status, withProof bool) error {
+	r := handshake.Reply{Status: st}
+	if withProof && s.PSK != nil {
+		r.MAC, _ = handshake.ServerMAC(s.PSK, hello.Nonce, req.Nonce, req.Dest, st)
+	}
+	b, _ := r.MarshalBinary()
+	_, err := c.Write(b)
+	return err
+}
+
+// connect resolves dest, checks every address against the policy and dials
+// the first that works — the checked address itself, so a second DNS answer
+// cannot slip another address in.
+func (s *Server) connect(ctx context.Context, dest handshake.Destination) (net.Conn, handshake.Status, error) {
+	ctx, cancel := context.WithTimeout(ctx, orDefault(s.DialTimeout, DefaultDialTimeout))
+	defer cancel()
+	addrs := []netip.Addr{dest.Addr}
+	if dest.Host != "" {
+		lookup := s.LookupNetIP
+		if lookup == nil {
+			lookup = func(ctx context.Context, host string) ([]netip.Addr, error) {
+				return net.DefaultResolver.LookupNetIP(ctx, "ip", host)
+			}
+		}
+		var err error
+		addrs, err = lookup(ctx, dest.Host)
+		if err != nil || len(addrs) == 0 {
+			return nil, handshake.StatusNotResolved, fmt.Errorf("resolve %s: %v", dest.Host, err)
+		}
+	}
+	for _, a := range addrs {
+		if err := s.Policy.Check(a); err != nil {
+			// Any denied address denies the name: a name that resolves to
+			// loopback as well as a public address is suspect.
+			return nil, handshake.StatusDenied, err
+		}
+	}
+	dial := s.Dial
+	if dial == nil {
+		d := &net.Dialer{}
+		d.SetMultipathTCP(false)
+		dial = d.DialContext
+	}
+	var lastErr error
+	for _, a := range addrs {
+		c, err := dial(ctx, "tcp", net.JoinHostPort(a.Unmap().String(), strconv.Itoa(int(dest.Port))))
+		if err == nil {
+			return c, handshake.StatusOK, nil
+		}
+		lastErr = err
+	}
+	return nil, dialStatus(lastErr), lastErr
+}
+
+func dialStatus(err error) handshake.Status {
+	switch {
+	case errors.Is(err, syscall.ECONNREFUSED):
+		return handshake.StatusRefused
+	case errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, syscall.ETIMEDOUT):
+		return handshake.StatusTimeout
+	default:
+		return handshake.StatusUnreachable
+	}
+}
