@@ -1,8 +1,113 @@
 package cli
 
-import "errors"
+import "github.com/mptcpkit/mptcpkit/pm"
 
-// cmdLimits is not built yet (issue 2).
+const limitsHelp = `Usage:
+  mptcpkit [-n NETNS] [-j] limits [show]
+  mptcpkit [-n NETNS] limits set [subflows N] [add_addr_accepted N]
+
+Show or set the in-kernel path manager's per-connection limits, like
+` + "`ip mptcp limits`" + `. Only the limits given to ` + "`set`" + ` are changed; each is 0 to 8.
+
+  subflows N            extra subflows each connection may have (also caps the
+                        subflows peers may open to this host)
+  add_addr_accepted N   addresses announced by a peer (ADD_ADDR) that each
+                        connection accepts and opens subflows to
+
+Options:
+  -j, --json   print {"add_addr_accepted":N,"subflows":N}
+
+Examples:
+  mptcpkit limits show
+  mptcpkit limits set subflows 4 add_addr_accepted 4
+  mptcpkit -n lab1-client -j limits
+`
+
 func cmdLimits(e *env, args []string) error {
-	return errors.New("`mptcpkit limits` is not available in this build yet")
+	const cmd = "limits"
+	w, err := words(e, cmd, limitsHelp, args)
+	if err != nil {
+		return err
+	}
+	v := "show"
+	if len(w) > 0 {
+		if v, err = verb(cmd, w[0], [][]string{{"show", "list", "ls"}, {"set"}}); err != nil {
+			return err
+		}
+		w = w[1:]
+	}
+	if v == "show" {
+		if len(w) > 0 {
+			return usagef(cmd, "limits show: unexpected %q (it takes no arguments)", w[0])
+		}
+		s, err := openPM(e, false)
+		if err != nil {
+			return err
+		}
+		defer s.Close()
+		l, err := s.c.Limits()
+		if err != nil {
+			return pmErr(err)
+		}
+		return writeLimits(e.stdout, l, e.json)
+	}
+
+	u, err := parseLimitsSet(w)
+	if err != nil {
+		return err
+	}
+	s, err := openPM(e, true)
+	if err != nil {
+		return err
+	}
+	defer s.Close()
+	if err := s.c.SetLimits(u); err != nil {
+		return pmErr(err)
+	}
+	if e.json {
+		l, err := s.c.Limits()
+		if err != nil {
+			return pmErr(err)
+		}
+		return writeLimits(e.stdout, l, true)
+	}
+	return nil
+}
+
+// parseLimitsSet parses `[subflows N] [add_addr_accepted N]`.
+func parseLimitsSet(w []string) (pm.LimitsUpdate, error) {
+	const cmd = "limits"
+	var u pm.LimitsUpdate
+	for len(w) > 0 {
+		var name string
+		var dst **uint32
+		switch {
+		case matches(w[0], "subflows"):
+			name, dst = "subflows", &u.Subflows
+		case matches(w[0], "add_addr_accepted"):
+			name, dst = "add_addr_accepted", &u.AddAddrAccepted
+		default:
+			return u, usagef(cmd, "limits set: unknown limit %q; the limits are subflows and add_addr_accepted", w[0])
+		}
+		if len(w) < 2 {
+			return u, usagef(cmd, "limits set: %s needs a number from 0 to %d", name, pm.MaxLimit)
+		}
+		if *dst != nil {
+			return u, usagef(cmd, "limits set: %s is given twice", name)
+		}
+		n, err := parseUint(cmd, "limits set: "+name, w[1], 0, 1<<32-1)
+		if err != nil {
+			return u, err
+		}
+		if n > pm.MaxLimit {
+			return u, usagef(cmd, "limits set: %s %d is above the kernel's maximum of %d; use a value from 0 to %d", name, n, pm.MaxLimit, pm.MaxLimit)
+		}
+		v := uint32(n)
+		*dst = &v
+		w = w[2:]
+	}
+	if u.Subflows == nil && u.AddAddrAccepted == nil {
+		return u, usagef(cmd, "limits set: give subflows N and/or add_addr_accepted N (for example: %s)", "mptcpkit limits set subflows 2")
+	}
+	return u, nil
 }
