@@ -1,0 +1,223 @@
+package mptcp
+
+import (
+	"errors"
+	"fmt"
+	"unsafe"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mptcpkit/mptcpkit/netns"
+)
+
+// getsockopt reads option (level, opt) into buf and returns the length the
+// kernel wrote. The caller pre-fills buf where the kernel expects input.
+func getsockopt(fd uintptr, level, opt int, buf []byte) (int, error) {
+	if len(buf) == 0 {
+		return 0, errors.New("mptcp: empty getsockopt buffer")
+	}
+	l := uint32(len(buf))
+	_, _, e := unix.Syscall6(unix.SYS_GETSOCKOPT, fd, uintptr(level), uintptr(opt),
+		uintptr(unsafe.Pointer(&buf[0])), uintptr(unsafe.Pointer(&l)), 0)
+	if e != 0 {
+		return 0, e
+	}
+	if int(l) > len(buf) {
+		return 0, fmt.Errorf("mptcp: getsockopt(%d, %d) returned length %d > buffer %d", level, opt, l, len(buf))
+	}
+	return int(l), nil
+}
+
+// control runs fn with the socket's file descriptor after checking that it
+// is a TCP (or MPTCP) stream socket of family AF_INET or AF_INET6.
+func control(conn any, fn func(fd uintptr, s *sockInfo) error) error {
+	rc, err := rawConn(conn)
+	if err != nil {
+		return err
+	}
+	var ferr error
+	cerr := rc.Control(func(fd uintptr) {
+		var s sockInfo
+		if ferr = s.read(fd, conn); ferr != nil {
+			return
+		}
+		ferr = fn(fd, &s)
+	})
+	if cerr != nil {
+		return fmt.Errorf("mptcp: %T: %w", conn, cerr)
+	}
+	return ferr
+}
+
+// sockInfo is what every call checks first.
+type sockInfo struct {
+	domain, protocol int
+}
+
+func (s *sockInfo) read(fd uintptr, conn any) error {
+	typ, err := unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TYPE)
+	if err != nil {
+		return fmt.Errorf("%w: %T: SO_TYPE: %v", ErrNotTCP, conn, err)
+	}
+	if typ != unix.SOCK_STREAM {
+		return fmt.Errorf("%w: %T is not a stream socket (SO_TYPE %d)", ErrNotTCP, conn, typ)
+	}
+	if s.domain, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_DOMAIN); err != nil {
+		return fmt.Errorf("%w: %T: SO_DOMAIN: %v", ErrNotTCP, conn, err)
+	}
+	if s.domain != unix.AF_INET && s.domain != unix.AF_INET6 {
+		return fmt.Errorf("%w: %T is not an IPv4/IPv6 socket (family %d)", ErrNotTCP, conn, s.domain)
+	}
+	if s.protocol, err = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL); err != nil {
+		return fmt.Errorf("%w: %T: SO_PROTOCOL: %v", ErrNotTCP, conn, err)
+	}
+	if s.protocol != unix.IPPROTO_TCP && s.protocol != ipprotoMPTCP {
+		return fmt.Errorf("%w: %T has protocol %d", ErrNotTCP, conn, s.protocol)
+	}
+	return nil
+}
+
+// StateOf reports whether conn uses MPTCP and, if not, why. See State.
+//
+// Detection order: TCP_IS_MPTCP (Linux 6.10+) answers 1 for a connection
+// that negotiated MPTCP; else MPTCP_INFO succeeding means MPTCP (older
+// kernels) and its EOPNOTSUPP/ENOPROTOOPT means fallback; SO_PROTOCOL then
+// tells an MPTCP socket that fell back (262) from a plain TCP socket (6).
+// For a plain TCP socket, a probe socket(family, SOCK_STREAM, IPPROTO_MPTCP)
+// opened in the connection's own network namespace tells Disabled
+// (ENOPROTOOPT), Unsupported (EINVAL, EPROTONOSUPPORT) and NotRequested
+// (the probe works). If the namespace cannot be entered (no CAP_SYS_ADMIN),
+// the probe runs in the caller's namespace instead.
+func StateOf(conn any) (State, error) {
+	var (
+		st     State
+		nsFD   = -1
+		domain int
+	)
+	err := control(conn, func(fd uintptr, s *sockInfo) error {
+		domain = s.domain
+		if v, err := unix.GetsockoptInt(int(fd), unix.SOL_TCP, tcpIsMPTCP); err == nil {
+			if v == 1 {
+				st = Active
+				return nil
+			}
+		} else if s.protocol == ipprotoMPTCP {
+			// Before 6.10: MPTCP_INFO works only on a real MPTCP connection.
+			var buf [InfoSize6_10]byte
+			_, err := getsockopt(fd, solMPTCP, optInfo, buf[:])
+			if err == nil {
+				st = Active
+				return nil
+			}
+			if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.ENOPROTOOPT) {
+				return fmt.Errorf("mptcp: getsockopt MPTCP_INFO: %w", err)
+			}
+		}
+		if s.protocol == ipprotoMPTCP {
+			st = Fallback
+			return nil
+		}
+		// A plain TCP socket: find its namespace for the probe.
+		if r, err := unix.IoctlRetInt(int(fd), ioctlSIOCGSKNS); err == nil {
+			nsFD = r
+		}
+		return nil
+	})
+	if err != nil {
+		return Unknown, err
+	}
+	if st != Unknown {
+		return st, nil
+	}
+	if nsFD >= 0 {
+		defer unix.Close(nsFD)
+	}
+	return probe(domain, nsFD), nil
+}
+
+// probe opens and closes an MPTCP socket in the namespace nsFD (-1: the
+// caller's) and maps the error to a State.
+func probe(domain, nsFD int) State {
+	var perr error
+	try := func() error {
+		fd, err := unix.Socket(domain, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, ipprotoMPTCP)
+		if err == nil {
+			unix.Close(fd)
+		}
+		perr = err
+		return nil
+	}
+	ran := false
+	if nsFD >= 0 && !sameNetNS(nsFD) {
+		if ns, err := netns.FromFD(nsFD); err == nil {
+			ran = ns.Do(try) == nil
+			ns.Close()
+		}
+	}
+	if !ran {
+		try()
+	}
+	switch {
+	case perr == nil:
+		return NotRequested
+	case errors.Is(perr, unix.ENOPROTOOPT):
+		return Disabled
+	case errors.Is(perr, unix.EINVAL), errors.Is(perr, unix.EPROTONOSUPPORT), errors.Is(perr, unix.ESOCKTNOSUPPORT):
+		return Unsupported
+	}
+	return Unknown
+}
+
+// sameNetNS reports whether nsFD is the calling thread's network namespace.
+func sameNetNS(nsFD int) bool {
+	var a, b unix.Stat_t
+	if unix.Fstat(nsFD, &a) != nil {
+		return false
+	}
+	if unix.Stat(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), &b) != nil {
+		return false
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
+}
+
+// Info returns the connection-level MPTCP counters of conn (MPTCP_INFO,
+// Linux 5.16+), decoded as far as the kernel filled struct mptcp_info. A
+// connection not using MPTCP gives a *StateError (wrapping ErrNotMPTCP).
+func Info(conn any) (*ConnInfo, error) {
+	var info *ConnInfo
+	err := control(conn, func(fd uintptr, s *sockInfo) error {
+		var err error
+		info, err = infoFD(fd, s)
+		return err
+	})
+	if err != nil {
+		var se *StateError
+		if errors.As(err, &se) && se.State == Unknown {
+			st, serr := StateOf(conn)
+			if serr != nil {
+				return nil, serr
+			}
+			se.State = st
+		}
+		return nil, err
+	}
+	return info, nil
+}
+
+func infoFD(fd uintptr, s *sockInfo) (*ConnInfo, error) {
+	if s.protocol != ipprotoMPTCP {
+		return nil, &StateError{} // filled in by the caller
+	}
+	buf := make([]byte, 256)
+	n, err := getsockopt(fd, solMPTCP, optInfo, buf)
+	switch {
+	case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOPROTOOPT):
+		// A fallback connection forwards SOL_MPTCP to its TCP subflow,
+		// which does not know the level. (Kernels 5.6–5.15 had no
+		// MPTCP_INFO at all and end up here too.)
+		return nil, &StateError{State: Fallback}
+	case err != nil:
+		return nil, fmt.Errorf("mptcp: getsockopt MPTCP_INFO: %w", err)
+	}
+	return ParseInfo(buf[:n])
+}
