@@ -222,16 +222,27 @@ func validName(name string) error {
 }
 
 func ensureSharedDir() error {
-	// Already a mount point? Then leave it as it is.
-	var st, pst unix.Stat_t
-	if err := unix.Stat(Dir, &st); err != nil {
-		return err
-	}
-	if err := unix.Stat(filepath.Dir(Dir), &pst); err != nil {
-		return err
-	}
-	if st.Dev != pst.Dev {
-		return nil
+	// Already a mount point? Then leave it as it is. A bind mount of Dir on
+	// itself keeps the device number of its parent, so compare mount roots
+	// (statx, 5.8+) rather than devices: re-binding with MS_REC on every
+	// Create stacks copies of every mount below until mount-max (ENOSPC).
+	var stx unix.Statx_t
+	if err := unix.Statx(unix.AT_FDCWD, Dir, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &stx); err == nil &&
+		stx.Attributes_mask&unix.STATX_ATTR_MOUNT_ROOT != 0 {
+		if stx.Attributes&unix.STATX_ATTR_MOUNT_ROOT != 0 {
+			return nil
+		}
+	} else {
+		var st, pst unix.Stat_t
+		if err := unix.Stat(Dir, &st); err != nil {
+			return err
+		}
+		if err := unix.Stat(filepath.Dir(Dir), &pst); err != nil {
+			return err
+		}
+		if st.Dev != pst.Dev {
+			return nil
+		}
 	}
 	if err := unix.Mount(Dir, Dir, "none", unix.MS_BIND|unix.MS_REC, ""); err != nil {
 		return fmt.Errorf("bind-mount %s on itself: %w", Dir, err)
