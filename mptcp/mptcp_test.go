@@ -2,12 +2,16 @@ package mptcp
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"io"
 	"net"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
 
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
 )
@@ -159,15 +163,28 @@ func TestTwoSubflows(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	// Wait until everything is acked at the MPTCP level.
+	// Wait until everything is acked at the MPTCP level and on the
+	// subflows (the data ACK may arrive before a subflow's TCP ACK).
+	// tcpi_bytes_acked counts acked sequence space, which includes each
+	// subflow's SYN: one more per subflow.
 	deadline := time.Now().Add(5 * time.Second)
-	var info *ConnInfo
+	var (
+		info                 *ConnInfo
+		sent, acked, retrans uint64
+	)
 	for {
 		var err error
 		if info, err = Info(c); err != nil {
 			t.Fatal(err)
 		}
-		if info.BytesAcked >= N || time.Now().After(deadline) {
+		sfs = waitSubflows(t, c, 2)
+		sent, acked, retrans = 0, 0, 0
+		for _, sf := range sfs {
+			sent += sf.BytesSent
+			acked += sf.BytesAcked - 1
+			retrans += sf.BytesRetrans
+		}
+		if info.BytesAcked >= N && acked >= N || time.Now().After(deadline) {
 			break
 		}
 		time.Sleep(10 * time.Millisecond)
@@ -184,19 +201,13 @@ func TestTwoSubflows(t *testing.T) {
 	if info.TotalSubflows() != 2 {
 		t.Errorf("Info: %d subflows, want 2", info.TotalSubflows())
 	}
-	sfs = waitSubflows(t, c, 2)
-	var sent, acked, retrans uint64
 	for _, sf := range sfs {
-		sent += sf.BytesSent
-		acked += sf.BytesAcked
-		retrans += sf.BytesRetrans
 		t.Logf("subflow %d %v->%v sent %d acked %d retrans %d rtt %v cwnd %d", sf.ID, sf.Local, sf.Remote, sf.BytesSent, sf.BytesAcked, sf.BytesRetrans, sf.RTT, sf.Cwnd)
 	}
-	// tcpi_bytes_acked counts acked sequence space, which includes each
-	// subflow's SYN: one more per subflow.
-	acked -= uint64(len(sfs))
-	if acked < N || acked > N+retrans {
-		t.Errorf("subflows acked %d bytes in total, want %d (+%d retransmitted)", acked, N, retrans)
+	// Reinjections (data-level retransmissions) are acked twice at the
+	// subflow level, once on each subflow that carried them.
+	if acked < N || acked > N+retrans+info.BytesRetrans {
+		t.Errorf("subflows acked %d bytes in total, want %d (+%d retransmitted by TCP, +%d reinjected by MPTCP)", acked, N, retrans, info.BytesRetrans)
 	}
 	// Data-level retransmissions (reinjections on another subflow) are
 	// new bytes for the subflow carrying them: mptcp_info counts them.
@@ -207,5 +218,152 @@ func TestTwoSubflows(t *testing.T) {
 	c.Close()
 	if err := <-done; err != nil {
 		t.Fatalf("server read: %v", err)
+	}
+}
+
+// TestSubflowsLegacy reads the subflows the pre-6.5 way
+// (MPTCP_SUBFLOW_ADDRS + MPTCP_TCPINFO) on this kernel and checks that it
+// agrees with MPTCP_FULL_INFO.
+func TestSubflowsLegacy(t *testing.T) {
+	p := newTwoPaths(t)
+	_, accepted := listen(t, p.server, "10.0.1.2:5202", true)
+	c := dialIn(t, p.client, "10.0.1.2:5202")
+	s := accept(t, accepted)
+	c.Write([]byte{1})
+	io.ReadFull(s, make([]byte, 1))
+	full := waitSubflows(t, c, 2)
+	legacy, err := subflows(c, true)
+	if err != nil {
+		t.Fatalf("legacy subflows: %v", err)
+	}
+	type key struct{ l, r netip.AddrPort }
+	keys := func(sfs []Subflow) map[key]uint8 {
+		m := map[key]uint8{}
+		for _, sf := range sfs {
+			m[key{sf.Local, sf.Remote}] = sf.TCPState
+		}
+		return m
+	}
+	if diff := cmp.Diff(keys(full), keys(legacy)); diff != "" {
+		t.Errorf("MPTCP_FULL_INFO vs MPTCP_SUBFLOW_ADDRS+MPTCP_TCPINFO (-full +legacy):\n%s", diff)
+	}
+	for _, sf := range legacy {
+		if sf.MSS == 0 || sf.Cwnd == 0 || sf.RTT == 0 {
+			t.Errorf("legacy subflow %d: empty tcp_info: %+v", sf.ID, sf)
+		}
+	}
+	// The server side sees the same two subflows, ends swapped.
+	srv := waitSubflows(t, s, 2)
+	for _, sf := range srv {
+		if _, ok := keys(full)[key{sf.Remote, sf.Local}]; !ok {
+			t.Errorf("server subflow %v<-%v has no client counterpart in %v", sf.Local, sf.Remote, keys(full))
+		}
+	}
+}
+
+// TestFallback: an MPTCP client of a plain TCP server falls back; the
+// server's socket is plain TCP.
+func TestFallback(t *testing.T) {
+	p := newTwoPaths(t)
+	_, accepted := listen(t, p.server, "10.0.1.2:5203", false)
+	c := dialIn(t, p.client, "10.0.1.2:5203")
+	s := accept(t, accepted)
+	if st, err := StateOf(c); err != nil || st != Fallback {
+		t.Errorf("client StateOf = %v, %v; want fallback", st, err)
+	}
+	if st, err := StateOf(s); err != nil || st != NotRequested {
+		t.Errorf("server StateOf = %v, %v; want not-requested", st, err)
+	}
+	for name, f := range map[string]func(any) error{
+		"Info":     func(c any) error { _, err := Info(c); return err },
+		"Subflows": func(c any) error { _, err := Subflows(c); return err },
+	} {
+		err := f(c)
+		var se *StateError
+		if !errors.Is(err, ErrNotMPTCP) || !errors.As(err, &se) || se.State != Fallback {
+			t.Errorf("%s(fallback conn) = %v; want a StateError with state fallback", name, err)
+		}
+		err = f(s)
+		if !errors.As(err, &se) || se.State != NotRequested {
+			t.Errorf("%s(plain TCP conn) = %v; want a StateError with state not-requested", name, err)
+		}
+	}
+}
+
+// TestDisabled: with net.mptcp.enabled=0 in the client's namespace,
+// mptcp.Dial gets a plain TCP socket and StateOf says why. The test runs
+// StateOf from the root namespace, so the probe must use the socket's own
+// namespace to see the sysctl.
+func TestDisabled(t *testing.T) {
+	p := newTwoPaths(t)
+	p.client.Sysctl(t, "net.mptcp.enabled", "0")
+	_, accepted := listen(t, p.server, "10.0.1.2:5204", true)
+	c := dialIn(t, p.client, "10.0.1.2:5204")
+	s := accept(t, accepted)
+	if st, err := StateOf(c); err != nil || st != Disabled {
+		t.Errorf("client StateOf = %v, %v; want disabled", st, err)
+	}
+	// The server's namespace has MPTCP on: its accepted socket (a plain
+	// TCP client reached an MPTCP listener) is a fallback or a plain socket.
+	if st, err := StateOf(s); err != nil || (st != Fallback && st != NotRequested) {
+		t.Errorf("server StateOf = %v, %v; want fallback or not-requested", st, err)
+	}
+	_, err := Info(c)
+	var se *StateError
+	if !errors.As(err, &se) || se.State != Disabled {
+		t.Errorf("Info = %v; want a StateError with state disabled", err)
+	}
+	if !strings.Contains(err.Error(), "net.mptcp.enabled=0") {
+		t.Errorf("error %q does not name the sysctl", err)
+	}
+}
+
+// TestNotTCP: conns that are not TCP sockets give ErrNotTCP.
+func TestNotTCP(t *testing.T) {
+	u, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer u.Close()
+	ux, err := net.ListenUnix("unix", &net.UnixAddr{Name: "@mptcp-test-" + t.Name(), Net: "unix"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ux.Close()
+	for name, c := range map[string]any{"udp": u, "unix": ux, "nil": nil, "string": "x", "pipe": pipeConn(t)} {
+		if _, err := StateOf(c); !errors.Is(err, ErrNotTCP) {
+			t.Errorf("StateOf(%s) = %v; want ErrNotTCP", name, err)
+		}
+		if _, err := Info(c); !errors.Is(err, ErrNotTCP) {
+			t.Errorf("Info(%s) = %v; want ErrNotTCP", name, err)
+		}
+		if _, err := Subflows(c); !errors.Is(err, ErrNotTCP) {
+			t.Errorf("Subflows(%s) = %v; want ErrNotTCP", name, err)
+		}
+	}
+	if _, err := Dial("udp", "127.0.0.1:1"); !errors.Is(err, ErrNotTCP) {
+		t.Errorf("Dial(udp) = %v; want ErrNotTCP", err)
+	}
+}
+
+func pipeConn(t *testing.T) net.Conn {
+	a, b := net.Pipe()
+	t.Cleanup(func() { a.Close(); b.Close() })
+	return a
+}
+
+// TestTLSWrapper: a *tls.Conn is unwrapped through NetConn.
+func TestTLSWrapper(t *testing.T) {
+	ns := nstest.New(t, "lo")
+	_, accepted := listen(t, ns, "127.0.0.1:5205", true)
+	c := dialIn(t, ns, "127.0.0.1:5205")
+	accept(t, accepted)
+	tc := tls.Client(c, &tls.Config{InsecureSkipVerify: true})
+	if st, err := StateOf(tc); err != nil || st != Active {
+		t.Errorf("StateOf(*tls.Conn) = %v, %v; want active", st, err)
+	}
+	sfs, err := Subflows(tc)
+	if err != nil || len(sfs) != 1 || sfs[0].Remote.Port() != 5205 {
+		t.Errorf("Subflows(*tls.Conn) = %+v, %v; want one subflow to port 5205", sfs, err)
 	}
 }
