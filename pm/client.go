@@ -219,8 +219,14 @@ func (e Endpoint) validate(op string) error {
 	return nil
 }
 
-// DeleteEndpoint deletes the endpoint with the given id. id 0 (the address
-// of a connection's initial subflow) needs addr.
+// DeleteEndpoint deletes the endpoint with the given id; the kernel then
+// ignores addr.
+//
+// id 0 is the kernel's special id of each connection's initial address and
+// needs addr: as `ip mptcp endpoint delete id 0 ADDR` does, it withdraws
+// addr from every connection where it is the id-0 address (REMOVE_ADDR to
+// the peer, subflows closed). It does not delete a table entry; delete those
+// by their id (Endpoints lists them).
 func (c *Client) DeleteEndpoint(id uint8, addr netip.Addr) error {
 	if id == 0 && !addr.IsValid() {
 		return invalidf("delete endpoint", "id 0 needs the address; give the endpoint's address")
