@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net"
+	"net/netip"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -18,7 +19,7 @@ var ErrNoMPTCP = errors.New("MPTCP unavailable (needs Linux 5.6+ with CONFIG_MPT
 func Listen(ctx context.Context, address string) (net.Listener, error) {
 	var lc net.ListenConfig
 	lc.SetMultipathTCP(true)
-	ln, err := lc.Listen(ctx, "tcp", address)
+	ln, err := lc.Listen(ctx, network(address), address)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +51,20 @@ func ListenTCP(ctx context.Context, address string, transparent bool) (net.Liste
 			return serr
 		}
 	}
-	return lc.Listen(ctx, "tcp", address)
+	return lc.Listen(ctx, network(address), address)
+}
+
+// network is "tcp4" for an IPv4 literal host (0.0.0.0 too: a dual-stack
+// socket would report IPv4 peers as mapped addresses), "tcp" otherwise.
+func network(address string) string {
+	host, _, err := net.SplitHostPort(address)
+	if err != nil {
+		return "tcp"
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.Is4() {
+		return "tcp4"
+	}
+	return "tcp"
 }
 
 func socketProtocol(c syscall.Conn) (int, error) {
