@@ -188,6 +188,8 @@ type Stream struct {
 	// got TCP) or "tcp" (asked for TCP). ServerState is the server's view.
 	State       string `json:"state"`
 	ServerState string `json:"server_state"`
+	// Reason says why State is not "mptcp" (the kernel's reason), if known.
+	Reason      string `json:"reason,omitempty"`
 	Bytes       int64  `json:"bytes"`        // receiver's count
 	SenderBytes int64  `json:"sender_bytes"` // sender's count
 	Retransmits int64  `json:"retransmits"`  // at the sender

@@ -80,7 +80,7 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 		return fail(fmt.Errorf("control connection to %s: %w", cfg.Addr, err))
 	}
 	track(cc)
-	k := newCtrl(cc, maxServerLine)
+	k := newCtrl(ctx, cc, maxServerLine)
 	cc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	if _, err := cc.Write(hello{Kind: kindControl, Cookie: ck}.marshal()); err != nil {
 		return fail(fmt.Errorf("control connection to %s: %w", cfg.Addr, err))
@@ -165,6 +165,10 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 			errs = append(errs, fmt.Errorf("stream %d: %w", i, s.sc.err))
 		}
 	}
+	if ctx.Err() != nil {
+		// Cancelling set deadlines that ended the streams early.
+		return nil, ctx.Err()
+	}
 	if err := errors.Join(errs...); err != nil {
 		return fail(err)
 	}
@@ -206,7 +210,7 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 		}
 		str := Stream{
 			ID: i, Local: s.c.LocalAddr().String(), Remote: s.c.RemoteAddr().String(),
-			State: state, ServerState: rep.State,
+			State: state, ServerState: rep.State, Reason: st.Reason,
 		}
 		switch {
 		case cfg.RRSize > 0:
@@ -352,11 +356,11 @@ func intervals(cfg Config, t0 time.Time, streams []*clientStream, done <-chan st
 				bytes += s.sc.written.Load()
 			}
 			trans += s.sc.trans.Load()
-			st := stat(s.c)
-			iv.Subflows += len(st.Subflows)
+			n, r := counters(s.c)
+			iv.Subflows += n
 			if !cfg.Reverse {
-				retr += st.Retransmits - s.retr
-				s.retr = st.Retransmits
+				retr += r - s.retr
+				s.retr = r
 			}
 		}
 		if !cfg.Reverse {
@@ -377,10 +381,8 @@ func intervals(cfg Config, t0 time.Time, streams []*clientStream, done <-chan st
 		case now := <-tick.C:
 			emit(now)
 		case <-done:
-			// A last partial interval if it is worth a line.
-			if now := time.Now(); now.Sub(last) > cfg.Interval/10 {
-				emit(now)
-			}
+			// The last, partial interval, so that the intervals add up.
+			emit(time.Now())
 			return out
 		}
 	}

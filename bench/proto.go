@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bufio"
+	"context"
 	"bytes"
 	"encoding/binary"
 	"encoding/json"
@@ -124,13 +125,14 @@ type streamReport struct {
 
 // ctrl is one end of a control connection.
 type ctrl struct {
+	ctx context.Context // cancelling it sets c's deadlines (context.AfterFunc)
 	c   net.Conn
 	r   *bufio.Reader
 	max int
 }
 
-func newCtrl(c net.Conn, maxLine int) *ctrl {
-	return &ctrl{c: c, r: bufio.NewReaderSize(c, 4096), max: maxLine}
+func newCtrl(ctx context.Context, c net.Conn, maxLine int) *ctrl {
+	return &ctrl{ctx: ctx, c: c, r: bufio.NewReaderSize(c, 4096), max: maxLine}
 }
 
 func (k *ctrl) send(m *msg, timeout time.Duration) error {
@@ -140,6 +142,11 @@ func (k *ctrl) send(m *msg, timeout time.Duration) error {
 	}
 	b = append(b, '\n')
 	k.c.SetWriteDeadline(time.Now().Add(timeout))
+	// Checked after setting the deadline, which would otherwise override
+	// the one set on cancellation.
+	if err := k.ctx.Err(); err != nil {
+		return err
+	}
 	_, err = k.c.Write(b)
 	return err
 }
@@ -147,6 +154,9 @@ func (k *ctrl) send(m *msg, timeout time.Duration) error {
 // recv reads one message, waiting at most timeout.
 func (k *ctrl) recv(timeout time.Duration) (*msg, error) {
 	k.c.SetReadDeadline(time.Now().Add(timeout))
+	if err := k.ctx.Err(); err != nil {
+		return nil, err
+	}
 	line, err := readLine(k.r, k.max)
 	if err != nil {
 		return nil, err

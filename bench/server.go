@@ -208,7 +208,7 @@ func validateStart(m *msg) error {
 func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 	defer c.Close()
 	log := s.log().With("peer", c.RemoteAddr())
-	k := newCtrl(c, maxClientLine)
+	k := newCtrl(ctx, c, maxClientLine)
 	start, err := k.recv(s.handshakeTimeout())
 	if err == nil {
 		err = validateStart(start)

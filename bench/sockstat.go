@@ -7,12 +7,11 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mptcpkit/mptcpkit/mptcp"
 )
 
 const (
-	solMPTCP      = 284
-	mptcpInfoOpt  = 1
-	ipprotoMPTCP  = 262
 	stateMPTCP    = "mptcp"
 	stateFallback = "fallback"
 	stateTCP      = "tcp"
@@ -21,6 +20,7 @@ const (
 // connStat is what the kernel says about one data connection.
 type connStat struct {
 	State             string
+	Reason            string // why State is not "mptcp", if it says
 	CongestionControl string
 	Retransmits       int64
 	Subflows          []Subflow
@@ -64,24 +64,21 @@ func congestion(c any) string {
 }
 
 // sockState says whether c is an MPTCP socket using MPTCP ("mptcp"), an
-// MPTCP socket that fell back to TCP ("fallback") or a TCP socket ("tcp").
-func sockState(c any) string {
-	st := stateTCP
-	control(c, func(fd int) error {
-		proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
-		if err != nil || proto != ipprotoMPTCP {
-			return err
-		}
-		// MPTCP_INFO fails with EOPNOTSUPP/ENOPROTOOPT once fallen back.
-		_, err = unix.GetsockoptString(fd, solMPTCP, mptcpInfoOpt)
-		if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOPROTOOPT) {
-			st = stateFallback
-		} else {
-			st = stateMPTCP
-		}
-		return nil
-	})
-	return st
+// MPTCP socket that fell back to TCP ("fallback") or a TCP socket ("tcp"),
+// and why when it is not using MPTCP.
+func sockState(c any) (state, reason string) {
+	st, err := mptcp.StateOf(c)
+	switch {
+	case err != nil:
+		return stateTCP, err.Error()
+	case st == mptcp.Active:
+		return stateMPTCP, ""
+	case st == mptcp.Fallback:
+		return stateFallback, st.Reason()
+	case st == mptcp.NotRequested:
+		return stateTCP, ""
+	}
+	return stateTCP, st.Reason()
 }
 
 // tcpSubflow describes a TCP (or fallen-back) connection as one subflow.
@@ -108,10 +105,10 @@ func tcpSubflow(c net.Conn) (Subflow, error) {
 
 // stat collects connStat for c.
 func stat(c net.Conn) connStat {
-	s := connStat{State: sockState(c), CongestionControl: congestion(c)}
+	s := connStat{CongestionControl: congestion(c)}
+	s.State, s.Reason = sockState(c)
 	if s.State == stateMPTCP {
-		sfs, err := mptcpSubflows(c)
-		if err == nil {
+		if sfs, err := mptcpSubflows(c); err == nil {
 			s.Subflows = sfs
 			for _, sf := range sfs {
 				s.Retransmits += int64(sf.Retransmits)
@@ -126,7 +123,40 @@ func stat(c net.Conn) connStat {
 	return s
 }
 
+// counters is the cheap part of stat for progress reports: subflow count
+// and retransmissions.
+func counters(c net.Conn) (subflows int, retrans int64) {
+	if sfs, err := mptcp.Subflows(c); err == nil {
+		for _, sf := range sfs {
+			retrans += int64(sf.TotalRetrans)
+		}
+		return len(sfs), retrans
+	}
+	if sf, err := tcpSubflow(c); err == nil {
+		return 1, int64(sf.Retransmits)
+	}
+	return 0, 0
+}
+
 // mptcpSubflows lists the subflows of an MPTCP connection.
 func mptcpSubflows(c net.Conn) ([]Subflow, error) {
-	return nil, errors.New("subflow information not available in this build")
+	sfs, err := mptcp.Subflows(c)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]Subflow, len(sfs))
+	for i, sf := range sfs {
+		out[i] = Subflow{
+			ID:            sf.ID,
+			Local:         sf.Local.String(),
+			Remote:        sf.Remote.String(),
+			Bytes:         sf.BytesAcked,
+			BytesSent:     sf.BytesSent,
+			BytesReceived: sf.BytesReceived,
+			Retransmits:   sf.TotalRetrans,
+			RTT:           sf.RTT,
+			Backup:        sf.Backup,
+		}
+	}
+	return out, nil
 }
