@@ -1,0 +1,214 @@
+package lab
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Limits of a lab.
+const (
+	// MaxPaths is the most paths a lab has: the kernel path manager's
+	// subflow limit is 8.
+	MaxPaths = 8
+	// MaxNameLen keeps interface names (mkNAMEcP) within 15 bytes.
+	MaxNameLen = 8
+	// DefaultRate is the rate of a path when none is given: 100 Mbit/s.
+	DefaultRate = 100_000_000
+	// DefaultQueue is the pfifo limit (packets) under each HTB class: 100
+	// packets is ~12 ms at 100 Mbit/s, ~60 ms at 20 Mbit/s. The kernel's
+	// default of 1000 adds ~100 ms of queueing at 20 Mbit under load.
+	DefaultQueue = 100
+	// DelayLineQueue is how many packets the TUN delay line holds per
+	// direction and path before it drops.
+	DelayLineQueue = 8192
+	// DelayLineCeiling is the throughput (bits/s) above which the TUN
+	// delay line itself becomes the bottleneck on our machines (measured
+	// ~620 Mbit/s for one flow; more with several flows).
+	DelayLineCeiling = 600_000_000
+)
+
+// Config describes a lab.
+type Config struct {
+	// Name names the lab and every object it makes: 1 to 8 of [a-z0-9].
+	Name string
+	// Paths is the number of paths (1..MaxPaths).
+	Paths int
+	// Rate, Loss and Delay hold one value per path, or one value for all
+	// paths, or nothing (100 Mbit/s, no loss, no delay). Rate is bits/s,
+	// Loss a percentage (0..100, fractions to 0.01), Delay one way.
+	Rate  []uint64
+	Loss  []float64
+	Delay []time.Duration
+	// Queue is the pfifo limit (packets) of every shaper; 0 = DefaultQueue.
+	Queue int
+	// CC is the TCP congestion control in both namespaces ("reno", "bbr",
+	// "cubic", ...); empty keeps the namespace default (bbr on our hosts,
+	// the host's setting elsewhere).
+	CC string
+	// Executable runs the delay line ("EXE lab delayline ..."); empty =
+	// this program (os.Executable).
+	Executable string
+	// Logger says what Up does (nil: nothing).
+	Logger *slog.Logger
+}
+
+var nameRE = regexp.MustCompile(`^[a-z0-9]{1,8}$`)
+
+// CheckName reports whether name is a valid lab name.
+func CheckName(name string) error {
+	if !nameRE.MatchString(name) {
+		return fmt.Errorf("lab name %q is not valid: use 1 to %d lowercase letters or digits (it becomes part of interface names, which hold 15 bytes)", name, MaxNameLen)
+	}
+	return nil
+}
+
+// normalize checks c and fills in defaults, returning per-path values.
+func (c *Config) normalize() error {
+	if err := CheckName(c.Name); err != nil {
+		return err
+	}
+	if c.Paths == 0 {
+		c.Paths = 2
+	}
+	if c.Paths < 1 || c.Paths > MaxPaths {
+		return fmt.Errorf("lab: %d paths: want 1 to %d (the kernel path manager handles at most %d subflows)", c.Paths, MaxPaths, MaxPaths)
+	}
+	var err error
+	if c.Rate, err = expand("rate", c.Rate, c.Paths, DefaultRate); err != nil {
+		return err
+	}
+	if c.Loss, err = expand("loss", c.Loss, c.Paths, 0); err != nil {
+		return err
+	}
+	if c.Delay, err = expand("delay", c.Delay, c.Paths, 0); err != nil {
+		return err
+	}
+	for i, r := range c.Rate {
+		if r < 10_000 || r > 100_000_000_000 {
+			return fmt.Errorf("lab: path %d rate %s: want 10kbit to 100gbit", i+1, FormatRate(r))
+		}
+	}
+	for i, l := range c.Loss {
+		if l < 0 || l > 100 {
+			return fmt.Errorf("lab: path %d loss %g%%: want 0 to 100%%", i+1, l)
+		}
+	}
+	for i, d := range c.Delay {
+		if d < 0 || d > 10*time.Second {
+			return fmt.Errorf("lab: path %d delay %v: want 0 to 10s", i+1, d)
+		}
+	}
+	if c.Queue == 0 {
+		c.Queue = DefaultQueue
+	}
+	if c.Queue < 1 || c.Queue > 100_000 {
+		return fmt.Errorf("lab: queue %d packets: want 1 to 100000", c.Queue)
+	}
+	if c.CC != "" && !regexp.MustCompile(`^[a-z0-9_]{1,15}$`).MatchString(c.CC) {
+		return fmt.Errorf("lab: congestion control %q is not a valid name (e.g. reno, bbr, cubic)", c.CC)
+	}
+	return nil
+}
+
+func expand[T any](what string, v []T, n int, def T) ([]T, error) {
+	switch len(v) {
+	case 0:
+		out := make([]T, n)
+		for i := range out {
+			out[i] = def
+		}
+		return out, nil
+	case 1:
+		out := make([]T, n)
+		for i := range out {
+			out[i] = v[0]
+		}
+		return out, nil
+	case n:
+		return append([]T(nil), v...), nil
+	}
+	return nil, fmt.Errorf("lab: %d %s values for %d paths: give one value for all paths or one per path", len(v), what, n)
+}
+
+// ParseRate parses a rate such as "100mbit", "100M", "1gbit", "20mbit/s"
+// or "500kbit" into bits/s. A bare number is Mbit/s.
+func ParseRate(s string) (uint64, error) {
+	t := strings.ToLower(strings.TrimSpace(s))
+	t = strings.TrimSuffix(t, "/s")
+	t = strings.TrimSuffix(t, "ps")
+	t = strings.TrimSuffix(t, "bit")
+	t = strings.TrimSuffix(t, "b")
+	mult := 1e6
+	switch {
+	case strings.HasSuffix(t, "k"):
+		mult, t = 1e3, t[:len(t)-1]
+	case strings.HasSuffix(t, "m"):
+		mult, t = 1e6, t[:len(t)-1]
+	case strings.HasSuffix(t, "g"):
+		mult, t = 1e9, t[:len(t)-1]
+	}
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f <= 0 || f > 1e12/mult {
+		return 0, fmt.Errorf("rate %q: want e.g. 100mbit, 500kbit, 1gbit (a bare number is Mbit/s)", s)
+	}
+	return uint64(f * mult), nil
+}
+
+// ParseLoss parses a loss percentage such as "1%", "0.5" or "10%".
+func ParseLoss(s string) (float64, error) {
+	t := strings.TrimSuffix(strings.TrimSpace(s), "%")
+	f, err := strconv.ParseFloat(t, 64)
+	if err != nil || f < 0 || f > 100 {
+		return 0, fmt.Errorf("loss %q: want a percentage from 0 to 100, e.g. 1%% or 0.5%%", s)
+	}
+	return f, nil
+}
+
+// ParseDelay parses a one-way delay such as "20ms" (a bare number is ms).
+func ParseDelay(s string) (time.Duration, error) {
+	t := strings.TrimSpace(s)
+	if f, err := strconv.ParseFloat(t, 64); err == nil {
+		t = strconv.FormatFloat(f, 'f', -1, 64) + "ms"
+	}
+	d, err := time.ParseDuration(t)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("delay %q: want a duration such as 20ms (a bare number is ms)", s)
+	}
+	return d, nil
+}
+
+// ParseList splits a comma-separated list and parses each item.
+func ParseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
+	if strings.TrimSpace(s) == "" {
+		return nil, errors.New("empty list")
+	}
+	var out []T
+	for _, f := range strings.Split(s, ",") {
+		v, err := parse(f)
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, v)
+	}
+	return out, nil
+}
+
+// FormatRate prints bits/s the way tc does: 100Mbit, 1Gbit, 500Kbit.
+func FormatRate(r uint64) string {
+	switch {
+	case r >= 1e9 && r%1e9 == 0:
+		return fmt.Sprintf("%dGbit", r/1e9)
+	case r >= 1e6 && r%1e6 == 0:
+		return fmt.Sprintf("%dMbit", r/1e6)
+	case r >= 1e6:
+		return fmt.Sprintf("%.3gMbit", float64(r)/1e6)
+	case r >= 1e3:
+		return fmt.Sprintf("%gKbit", float64(r)/1e3)
+	}
+	return fmt.Sprintf("%dbit", r)
+}

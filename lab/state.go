@@ -1,0 +1,156 @@
+package lab
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"time"
+)
+
+// StateDir holds one NAME.json per lab (and the delay line's log).
+const StateDir = "/run/mptcpkit/lab"
+
+// State is what a lab is made of; Up writes it to StateDir/NAME.json and
+// Show reads it back.
+type State struct {
+	Name    string    `json:"name"`
+	Number  int       `json:"number"` // L in 10.L.P.x
+	Created time.Time `json:"created"`
+	Client  string    `json:"client_netns"`
+	Server  string    `json:"server_netns"`
+	Queue   int       `json:"queue_packets"`
+	// CC is the congestion control set in the namespaces ("" = their
+	// default), CCInEffect what the client namespace actually uses.
+	CC        string `json:"cc,omitempty"`
+	CCEffect  string `json:"cc_in_effect"`
+	Delay     string `json:"delay_method,omitempty"` // "netem", "tun" or ""
+	DelayPID  int    `json:"delayline_pid,omitempty"`
+	DelayNote string `json:"delayline_limits,omitempty"`
+	// HostAllowedCC is set when Up widened the host's
+	// net.ipv4.tcp_allowed_congestion_control (restored by Down).
+	HostAllowedCC bool   `json:"host_allowed_cc_widened,omitempty"`
+	Paths         []Path `json:"paths"`
+}
+
+// Path is one path of a lab.
+type Path struct {
+	Index      int           `json:"index"` // 1-based
+	ClientIf   string        `json:"client_if"`
+	ServerIf   string        `json:"server_if"`
+	ClientAddr netip.Addr    `json:"client_addr"`
+	ServerAddr netip.Addr    `json:"server_addr"`
+	Router     string        `json:"router_netns,omitempty"`
+	Rate       uint64        `json:"rate_bps"`
+	Loss       float64       `json:"loss_percent"`
+	Delay      time.Duration `json:"delay_ns"`
+	// EndpointID is the client's MPTCP subflow endpoint for this path (0
+	// for path 1, which carries the initial subflow).
+	EndpointID uint8 `json:"endpoint_id,omitempty"`
+}
+
+// Names of a lab's objects.
+func clientNS(name string) string         { return "mk-" + name + "-client" }
+func serverNS(name string) string         { return "mk-" + name + "-server" }
+func routerNS(name string, p int) string  { return fmt.Sprintf("mk-%s-r%d", name, p) }
+func clientIf(name string, p int) string  { return fmt.Sprintf("mk%sc%d", name, p) }
+func serverIf(name string, p int) string  { return fmt.Sprintf("mk%ss%d", name, p) }
+func routerCIf(name string, p int) string { return fmt.Sprintf("mk%sx%d", name, p) }
+func routerSIf(name string, p int) string { return fmt.Sprintf("mk%sy%d", name, p) }
+func tunIf(name string, p int, up bool) string {
+	if up {
+		return fmt.Sprintf("mk%su%d", name, p)
+	}
+	return fmt.Sprintf("mk%sd%d", name, p)
+}
+func nftTable(name string) string  { return "mptcpkit_lab_" + name }
+func statePath(name string) string { return filepath.Join(StateDir, name+".json") }
+
+// nsPrefix starts the name of every namespace of lab name.
+func nsPrefix(name string) string { return "mk-" + name + "-" }
+
+// ClientNetNS and ServerNetNS name the lab's namespaces.
+func (s *State) ClientNetNS() string { return s.Client }
+
+// ServerNetNS names the server namespace.
+func (s *State) ServerNetNS() string { return s.Server }
+
+// Load reads the state of lab name.
+func Load(name string) (*State, error) {
+	if err := CheckName(name); err != nil {
+		return nil, err
+	}
+	b, err := os.ReadFile(statePath(name))
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, fmt.Errorf("no lab %q (no %s; `mptcpkit lab show` lists the labs, `mptcpkit lab up --name %s` makes it): %w", name, statePath(name), name, os.ErrNotExist)
+		}
+		return nil, err
+	}
+	var s State
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("lab state %s is damaged (%v); remove the lab with `mptcpkit lab down %s`", statePath(name), err, name)
+	}
+	return &s, nil
+}
+
+// List returns the state of every lab, by name.
+func List() ([]*State, error) {
+	ents, err := os.ReadDir(StateDir)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) {
+			return nil, nil
+		}
+		return nil, err
+	}
+	var out []*State
+	for _, e := range ents {
+		n, ok := strings.CutSuffix(e.Name(), ".json")
+		if !ok || CheckName(n) != nil {
+			continue
+		}
+		s, err := Load(n)
+		if err != nil {
+			continue
+		}
+		out = append(out, s)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out, nil
+}
+
+func (s *State) save() error {
+	if err := os.MkdirAll(StateDir, 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := statePath(s.Name) + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, statePath(s.Name))
+}
+
+// freeNumber picks the smallest lab number not used by another lab.
+func freeNumber(name string) int {
+	used := map[int]bool{}
+	labs, _ := List()
+	for _, s := range labs {
+		if s.Name != name {
+			used[s.Number] = true
+		}
+	}
+	for n := 1; n < 255; n++ {
+		if !used[n] {
+			return n
+		}
+	}
+	return 254
+}
