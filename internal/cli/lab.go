@@ -67,7 +67,7 @@ func cmdLab(e *env, args []string) error {
 		return cmdLabBench(e, rest)
 	case "delayline":
 		// Internal: the delay-line process `lab up` starts.
-		if code := lab.DelayLineMain(args); code != 0 {
+		if code := lab.DelayLineMain(append([]string{"lab"}, args...)); code != 0 {
 			return &ExitError{Code: code}
 		}
 		return nil
