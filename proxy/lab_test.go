@@ -206,6 +206,8 @@ func serve(t *testing.T, run func(context.Context) error) func() error {
 //
 //	'U'  read to EOF, then answer sha256 of what it read + 1 MiB, close
 //	'E'  echo until EOF, then half-close
+//	'R'  reset the connection
+//	'S'  read and discard until EOF
 type destApp struct {
 	accepted atomic.Int64
 	ln       net.Listener
@@ -252,6 +254,10 @@ func startDest(t *testing.T, ns *nstest.NS, addr string) *destApp {
 				case 'E':
 					io.Copy(c, c)
 					c.(*net.TCPConn).CloseWrite()
+				case 'R':
+					c.(*net.TCPConn).SetLinger(0) // reset
+				case 'S':
+					io.Copy(io.Discard, c) // sink, never answers
 				}
 			}()
 		}
