@@ -139,7 +139,7 @@ func (c *checker) processes() {
 		c.add("managers", Info, "", "cannot list processes to look for other path managers: %v", err)
 		return
 	}
-	c.procs = procs
+	c.procs, c.procsOK = procs, true
 }
 
 // find returns the processes in the checked namespace matching ok.
@@ -216,7 +216,7 @@ func (c *checker) limitsAndEndpoints() {
 				"%d in-kernel endpoints are configured, but the userspace path manager ignores them", configured)
 		}
 		daemons := c.find(func(p Process) bool { return isMptcpd(p) || isMptcpkitDaemon(p) })
-		if c.procs != nil && len(daemons) == 0 {
+		if c.procsOK && len(daemons) == 0 {
 			c.add("path-manager", Warn, c.mk("daemon")+"   # or: "+c.sysctlFix("net.mptcp.path_manager=kernel"),
 				"the userspace path manager is active but no path-manager daemon (mptcpd, mptcpkit daemon) runs in this namespace: connections get no extra subflows")
 		}
@@ -330,7 +330,7 @@ func (c *checker) endpoints(eps []pm.Endpoint) {
 
 // managers looks for other programs that change the endpoints.
 func (c *checker) managers() {
-	if c.procs == nil {
+	if !c.procsOK {
 		return
 	}
 	found := false

@@ -180,10 +180,11 @@ func Check(ctx context.Context, f Facts, opts *Options) *Report {
 }
 
 type checker struct {
-	f     Facts
-	opts  *Options
-	r     *Report
-	procs []Process
+	f       Facts
+	opts    *Options
+	r       *Report
+	procs   []Process
+	procsOK bool // procs could be listed
 }
 
 func (c *checker) add(check string, sev Severity, fix, format string, args ...any) {

@@ -1,0 +1,7 @@
+package doctor
+
+// Internal helpers exported for the tests.
+var (
+	NMMPTCPFlags = nmMPTCPFlags
+	NMDisabled   = nmDisabled
+)
