@@ -24,7 +24,7 @@ type twoPaths struct {
 	client, server *nstest.NS
 }
 
-func newTwoPaths(t *testing.T) *twoPaths {
+func newTwoPaths(t *testing.T, endpointFlags ...string) *twoPaths {
 	t.Helper()
 	p := &twoPaths{client: nstest.New(t, "cli"), server: nstest.New(t, "srv")}
 	nstest.Link(t, p.client, "c1", "10.0.1.1/24", p.server, "s1", "10.0.1.2/24")
@@ -32,7 +32,7 @@ func newTwoPaths(t *testing.T) *twoPaths {
 	for _, ns := range []*nstest.NS{p.client, p.server} {
 		ns.Run(t, "ip", "mptcp", "limits", "set", "subflows", "2", "add_addr_accepted", "2")
 	}
-	p.client.Run(t, "ip", "mptcp", "endpoint", "add", "10.0.2.1", "dev", "c2", "subflow")
+	p.client.Run(t, "ip", append([]string{"mptcp", "endpoint", "add", "10.0.2.1", "dev", "c2", "subflow"}, endpointFlags...)...)
 	return p
 }
 
@@ -133,6 +133,9 @@ func TestTwoSubflows(t *testing.T) {
 		got[ends{sf.Local.Addr(), sf.Remote.Addr()}] = true
 		if sf.Remote.Port() != 5201 {
 			t.Errorf("subflow %d remote port %d, want 5201", sf.ID, sf.Remote.Port())
+		}
+		if !sf.Diag {
+			t.Errorf("subflow %d: no socket-diagnostics data (running as root, it should be there)", sf.ID)
 		}
 		if sf.TCPState != 1 {
 			t.Errorf("subflow %d TCP state %d, want 1 (established)", sf.ID, sf.TCPState)
@@ -365,5 +368,36 @@ func TestTLSWrapper(t *testing.T) {
 	sfs, err := Subflows(tc)
 	if err != nil || len(sfs) != 1 || sfs[0].Remote.Port() != 5205 {
 		t.Errorf("Subflows(*tls.Conn) = %+v, %v; want one subflow to port 5205", sfs, err)
+	}
+}
+
+// TestBackup: a subflow from a backup endpoint says so (through socket
+// diagnostics), with its address ids.
+func TestBackup(t *testing.T) {
+	p := newTwoPaths(t, "backup")
+	_, accepted := listen(t, p.server, "10.0.1.2:5206", true)
+	c := dialIn(t, p.client, "10.0.1.2:5206")
+	s := accept(t, accepted)
+	c.Write([]byte{1})
+	io.ReadFull(s, make([]byte, 1))
+	sfs := waitSubflows(t, c, 2)
+	for _, sf := range sfs {
+		if !sf.Diag {
+			t.Fatalf("subflow %v: no socket-diagnostics data", sf.Local)
+		}
+		second := sf.Local.Addr() == netip.MustParseAddr("10.0.2.1")
+		if sf.Backup != second || sf.BackupLocal != second {
+			t.Errorf("subflow %v: backup %v (local %v), want %v", sf.Local, sf.Backup, sf.BackupLocal, second)
+		}
+		if second && sf.LocalID == 0 || !second && sf.LocalID != 0 {
+			t.Errorf("subflow %v: local address id %d", sf.Local, sf.LocalID)
+		}
+	}
+	// The server sees the peer's backup bit.
+	for _, sf := range waitSubflows(t, s, 2) {
+		second := sf.Remote.Addr() == netip.MustParseAddr("10.0.2.1")
+		if sf.BackupRemote != second {
+			t.Errorf("server subflow from %v: remote backup %v, want %v", sf.Remote, sf.BackupRemote, second)
+		}
 	}
 }
