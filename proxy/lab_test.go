@@ -210,6 +210,7 @@ func serve(t *testing.T, run func(context.Context) error) func() error {
 //	'S'  read and discard until EOF
 type destApp struct {
 	accepted atomic.Int64
+	received atomic.Int64 // bytes read by 'U' connections
 	ln       net.Listener
 }
 
@@ -246,7 +247,7 @@ func startDest(t *testing.T, ns *nstest.NS, addr string) *destApp {
 				switch cmd[0] {
 				case 'U':
 					h := sha256.New()
-					if _, err := io.Copy(h, c); err != nil {
+					if _, err := io.Copy(counter{h, &d.received}, c); err != nil {
 						return
 					}
 					c.Write(h.Sum(nil))
@@ -375,3 +376,37 @@ func (l *lab) waitLog(t *testing.T, words ...string) string {
 }
 
 func mbit(bps float64) string { return fmt.Sprintf("%.1f Mbit/s", bps/1e6) }
+
+type counter struct {
+	w io.Writer
+	n *atomic.Int64
+}
+
+func (c counter) Write(b []byte) (int, error) {
+	n, err := c.w.Write(b)
+	c.n.Add(int64(n))
+	return n, err
+}
+
+// steadyGoodput uploads through c for dur and returns the goodput the
+// destination saw between 0.8 s and the end (after slow start and the
+// second subflow's join; the same for every path layout).
+func (l *lab) steadyGoodput(t *testing.T, c *net.TCPConn, dur time.Duration) float64 {
+	t.Helper()
+	type sample struct {
+		at time.Time
+		n  int64
+	}
+	var s0, s1 sample
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		time.Sleep(800 * time.Millisecond)
+		s0 = sample{time.Now(), l.dest.received.Load()}
+		time.Sleep(dur - 900*time.Millisecond)
+		s1 = sample{time.Now(), l.dest.received.Load()}
+	}()
+	upload(t, c, 0, dur)
+	<-done
+	return float64(s1.n-s0.n) * 8 / s1.at.Sub(s0.at).Seconds()
+}
