@@ -2,35 +2,49 @@ package lab
 
 import (
 	"fmt"
-	"os/exec"
-	"strings"
 
 	"github.com/mptcpkit/mptcpkit/netns"
+	"github.com/mptcpkit/mptcpkit/pm"
 )
 
-// configureMPTCP sets the path manager limits on both sides and adds one
-// client subflow endpoint (bound to its device) per extra path.
-// TEMPORARY: uses `ip mptcp` until package pm builds.
+// configureMPTCP sets the in-kernel path manager's limits on both sides
+// (subflows 8, add_addr_accepted 8) and adds one client "subflow" endpoint,
+// bound to its device, per extra path: the kernel then opens a subflow from
+// each extra path's address to the server's first address.
 func configureMPTCP(client, server *netns.NetNS, st *State) error {
-	for _, ns := range []string{st.Client, st.Server} {
-		if err := ipMPTCP(ns, "limits", "set", "subflows", "8", "add_addr_accepted", "8"); err != nil {
-			return err
+	eight := uint32(MaxPaths)
+	for _, ns := range []*netns.NetNS{client, server} {
+		c, err := pm.Dial(&pm.Config{NetNS: ns.FD()})
+		if err != nil {
+			return fmt.Errorf("MPTCP path manager in %s: %w", ns.Name(), err)
 		}
-	}
-	for i := range st.Paths[1:] {
-		p := &st.Paths[i+1]
-		p.EndpointID = uint8(p.Index)
-		if err := ipMPTCP(st.Client, "endpoint", "add", p.ClientAddr.String(), "dev", p.ClientIf, "id", fmt.Sprint(p.EndpointID), "subflow"); err != nil {
-			return err
+		err = c.SetLimits(pm.LimitsUpdate{Subflows: &eight, AddAddrAccepted: &eight})
+		if err == nil && ns == client {
+			for i := range st.Paths[1:] {
+				p := &st.Paths[i+1]
+				p.EndpointID = uint8(p.Index)
+				if err = c.AddEndpoint(pm.Endpoint{ID: p.EndpointID, Addr: p.ClientAddr, Flags: pm.FlagSubflow, IfIndex: ifIndex(client, p.ClientIf)}); err != nil {
+					err = fmt.Errorf("subflow endpoint %s dev %s: %w", p.ClientAddr, p.ClientIf, err)
+					break
+				}
+			}
+		}
+		c.Close()
+		if err != nil {
+			return fmt.Errorf("MPTCP configuration in %s: %w", ns.Name(), err)
 		}
 	}
 	return nil
 }
 
-func ipMPTCP(ns string, args ...string) error {
-	out, err := exec.Command("ip", append([]string{"-n", ns, "mptcp"}, args...)...).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("ip mptcp %s in %s: %v: %s", strings.Join(args, " "), ns, err, out)
-	}
-	return nil
+func ifIndex(ns *netns.NetNS, dev string) int {
+	idx := 0
+	withHandle(ns.Name(), func(h *netlinkHandle) error {
+		l, err := h.LinkByName(dev)
+		if err == nil {
+			idx = l.Attrs().Index
+		}
+		return err
+	})
+	return idx
 }

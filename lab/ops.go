@@ -11,14 +11,22 @@ import (
 
 // SetLink sets the client-side interface of path p (1-based) down or up:
 // fault injection, as when a cable is pulled.
-func SetLink(st *State, p int, up bool) error {
+func SetLink(st *State, p int, up bool) error { return SetLinkSide(st, p, false, up) }
+
+// SetLinkSide is SetLink on the client's (server false) or the server's
+// interface of path p.
+func SetLinkSide(st *State, p int, server, up bool) error {
 	if p < 1 || p > len(st.Paths) {
 		return fmt.Errorf("lab %s has paths 1 to %d, not %d", st.Name, len(st.Paths), p)
 	}
-	return withHandle(st.Client, func(h *netlink.Handle) error {
-		l, err := h.LinkByName(st.Paths[p-1].ClientIf)
+	ns, dev := st.Client, st.Paths[p-1].ClientIf
+	if server {
+		ns, dev = st.Server, st.Paths[p-1].ServerIf
+	}
+	return withHandle(ns, func(h *netlink.Handle) error {
+		l, err := h.LinkByName(dev)
 		if err != nil {
-			return fmt.Errorf("path %d interface %s: %w", p, st.Paths[p-1].ClientIf, err)
+			return fmt.Errorf("path %d interface %s: %w", p, dev, err)
 		}
 		if up {
 			return h.LinkSetUp(l)
@@ -26,6 +34,8 @@ func SetLink(st *State, p int, up bool) error {
 		return h.LinkSetDown(l)
 	})
 }
+
+type netlinkHandle = netlink.Handle
 
 func withHandle(nsName string, fn func(h *netlink.Handle) error) error {
 	ns, err := netns.Open(nsName)

@@ -124,7 +124,7 @@ func cmdLabUp(e *env, args []string) error {
 		return err
 	}
 	if e.json {
-		return writeJSON(e, st)
+		return labJSON(e, st)
 	}
 	fmt.Fprintf(e.stdout, "lab %s is up (remove it with `mptcpkit lab down %s`)\n", st.Name, st.Name)
 	return printLab(e, st)
@@ -178,7 +178,7 @@ func labConfigFlags(fs interface {
 	}, nil
 }
 
-func writeJSON(e *env, v any) error {
+func labJSON(e *env, v any) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
@@ -287,7 +287,7 @@ func cmdLabShow(e *env, args []string) error {
 		if out == nil {
 			out = []labShow{}
 		}
-		return writeJSON(e, out)
+		return labJSON(e, out)
 	}
 	if len(out) == 0 {
 		fmt.Fprintln(e.stdout, "no labs (make one with `mptcpkit lab up`)")
@@ -338,7 +338,7 @@ func printLabShow(e *env, v labShow) error {
 			if v.Counters[i].Up {
 				link = "up"
 			}
-			tx, rx = humanBytes(v.Counters[i].TxBytes), humanBytes(v.Counters[i].RxBytes)
+			tx, rx = labBytes(v.Counters[i].TxBytes), labBytes(v.Counters[i].RxBytes)
 		}
 		drops := "-"
 		if p.Loss > 0 && v.Drops != nil {
@@ -354,7 +354,7 @@ func printLabShow(e *env, v labShow) error {
 	return tw.Flush()
 }
 
-func humanBytes(b uint64) string {
+func labBytes(b uint64) string {
 	switch {
 	case b >= 1<<30:
 		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))

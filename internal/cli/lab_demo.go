@@ -78,7 +78,7 @@ func cmdLabDemo(e *env, args []string) error {
 		return err
 	}
 	if e.json {
-		return writeJSON(e, rep)
+		return labJSON(e, rep)
 	}
 	return printDemo(e, rep)
 }
