@@ -1,0 +1,192 @@
+package cli
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/netip"
+	"regexp"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
+	"github.com/mptcpkit/mptcpkit/mptcp"
+)
+
+// connsLab builds a client and a server namespace with two paths and one
+// live MPTCP connection client -> 10.0.1.2:port with a second subflow from
+// 10.0.2.1 (a client "subflow" endpoint on path 2). It returns the client
+// namespace and both ends of the connection.
+func connsLab(t *testing.T, port string) (*nstest.NS, *nstest.NS, net.Conn, net.Conn) {
+	t.Helper()
+	cli, srv := nstest.New(t, "cli"), nstest.New(t, "srv")
+	nstest.Link(t, cli, "c1", "10.0.1.1/24", srv, "s1", "10.0.1.2/24")
+	nstest.Link(t, cli, "c2", "10.0.2.1/24", srv, "s2", "10.0.2.2/24")
+	for _, ns := range []*nstest.NS{cli, srv} {
+		ns.Run(t, "ip", "mptcp", "limits", "set", "subflows", "2", "add_addr_accepted", "2")
+	}
+	cli.Run(t, "ip", "mptcp", "endpoint", "add", "10.0.2.1", "dev", "c2", "subflow")
+	var ln net.Listener
+	srv.Do(t, func() (err error) { ln, err = mptcp.Listen("tcp", "10.0.1.2:"+port); return err })
+	t.Cleanup(func() { ln.Close() })
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			accepted <- c
+		}
+	}()
+	var c net.Conn
+	cli.Do(t, func() (err error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		c, err = mptcp.DialContext(ctx, "tcp", "10.0.1.2:"+port)
+		return err
+	})
+	t.Cleanup(func() { c.Close() })
+	var s net.Conn
+	select {
+	case s = <-accepted:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no connection accepted")
+	}
+	t.Cleanup(func() { s.Close() })
+	// Data makes the connection fully established; then the PM adds the
+	// second subflow.
+	c.Write([]byte("hello"))
+	io.ReadFull(s, make([]byte, 5))
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		sfs, err := mptcp.Subflows(c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(sfs) == 2 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("second subflow not up after 5s: %+v", sfs)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	return cli, srv, c, s
+}
+
+func runConns(t *testing.T, args ...string) (string, error) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	err := Run(context.Background(), args, &out, &errb)
+	if errb.Len() > 0 {
+		t.Logf("stderr: %s", errb.String())
+	}
+	return out.String(), err
+}
+
+type ssSock struct {
+	Local, Remote string
+	Token         string // hex as ss prints it
+	Extra         string // MPTCP sockets: "subflows:N" (extra subflows), "" for 0
+}
+
+var (
+	ssHeader   = regexp.MustCompile(`^(?:(?:tcp|mptcp)\s+)?(\S+)\s+\d+\s+\d+\s+(\S+)\s+(\S+)`)
+	ssDev      = regexp.MustCompile(`%[^:]+:`)
+	ssExtra    = regexp.MustCompile(`\bsubflows:(\d+)\b`)
+	ssSubToken = regexp.MustCompile(`tcp-ulp-mptcp .*?token:([0-9a-f]+)\(id:\d+\)/([0-9a-f]+)\(id:\d+\)`)
+	ssMskToken = regexp.MustCompile(`\btoken:([0-9a-f]+)\b`)
+)
+
+// parseSS splits `ss -Mtin` output into MPTCP sockets and MPTCP subflows
+// (TCP sockets with tcp-ulp-mptcp).
+func parseSS(t *testing.T, out string) (msks, subflows []ssSock) {
+	lines := strings.Split(out, "\n")
+	for i := 0; i < len(lines); i++ {
+		m := ssHeader.FindStringSubmatch(lines[i])
+		if m == nil || m[1] == "State" {
+			continue
+		}
+		info := ""
+		if i+1 < len(lines) && strings.HasPrefix(lines[i+1], "\t") {
+			info = lines[i+1]
+			i++
+		}
+		// ss shows a device-bound socket as ADDR%DEV:PORT.
+		s := ssSock{Local: ssDev.ReplaceAllString(m[2], ":"), Remote: ssDev.ReplaceAllString(m[3], ":")}
+		if sm := ssSubToken.FindStringSubmatch(info); sm != nil {
+			s.Token = sm[2]
+			subflows = append(subflows, s)
+		} else if mm := ssMskToken.FindStringSubmatch(info); mm != nil && strings.Contains(info, "write_seq") {
+			s.Token = mm[1]
+			if em := ssExtra.FindStringSubmatch(info); em != nil {
+				s.Extra = em[1]
+			}
+			msks = append(msks, s)
+		}
+	}
+	return msks, subflows
+}
+
+func TestConnsJSONAgreesWithSS(t *testing.T) {
+	cli, _, _, _ := connsLab(t, "5301")
+	out, err := runConns(t, "-n", cli.Name, "-j", "conns")
+	if err != nil {
+		t.Fatalf("conns -j: %v", err)
+	}
+	var conns []connJSON
+	if err := json.Unmarshal([]byte(out), &conns); err != nil {
+		t.Fatalf("conns -j output is not JSON: %v\n%s", err, out)
+	}
+	if len(conns) != 1 {
+		t.Fatalf("conns -j lists %d connections, want 1:\n%s", len(conns), out)
+	}
+	c := conns[0]
+	if c.Remote != netip.MustParseAddrPort("10.0.1.2:5301") || c.Local.Addr() != netip.MustParseAddr("10.0.1.1") {
+		t.Errorf("connection %v -> %v, want 10.0.1.1:* -> 10.0.1.2:5301", c.Local, c.Remote)
+	}
+	if c.SubflowCount != 2 || len(c.Subflows) != 2 || c.SubflowsActive != 2 || c.SubflowsBackup != 0 || c.Fallback || c.State != "ESTAB" {
+		t.Errorf("connection: %+v; want 2 active subflows, ESTAB, no fallback", c)
+	}
+	if c.BytesSent != 5 {
+		t.Errorf("bytes_sent %d, want 5", c.BytesSent)
+	}
+
+	ssOut := cli.Run(t, "ss", "-Mtin")
+	t.Logf("ss -Mtin:\n%s", ssOut)
+	msks, sfs := parseSS(t, ssOut)
+	if len(msks) != 1 {
+		t.Fatalf("ss -Mtin shows %d MPTCP sockets, want 1", len(msks))
+	}
+	if got, want := c.Local.String()+" "+c.Remote.String(), msks[0].Local+" "+msks[0].Remote; got != want {
+		t.Errorf("conns says %s, ss -M says %s", got, want)
+	}
+	if strings.TrimLeft(c.Token, "0") != strings.TrimLeft(msks[0].Token, "0") {
+		t.Errorf("conns token %s, ss -M token %s", c.Token, msks[0].Token)
+	}
+	if extra := fmt.Sprint(c.SubflowCount - 1); msks[0].Extra != extra {
+		t.Errorf("ss -M says subflows:%s (extra subflows), conns says %d subflows in all", msks[0].Extra, c.SubflowCount)
+	}
+	var ours, theirs []string
+	for _, s := range c.Subflows {
+		ours = append(ours, s.Local.String()+" "+s.Remote.String()+" "+strings.TrimLeft(c.Token, "0"))
+	}
+	for _, s := range sfs {
+		theirs = append(theirs, s.Local+" "+s.Remote+" "+strings.TrimLeft(s.Token, "0"))
+	}
+	sort.Strings(ours)
+	sort.Strings(theirs)
+	if diff := cmp.Diff(theirs, ours); diff != "" {
+		t.Errorf("subflows (-ss -Mtin +conns -j):\n%s", diff)
+	}
+	for _, s := range c.Subflows {
+		if s.RTTMicros <= 0 || s.Cwnd == 0 || s.MSS == 0 {
+			t.Errorf("subflow %v: rtt %dus cwnd %d mss %d; want non-zero", s.Local, s.RTTMicros, s.Cwnd, s.MSS)
+		}
+	}
+}
