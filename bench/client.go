@@ -346,7 +346,7 @@ func intervals(cfg Config, t0 time.Time, streams []*clientStream, done <-chan st
 	last := t0
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
-	emit := func(now time.Time) {
+	emit := func(now time.Time, final bool) {
 		iv := Interval{Start: last.Sub(t0).Seconds(), End: now.Sub(t0).Seconds(), Retransmits: -1}
 		var bytes, trans, retr int64
 		for _, s := range streams {
@@ -371,6 +371,19 @@ func intervals(cfg Config, t0 time.Time, streams []*clientStream, done <-chan st
 			iv.BitsPerSecond = float64(iv.Bytes) * 8 / d
 		}
 		lastBytes, lastTrans, last = bytes, trans, now
+		if final && len(out) > 0 && iv.End-iv.Start < cfg.Interval.Seconds()/10 {
+			// Too short for a line of its own: fold it into the last one
+			// so that the intervals still add up.
+			p := &out[len(out)-1]
+			p.Bytes += iv.Bytes
+			p.Transactions += iv.Transactions
+			if p.Retransmits >= 0 {
+				p.Retransmits += iv.Retransmits
+			}
+			p.End, p.Subflows = iv.End, iv.Subflows
+			p.BitsPerSecond = float64(p.Bytes) * 8 / (p.End - p.Start)
+			return
+		}
 		out = append(out, iv)
 		if progress != nil {
 			progress(iv)
@@ -379,10 +392,10 @@ func intervals(cfg Config, t0 time.Time, streams []*clientStream, done <-chan st
 	for {
 		select {
 		case now := <-tick.C:
-			emit(now)
+			emit(now, false)
 		case <-done:
 			// The last, partial interval, so that the intervals add up.
-			emit(time.Now())
+			emit(time.Now(), true)
 			return out
 		}
 	}

@@ -194,7 +194,7 @@ func validateStart(m *msg) error {
 		return fmt.Errorf("unknown mode %d", int(m.Mode))
 	case m.Streams < 1 || m.Streams > MaxStreams:
 		return fmt.Errorf("%d streams out of range 1..%d", m.Streams, MaxStreams)
-	case m.DurationMS <= 0 || time.Duration(m.DurationMS)*time.Millisecond > MaxDuration:
+	case m.DurationMS <= 0 || m.DurationMS > MaxDuration.Milliseconds():
 		return fmt.Errorf("duration %d ms out of range", m.DurationMS)
 	case m.RRSize < 0 || m.RRSize > MaxRRSize:
 		return fmt.Errorf("request/response size %d out of range 0..%d", m.RRSize, MaxRRSize)
