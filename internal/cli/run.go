@@ -1,8 +1,133 @@
 package cli
 
-import "errors"
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
 
-// cmdRun is not built yet (issue 5).
+	"github.com/mptcpkit/mptcpkit/force"
+	"golang.org/x/sys/unix"
+)
+
+const runHelp = `Usage: mptcpkit run [--method auto|bpf|seccomp] [-v] [--] CMD [ARGS...]
+
+Run CMD with its TCP sockets, and those of every process it starts, created
+as Multipath TCP sockets: AF_INET/AF_INET6 stream sockets (with any
+SOCK_NONBLOCK/SOCK_CLOEXEC flags) asking for protocol 0 or IPPROTO_TCP.
+Other sockets (UDP, unix, raw, explicit IPPROTO_MPTCP) are untouched. Works
+for Go and statically linked programs, unlike LD_PRELOAD (mptcpize).
+
+The exit status and signals pass through: mptcpkit run exits with CMD's
+status (128+N when CMD was killed by signal N) and forwards SIGTERM, SIGHUP,
+SIGINT, SIGQUIT, SIGUSR1, SIGUSR2 to it. It waits until every process CMD
+left behind (e.g. a daemon that forked into the background) has exited;
+signals received then go to those processes.
+
+Methods:
+  auto      bpf where the kernel allows it, else seccomp (the default);
+            -v says which and why
+  bpf       an fmod_ret BPF program on update_socket_protocol (Linux 6.6+,
+            BTF), scoped to a cgroup made for this run; one program is
+            shared by all runs. Sockets are MPTCP from the kernel itself.
+  seccomp   a seccomp user-notification filter on socket(2): mptcpkit
+            creates the MPTCP socket in CMD's network namespace and hands it
+            over. No BPF needed (Linux 5.14+). If MPTCP cannot be created
+            (net.mptcp.enabled=0), the socket stays TCP.
+
+Options:
+  --method M   auto, bpf or seccomp
+  -v           say which method is used and why, and what happens
+
+Examples:
+  mptcpkit run -- redis-server --port 6379
+  mptcpkit run -v curl https://example.com/
+  mptcpkit -n lab1-client run -- iperf3 -c 10.0.1.2
+  mptcpkit run --method seccomp -- python3 -m http.server
+`
+
+// cmdRun runs a program with its TCP sockets forced onto MPTCP.
 func cmdRun(e *env, args []string) error {
-	return errors.New("`mptcpkit run` is not available in this build yet")
+	if force.IsShim() {
+		code, err := force.Shim(args)
+		fmt.Fprintf(e.stderr, "mptcpkit run: %v\n", err)
+		return &ExitError{Code: code}
+	}
+	fs := newFlags(e, "run", runHelp)
+	method := fs.String("method", "auto", "auto, bpf or seccomp")
+	fs.BoolVar(&e.verbose, "v", e.verbose, "verbose")
+	fs.BoolVar(&e.verbose, "verbose", e.verbose, "verbose")
+	if err := parseFlags(fs, "run", args); err != nil {
+		return err
+	}
+	m, err := force.ParseMethod(*method)
+	if err != nil {
+		return usagef("run", "%v", err)
+	}
+	if fs.NArg() == 0 {
+		return usagef("run", "run needs a command, e.g. mptcpkit run -- redis-server")
+	}
+	ns, err := e.openNetNS()
+	if err != nil {
+		return err
+	}
+	if ns != nil {
+		defer ns.Close()
+	}
+	var log *slog.Logger
+	if e.verbose {
+		log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	}
+	sigs := make(chan os.Signal, 8)
+	fwd := []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGALRM}
+	if !terminalForeground() {
+		// In a terminal's foreground the terminal sends SIGINT/SIGQUIT to
+		// CMD too; forwarding them would deliver them twice.
+		fwd = append(fwd, syscall.SIGINT, syscall.SIGQUIT)
+	} else {
+		signal.Ignore(syscall.SIGINT, syscall.SIGQUIT)
+	}
+	signal.Notify(sigs, fwd...)
+	defer signal.Stop(sigs)
+
+	stdout, _ := e.stdout.(*os.File)
+	stderr, _ := e.stderr.(*os.File)
+	res, err := force.Run(context.Background(), force.Config{
+		Method:  m,
+		Args:    fs.Args(),
+		Stdin:   os.Stdin,
+		Stdout:  stdout,
+		Stderr:  stderr,
+		NetNS:   ns,
+		Signals: sigs,
+		Log:     log,
+	})
+	if errors.Is(err, force.ErrNotFound) {
+		fmt.Fprintf(e.stderr, "mptcpkit run: %v\n", err)
+		return &ExitError{Code: 127}
+	}
+	if err != nil {
+		return err
+	}
+	if e.verbose {
+		fmt.Fprintf(e.stderr, "mptcpkit run: method %s (%s); exit status %d", res.Method, res.Reason, res.ExitCode)
+		if res.Method == force.Seccomp {
+			fmt.Fprintf(e.stderr, "; %d sockets made MPTCP, %d left as TCP", res.Forced, res.Fallback)
+		}
+		fmt.Fprintln(e.stderr)
+	}
+	if res.ExitCode != 0 {
+		return &ExitError{Code: res.ExitCode}
+	}
+	return nil
+}
+
+// terminalForeground reports whether stdin is a terminal whose foreground
+// process group is ours.
+func terminalForeground() bool {
+	pgrp, err := unix.IoctlGetInt(0, unix.TIOCGPGRP)
+	return err == nil && pgrp == unix.Getpgrp()
 }

@@ -1,0 +1,229 @@
+package force_test
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/mptcpkit/mptcpkit/force/cgroup"
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
+)
+
+// TestRunDaemon: a program that daemonizes (double fork, parent exits at
+// once) keeps being forced after its parent exits, and run waits for it.
+func TestRunDaemon(t *testing.T) {
+	ns := nstest.New(t, "daemon")
+	out := filepath.Join(t.TempDir(), "daemon.out")
+	prog := fmt.Sprintf(`
+import os, socket, time
+if os.fork() > 0:
+    os._exit(0)          # the parent returns at once
+os.setsid()
+if os.fork() > 0:
+    os._exit(0)
+time.sleep(1.0)          # the daemon, orphaned, works later
+s = socket.socket()
+open(%q, "w").write("%%d %%d" %% (s.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL), os.getppid()))
+`, out)
+	for _, m := range methods(t) {
+		t.Run(string(m), func(t *testing.T) {
+			os.Remove(out)
+			start := time.Now()
+			cmd := command(t, ns, "run", "--method", string(m), "--", "python3", "-c", prog)
+			output(t, cmd)
+			took := time.Since(start)
+			b, err := os.ReadFile(out)
+			if err != nil {
+				t.Fatalf("run returned after %v before the daemon wrote its result: %v", took, err)
+			}
+			f := strings.Fields(string(b))
+			if len(f) != 2 || f[0] != "262" {
+				t.Errorf("daemon's socket: %q, want protocol 262", b)
+			}
+			if took < time.Second {
+				t.Errorf("run returned after %v, before the daemon finished (1 s)", took)
+			}
+		})
+	}
+}
+
+// TestRunExitStatus: exit codes and deaths by signal pass through, and a
+// missing command is 127.
+func TestRunExitStatus(t *testing.T) {
+	ns := nstest.New(t, "exit")
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"true"}, 0},
+		{[]string{"sh", "-c", "exit 7"}, 7},
+		{[]string{"sh", "-c", "kill -TERM $$"}, 128 + 15},
+		{[]string{"/nonexistent/mptcpkit-test-program"}, 127},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			cmd := command(t, ns, append([]string{"run", "--method", "seccomp", "--"}, tc.args...)...)
+			var stderr bytes.Buffer
+			cmd.Stderr = &stderr
+			err := cmd.Run()
+			code := 0
+			var ee *exec.ExitError
+			if errors.As(err, &ee) {
+				code = ee.ExitCode()
+			} else if err != nil {
+				t.Fatal(err)
+			}
+			if code != tc.want {
+				t.Errorf("exit status %d, want %d (stderr %q)", code, tc.want, stderr.String())
+			}
+		})
+	}
+}
+
+// waitGone waits until no process has marker in its command line.
+func waitGone(t *testing.T, marker string) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		var left []string
+		ents, _ := os.ReadDir("/proc")
+		for _, e := range ents {
+			if _, err := strconv.Atoi(e.Name()); err != nil {
+				continue
+			}
+			b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
+			if bytes.Contains(b, []byte(marker)) {
+				st, _ := os.ReadFile("/proc/" + e.Name() + "/stat")
+				if !bytes.Contains(st, []byte(") Z ")) {
+					left = append(left, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
+				}
+			}
+		}
+		if len(left) == 0 {
+			return
+		}
+		if time.Now().After(deadline) {
+			for _, l := range left {
+				if pid, err := strconv.Atoi(strings.SplitN(l, ":", 2)[0]); err == nil {
+					syscall.Kill(pid, syscall.SIGKILL)
+				}
+			}
+			t.Fatalf("processes left behind: %v", left)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func runCgroupsLeft(t *testing.T) []string {
+	root, err := cgroup.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	m, _ := filepath.Glob(filepath.Join(root, "*", "mptcpkit-run-*"))
+	m2, _ := filepath.Glob(filepath.Join(root, "mptcpkit-run-*"))
+	return append(m, m2...)
+}
+
+// TestRunSignals: SIGTERM to run reaches the command (which exits with its
+// own status); SIGKILL to run kills the command too; nothing stays behind
+// (no process, no run cgroup).
+func TestRunSignals(t *testing.T) {
+	ns := nstest.New(t, "sig")
+	for _, m := range methods(t) {
+		t.Run(string(m)+"/SIGTERM", func(t *testing.T) {
+			marker := fmt.Sprintf("mptcpkit-test-sigterm-%d-%s", os.Getpid(), m)
+			prog := `import signal, sys, time
+signal.signal(signal.SIGTERM, lambda *a: sys.exit(42))
+print("ready", flush=True)
+time.sleep(60)  # ` + marker
+			cmd := command(t, ns, "run", "--method", string(m), "--", "python3", "-c", prog)
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if line, err := bufio.NewReader(stdout).ReadString('\n'); err != nil || line != "ready\n" {
+				t.Fatalf("read ready: %q %v", line, err)
+			}
+			cmd.Process.Signal(syscall.SIGTERM)
+			err = cmd.Wait()
+			var ee *exec.ExitError
+			if !errors.As(err, &ee) || ee.ExitCode() != 42 {
+				t.Errorf("run after SIGTERM: %v, want exit status 42 (the command's)", err)
+			}
+			waitGone(t, marker)
+			if left := runCgroupsLeft(t); len(left) > 0 {
+				t.Errorf("run cgroups left: %v", left)
+			}
+		})
+		t.Run(string(m)+"/SIGKILL", func(t *testing.T) {
+			marker := fmt.Sprintf("mptcpkit-test-sigkill-%d-%s", os.Getpid(), m)
+			cmd := command(t, ns, "run", "--method", string(m), "--", "python3", "-c",
+				"import time; print('ready', flush=True); time.sleep(60) # "+marker)
+			stdout, err := cmd.StdoutPipe()
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := cmd.Start(); err != nil {
+				t.Fatal(err)
+			}
+			if _, err := bufio.NewReader(stdout).ReadString('\n'); err != nil {
+				t.Fatal(err)
+			}
+			cmd.Process.Kill()
+			cmd.Wait()
+			waitGone(t, marker)
+		})
+	}
+}
+
+// TestRunMethodChoice: auto says on -v which method it took and why;
+// --method bpf on a kernel that refuses trampolines fails clearly, naming
+// the cause and the way out, without running the command.
+func TestRunMethodChoice(t *testing.T) {
+	ns := nstest.New(t, "method")
+	bpfOK := len(methods(t)) == 2
+	cmd := command(t, ns, "run", "-v", "--", "true")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	if err := cmd.Run(); err != nil {
+		t.Fatalf("run -v -- true: %v\n%s", err, stderr.String())
+	}
+	want := "method seccomp (BPF is not usable: "
+	if bpfOK {
+		want = "method bpf ("
+	}
+	if !strings.Contains(stderr.String(), want) {
+		t.Errorf("run -v says %q, want it to contain %q", stderr.String(), want)
+	}
+	if bpfOK {
+		return
+	}
+	marker := filepath.Join(t.TempDir(), "ran")
+	cmd = command(t, ns, "run", "--method", "bpf", "--", "touch", marker)
+	stderr.Reset()
+	cmd.Stderr = &stderr
+	err := cmd.Run()
+	var ee *exec.ExitError
+	if !errors.As(err, &ee) || ee.ExitCode() != 1 {
+		t.Fatalf("run --method bpf: %v, want exit status 1", err)
+	}
+	for _, w := range []string{"refused the BPF trampoline", "--method seccomp"} {
+		if !strings.Contains(stderr.String(), w) {
+			t.Errorf("run --method bpf says %q, want it to contain %q", stderr.String(), w)
+		}
+	}
+	if _, err := os.Stat(marker); err == nil {
+		t.Errorf("the command ran although the method failed")
+	}
+}

@@ -1,0 +1,287 @@
+package force_test
+
+import (
+	"bytes"
+	"context"
+	"debug/elf"
+	"encoding/json"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/mptcpkit/mptcpkit/force"
+	"github.com/mptcpkit/mptcpkit/force/bpfprog"
+	"github.com/mptcpkit/mptcpkit/internal/cli"
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
+)
+
+// The test binary doubles as the mptcpkit command: with mainEnv set it runs
+// cli.Main, so `self run ...` and the shim (/proc/self/exe) need no build.
+const mainEnv = "MPTCPKIT_FORCE_TEST_MAIN"
+
+func TestMain(m *testing.M) {
+	if os.Getenv(mainEnv) == "1" {
+		os.Exit(cli.Main(os.Args[1:]))
+	}
+	if n := os.Getenv(loopEnv); n != "" {
+		os.Exit(socketLoop(n))
+	}
+	os.Exit(m.Run())
+}
+
+func self(t testing.TB) string {
+	p, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// methods returns the methods this kernel can test, and logs why bpf is
+// not among them.
+func methods(t *testing.T) []force.Method {
+	ms := []force.Method{force.Seccomp}
+	m, err := bpfprog.NewMaps()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	p, err := bpfprog.NewProgram(m)
+	if err != nil {
+		t.Logf("method bpf not tested: %v", err)
+		return ms
+	}
+	p.Close()
+	return append(ms, force.BPF)
+}
+
+// command runs `mptcpkit ARGS...` (the test binary) inside ns.
+func command(t testing.TB, ns *nstest.NS, args ...string) *exec.Cmd {
+	cmd := ns.Command(self(t), args...)
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	return cmd
+}
+
+func output(t testing.TB, cmd *exec.Cmd) string {
+	t.Helper()
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	done := make(chan error, 1)
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	go func() { done <- cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("%s: %v\nstdout: %s\nstderr: %s", strings.Join(cmd.Args, " "), err, stdout.String(), stderr.String())
+		}
+	case <-time.After(90 * time.Second):
+		cmd.Process.Kill()
+		t.Fatalf("%s: still running after 90 s\nstderr: %s", strings.Join(cmd.Args, " "), stderr.String())
+	}
+	return stdout.String()
+}
+
+type sockInfo struct {
+	Proto    int  `json:"proto"`
+	Nonblock bool `json:"nonblock"`
+	Cloexec  bool `json:"cloexec"`
+}
+
+func pythonSockets(t *testing.T, cmd *exec.Cmd) map[string]sockInfo {
+	t.Helper()
+	out := output(t, cmd)
+	var got map[string]sockInfo
+	if err := json.Unmarshal([]byte(out), &got); err != nil {
+		t.Fatalf("decode %q: %v", out, err)
+	}
+	return got
+}
+
+func wantSockets(tcp int) map[string]sockInfo {
+	return map[string]sockInfo{
+		"tcp4":            {tcp, false, true},
+		"tcp6":            {tcp, false, true},
+		"tcp4_explicit":   {tcp, false, true},
+		"tcp4_nonblock":   {tcp, true, true},
+		"udp4":            {17, false, true},
+		"unix":            {0, false, true},
+		"mptcp":           {262, false, true},
+		"tcp4_libc":       {tcp, false, false},
+		"tcp4_libc_flags": {tcp, true, true},
+	}
+}
+
+func script(t *testing.T) string {
+	p, err := filepath.Abs("testdata/sockets.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+// TestRunPython: a Python program's TCP sockets are MPTCP under run (with
+// their NONBLOCK/CLOEXEC flags as asked), UDP, unix and explicit MPTCP
+// sockets are untouched, a grandchild is forced too, and outside run the
+// same program gets plain TCP.
+func TestRunPython(t *testing.T) {
+	ns := nstest.New(t, "py")
+	py := script(t)
+	t.Run("outside", func(t *testing.T) {
+		got := pythonSockets(t, ns.Command("python3", py))
+		if d := cmp.Diff(wantSockets(6), got); d != "" {
+			t.Errorf("(-want +got)\n%s", d)
+		}
+	})
+	for _, m := range methods(t) {
+		t.Run(string(m), func(t *testing.T) {
+			got := pythonSockets(t, command(t, ns, "run", "--method", string(m), "--", "python3", py))
+			if d := cmp.Diff(wantSockets(262), got); d != "" {
+				t.Errorf("(-want +got)\n%s", d)
+			}
+		})
+		t.Run(string(m)+"/grandchild", func(t *testing.T) {
+			got := pythonSockets(t, command(t, ns, "run", "--method", string(m), "--",
+				"sh", "-c", "sh -c 'python3 "+py+"; exit $?'; exit $?"))
+			if d := cmp.Diff(wantSockets(262), got); d != "" {
+				t.Errorf("(-want +got)\n%s", d)
+			}
+		})
+	}
+}
+
+var dialOnce struct {
+	sync.Once
+	path string
+	err  error
+}
+
+// dialProgram builds testdata/dial as a static (CGO_ENABLED=0) Go binary
+// whose go.mod names Go 1.22, so nothing in it asks for MPTCP.
+func dialProgram(t *testing.T) string {
+	dialOnce.Do(func() {
+		dir, err := os.MkdirTemp("", "mptcpkit-force-test-dial-")
+		if err != nil {
+			dialOnce.err = err
+			return
+		}
+		src, err := os.ReadFile("testdata/dial/main.go.txt")
+		if err != nil {
+			dialOnce.err = err
+			return
+		}
+		os.WriteFile(filepath.Join(dir, "main.go"), src, 0o644)
+		os.WriteFile(filepath.Join(dir, "go.mod"), []byte("module dial\n\ngo 1.22\n"), 0o644)
+		cmd := exec.Command("go", "build", "-o", "dial", ".")
+		cmd.Dir = dir
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOTOOLCHAIN=local", "GOFLAGS=")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			dialOnce.err = fmt.Errorf("go build: %v\n%s", err, out)
+			return
+		}
+		dialOnce.path = filepath.Join(dir, "dial")
+	})
+	if dialOnce.err != nil {
+		t.Fatal(dialOnce.err)
+	}
+	return dialOnce.path
+}
+
+// mptcpServer listens with MPTCP on 127.0.0.1 inside ns and answers every
+// connection with "hello\n".
+func mptcpServer(t *testing.T, ns *nstest.NS) string {
+	var ln net.Listener
+	ns.Do(t, func() error {
+		lc := net.ListenConfig{}
+		lc.SetMultipathTCP(true)
+		var err error
+		ln, err = lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+		return err
+	})
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			c.Write([]byte("hello\n"))
+			c.Close()
+		}
+	}()
+	return ln.Addr().String()
+}
+
+// TestRunGo: a static Go binary's default net.Dial connection reports
+// MultipathTCP() true under run, false outside; also when a grandchild
+// dials, and when the supervisor runs outside the command's namespace
+// (-n NS: the socket must be made in the command's namespace).
+func TestRunGo(t *testing.T) {
+	dial := dialProgram(t)
+	f, err := elf.Open(dial)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, p := range f.Progs {
+		if p.Type == elf.PT_INTERP {
+			t.Fatalf("%s is dynamically linked; the test needs a static binary", dial)
+		}
+	}
+	f.Close()
+	ns := nstest.New(t, "go")
+	addr := mptcpServer(t, ns)
+	if got := output(t, ns.Command(dial, addr)); got != "mptcp=false server=hello\n" {
+		t.Errorf("outside run: %q, want mptcp=false", got)
+	}
+	for _, m := range methods(t) {
+		t.Run(string(m), func(t *testing.T) {
+			if got := output(t, command(t, ns, "run", "--method", string(m), "--", dial, addr)); got != "mptcp=true server=hello\n" {
+				t.Errorf("under run: %q, want mptcp=true", got)
+			}
+		})
+		t.Run(string(m)+"/grandchild", func(t *testing.T) {
+			got := output(t, command(t, ns, "run", "--method", string(m), "--", "sh", "-c", "sh -c '"+dial+" "+addr+"'; true"))
+			if got != "mptcp=true server=hello\n" {
+				t.Errorf("grandchild under run: %q, want mptcp=true", got)
+			}
+		})
+		t.Run(string(m)+"/supervisor-in-other-netns", func(t *testing.T) {
+			cmd := exec.Command(self(t), "-n", ns.Name, "run", "--method", string(m), "--", dial, addr)
+			cmd.Env = append(os.Environ(), mainEnv+"=1")
+			if got := output(t, cmd); got != "mptcp=true server=hello\n" {
+				t.Errorf("-n %s run: %q, want mptcp=true", ns.Name, got)
+			}
+		})
+	}
+}
+
+// TestRunMPTCPDisabled: with net.mptcp.enabled=0 the program under run still
+// works, over TCP.
+func TestRunMPTCPDisabled(t *testing.T) {
+	ns := nstest.New(t, "off")
+	addr := mptcpServer(t, ns) // created before disabling: a listener that falls back
+	ns.Sysctl(t, "net.mptcp.enabled", "0")
+	dial := dialProgram(t)
+	for _, m := range methods(t) {
+		t.Run(string(m), func(t *testing.T) {
+			if got := output(t, command(t, ns, "run", "--method", string(m), "--", dial, addr)); got != "mptcp=false server=hello\n" {
+				t.Errorf("under run with MPTCP disabled: %q, want a working TCP connection", got)
+			}
+			got := pythonSockets(t, command(t, ns, "run", "--method", string(m), "--", "python3", script(t)))
+			want := wantSockets(6)
+			want["mptcp"] = sockInfo{Proto: -int(syscall.ENOPROTOOPT)} // explicit MPTCP fails when disabled
+			if d := cmp.Diff(want, got); d != "" {
+				t.Errorf("(-want +got)\n%s", d)
+			}
+		})
+	}
+}

@@ -1,0 +1,216 @@
+package seccomp
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"unsafe"
+
+	"github.com/mptcpkit/mptcpkit/netns"
+	"golang.org/x/sys/unix"
+)
+
+// struct seccomp_data, seccomp_notif, seccomp_notif_resp, seccomp_notif_addfd
+type data struct {
+	Nr   int32
+	Arch uint32
+	IP   uint64
+	Args [6]uint64
+}
+
+type notif struct {
+	ID    uint64
+	Pid   uint32
+	Flags uint32
+	Data  data
+}
+
+type notifResp struct {
+	ID    uint64
+	Val   int64
+	Error int32
+	Flags uint32
+}
+
+type notifAddfd struct {
+	ID         uint64
+	Flags      uint32
+	Srcfd      uint32
+	Newfd      uint32
+	NewfdFlags uint32
+}
+
+const (
+	iocNotifRecv    = unix.SECCOMP_IOCTL_NOTIF_RECV // _IOWR('!', 0, struct seccomp_notif)
+	iocNotifSend    = unix.SECCOMP_IOCTL_NOTIF_SEND // _IOWR('!', 1, struct seccomp_notif_resp)
+	iocNotifIDValid = 0x40082102                    // _IOW('!', 2, __u64)
+	iocNotifAddfd   = 0x40182103                    // _IOW('!', 3, struct seccomp_notif_addfd)
+)
+
+func init() {
+	// The ioctl numbers encode the struct sizes; keep them in step.
+	if unsafe.Sizeof(notif{}) != 80 || unsafe.Sizeof(notifResp{}) != 24 || unsafe.Sizeof(notifAddfd{}) != 24 {
+		panic("seccomp: struct layout mismatch")
+	}
+}
+
+func ioctl(fd int, req uintptr, arg unsafe.Pointer) (uintptr, error) {
+	for {
+		r, _, errno := unix.Syscall(unix.SYS_IOCTL, uintptr(fd), req, uintptr(arg))
+		if errno == unix.EINTR {
+			continue
+		}
+		if errno != 0 {
+			return 0, errno
+		}
+		return r, nil
+	}
+}
+
+// Stats counts what a Supervisor did.
+type Stats struct {
+	Forced   uint64 // sockets created as MPTCP and installed
+	Fallback uint64 // calls let through as TCP because MPTCP could not be created
+	Gone     uint64 // notifications whose caller died before the answer
+}
+
+// Supervisor answers the filter's notifications.
+type Supervisor struct {
+	Log   *slog.Logger // nil: no logging
+	Stats Stats
+	own   string // our own network namespace ("net:[ino]")
+}
+
+// Serve answers notifications on listener fd until every process using
+// the filter has exited (the listener reports POLLHUP; it returns nil) or ctx
+// is done (it returns ctx.Err()). It does not close fd.
+func (s *Supervisor) Serve(ctx context.Context, fd int) error {
+	own, err := os.Readlink("/proc/self/ns/net")
+	if err != nil {
+		return err
+	}
+	s.own = own
+	log := s.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	for {
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		pfd[0].Revents = 0
+		n, err := unix.Poll(pfd, 250)
+		if errors.Is(err, unix.EINTR) || n == 0 {
+			continue
+		}
+		if err != nil {
+			return fmt.Errorf("poll seccomp listener: %w", err)
+		}
+		if pfd[0].Revents&unix.POLLIN == 0 {
+			if pfd[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
+				return nil
+			}
+			continue
+		}
+		var req notif
+		if _, err := ioctl(fd, iocNotifRecv, unsafe.Pointer(&req)); err != nil {
+			if errors.Is(err, unix.ENOENT) { // the caller died meanwhile
+				s.Stats.Gone++
+				continue
+			}
+			return fmt.Errorf("SECCOMP_IOCTL_NOTIF_RECV: %w", err)
+		}
+		s.handle(fd, &req, log)
+	}
+}
+
+func (s *Supervisor) handle(fd int, req *notif, log *slog.Logger) {
+	family := int(uint32(req.Data.Args[0]))
+	typ := int(uint32(req.Data.Args[1]))
+	proto := int(uint32(req.Data.Args[2]))
+	cont := func(why error) {
+		s.Stats.Fallback++
+		log.Debug("socket left as TCP", "pid", req.Pid, "family", family, "type", typ, "reason", why)
+		resp := notifResp{ID: req.ID, Flags: unix.SECCOMP_USER_NOTIF_FLAG_CONTINUE}
+		if _, err := ioctl(fd, iocNotifSend, unsafe.Pointer(&resp)); err != nil && !errors.Is(err, unix.ENOENT) {
+			log.Warn("SECCOMP_IOCTL_NOTIF_SEND", "err", err)
+		}
+	}
+	if (family != unix.AF_INET && family != unix.AF_INET6) || typ&0xf != unix.SOCK_STREAM ||
+		(proto != 0 && proto != unix.IPPROTO_TCP) {
+		cont(errors.New("not a TCP stream socket"))
+		return
+	}
+	sock, err := s.socket(fd, req, family, typ)
+	if errors.Is(err, errGone) {
+		s.Stats.Gone++
+		return
+	}
+	if err != nil {
+		cont(err)
+		return
+	}
+	defer unix.Close(sock)
+	add := notifAddfd{ID: req.ID, Flags: unix.SECCOMP_ADDFD_FLAG_SEND, Srcfd: uint32(sock)}
+	if typ&unix.SOCK_CLOEXEC != 0 {
+		add.NewfdFlags = unix.O_CLOEXEC
+	}
+	newfd, err := ioctl(fd, iocNotifAddfd, unsafe.Pointer(&add))
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			s.Stats.Gone++
+			return
+		}
+		// e.g. EMFILE in the caller: that is the caller's error to see.
+		errno, _ := err.(unix.Errno)
+		resp := notifResp{ID: req.ID, Error: -int32(errno)}
+		ioctl(fd, iocNotifSend, unsafe.Pointer(&resp))
+		log.Debug("install socket failed", "pid", req.Pid, "err", err)
+		return
+	}
+	s.Stats.Forced++
+	log.Debug("socket forced to MPTCP", "pid", req.Pid, "family", family, "type", typ, "fd", newfd)
+}
+
+var errGone = errors.New("caller gone")
+
+// socket creates the MPTCP socket in the caller's network namespace.
+func (s *Supervisor) socket(fd int, req *notif, family, typ int) (int, error) {
+	nsPath := fmt.Sprintf("/proc/%d/ns/net", req.Pid)
+	create := func() (int, error) {
+		// The pid may have been reused since the notification: check the
+		// notification is still live after resolving the namespace.
+		id := req.ID
+		if _, err := ioctl(fd, iocNotifIDValid, unsafe.Pointer(&id)); err != nil {
+			return -1, errGone
+		}
+		return unix.Socket(family, typ|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP)
+	}
+	target, err := os.Readlink(nsPath)
+	if err != nil {
+		return -1, errGone
+	}
+	if target == s.own {
+		return create()
+	}
+	f, err := os.Open(nsPath)
+	if err != nil {
+		return -1, errGone
+	}
+	defer f.Close()
+	ns, err := netns.FromFD(int(f.Fd()))
+	if err != nil {
+		return -1, err
+	}
+	defer ns.Close()
+	sock := -1
+	err = ns.Do(func() error {
+		var err error
+		sock, err = create()
+		return err
+	})
+	return sock, err
+}
