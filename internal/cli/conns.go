@@ -288,7 +288,7 @@ func writeConns(w io.Writer, conns []sockdiag.Connection, rates map[sockdiag.Sub
 		fmt.Fprintf(tw, "token %s  %s -> %s  %s  %s  subflows %d (%d active, %d backup)  sent %s  received %s\n",
 			c.Token, c.Local, c.Remote, c.State, mode, c.SubflowCount, c.SubflowsActive, c.SubflowsBackup,
 			connsBytes(float64(c.BytesSent)), connsBytes(float64(c.BytesReceived)))
-		hdr := "  \tid\tlocal\tremote\tstate\trtt\tcwnd\tsent\trecv\tretrans"
+		hdr := "  \tid l/r\tlocal\tremote\tstate\trtt\tcwnd\tsent\trecv\tretrans"
 		if rates != nil {
 			hdr += "\ttx/s\trx/s"
 		}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -188,5 +189,145 @@ func TestConnsJSONAgreesWithSS(t *testing.T) {
 		if s.RTTMicros <= 0 || s.Cwnd == 0 || s.MSS == 0 {
 			t.Errorf("subflow %v: rtt %dus cwnd %d mss %d; want non-zero", s.Local, s.RTTMicros, s.Cwnd, s.MSS)
 		}
+	}
+}
+
+func TestConnsFiltersAndText(t *testing.T) {
+	cli, _, _, _ := connsLab(t, "5302")
+	for _, tc := range []struct {
+		args []string
+		want int
+	}{
+		{[]string{"--dport", "5302"}, 1},
+		{[]string{"--port", "5302"}, 1},
+		{[]string{"--sport", "5302"}, 0},
+		{[]string{"--dport", "9"}, 0},
+		{[]string{"--addr", "10.0.2.1"}, 1}, // only the second subflow has it
+		{[]string{"--addr", "10.0.2.0/24"}, 1},
+		{[]string{"--addr", "192.168.0.0/16"}, 0},
+	} {
+		out, err := runConns(t, append([]string{"-n", cli.Name, "-j", "conns"}, tc.args...)...)
+		if err != nil {
+			t.Errorf("conns %v: %v", tc.args, err)
+			continue
+		}
+		var conns []connJSON
+		if err := json.Unmarshal([]byte(out), &conns); err != nil {
+			t.Errorf("conns %v: %v\n%s", tc.args, err, out)
+			continue
+		}
+		if len(conns) != tc.want {
+			t.Errorf("conns %v: %d connections, want %d", tc.args, len(conns), tc.want)
+		}
+	}
+	out, err := runConns(t, "-n", cli.Name, "conns")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("conns:\n%s", out)
+	for _, want := range []string{"-> 10.0.1.2:5302", "ESTAB", "subflows 2 (2 active, 0 backup)", "10.0.2.1:", "1/0"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("text output lacks %q:\n%s", want, out)
+		}
+	}
+	out, err = runConns(t, "-n", cli.Name, "conns", "--dport", "9")
+	if err != nil || !strings.Contains(out, "no MPTCP connections") {
+		t.Errorf("conns --dport 9 = %q, %v; want \"no MPTCP connections\"", out, err)
+	}
+}
+
+func TestConnsUsage(t *testing.T) {
+	for _, args := range [][]string{
+		{"conns", "--port", "abc"},
+		{"conns", "--port", "70000"},
+		{"conns", "--addr", "10.0.0.300"},
+		{"conns", "--interval", "-1s"},
+		{"conns", "extra"},
+	} {
+		_, err := runConns(t, args...)
+		var ue *UsageError
+		if !errors.As(err, &ue) || ue.Help != "conns" {
+			t.Errorf("%v: err = %v; want a usage error pointing at conns --help", args, err)
+		}
+	}
+	out, err := runConns(t, "conns", "--help")
+	if err != nil && ExitCode(err, io.Discard) != 0 {
+		t.Fatalf("conns --help: %v", err)
+	}
+	if !strings.Contains(out, "Examples:") || !strings.Contains(out, "--watch") {
+		t.Errorf("conns --help lacks examples or --watch:\n%s", out)
+	}
+}
+
+// TestConnsWatch runs --watch -j for a short while with traffic flowing and
+// checks that later refreshes carry per-subflow throughput.
+func TestConnsWatch(t *testing.T) {
+	cli, _, c, s := connsLab(t, "5303")
+	go io.Copy(io.Discard, s)
+	stop := make(chan struct{})
+	defer close(stop)
+	go func() {
+		buf := make([]byte, 32<<10)
+		for {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			c.SetWriteDeadline(time.Now().Add(time.Second))
+			if _, err := c.Write(buf); err != nil {
+				return
+			}
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 1200*time.Millisecond)
+	defer cancel()
+	var out bytes.Buffer
+	if err := Run(ctx, []string{"-n", cli.Name, "-j", "conns", "--watch", "--interval", "300ms"}, &out, io.Discard); err != nil {
+		t.Fatalf("conns --watch: %v", err)
+	}
+	dec := json.NewDecoder(&out)
+	var docs []struct {
+		Time        time.Time  `json:"time"`
+		Connections []connJSON `json:"connections"`
+	}
+	for dec.More() {
+		var d struct {
+			Time        time.Time  `json:"time"`
+			Connections []connJSON `json:"connections"`
+		}
+		if err := dec.Decode(&d); err != nil {
+			t.Fatalf("watch output: %v", err)
+		}
+		docs = append(docs, d)
+	}
+	if len(docs) < 3 {
+		t.Fatalf("%d refreshes in 1.2s at 300ms, want at least 3", len(docs))
+	}
+	for _, sf := range docs[0].Connections[0].Subflows {
+		if sf.SendRate != nil {
+			t.Errorf("first refresh has a rate (nothing to compare with)")
+		}
+	}
+	var total float64
+	for _, sf := range docs[len(docs)-1].Connections[0].Subflows {
+		if sf.SendRate == nil {
+			t.Fatalf("last refresh: subflow %v has no send_rate", sf.Local)
+		}
+		total += *sf.SendRate
+	}
+	if total < 1e6 {
+		t.Errorf("last refresh: %.0f bytes/s over all subflows, want > 1 MB/s with a sender looping", total)
+	}
+	// Text mode redraws the screen.
+	ctx2, cancel2 := context.WithTimeout(context.Background(), 500*time.Millisecond)
+	defer cancel2()
+	out.Reset()
+	if err := Run(ctx2, []string{"-n", cli.Name, "conns", "--watch", "--interval", "200ms"}, &out, io.Discard); err != nil {
+		t.Fatalf("conns --watch: %v", err)
+	}
+	if n := strings.Count(out.String(), "\x1b[H\x1b[2J"); n < 2 || !strings.Contains(out.String(), "tx/s") {
+		t.Errorf("text watch: %d screen clears, want >= 2, with a tx/s column:\n%s", n, out.String())
 	}
 }
