@@ -1,8 +1,148 @@
 package cli
 
-import "errors"
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/netip"
+	"os"
+	"time"
 
-// cmdProxy is not built yet (issue 7).
+	"github.com/mptcpkit/mptcpkit/netns"
+	"github.com/mptcpkit/mptcpkit/proxy"
+	"github.com/mptcpkit/mptcpkit/proxy/handshake"
+)
+
+const proxyHelp = `Usage:
+  mptcpkit proxy server --listen ADDR:PORT (--psk-file PATH | --tls-cert F --tls-key F --client-ca F)
+                        [--allow CIDR,...] [--deny CIDR,...] [--max-conns N] [--idle-timeout D]
+  mptcpkit proxy client --server HOST:PORT (--to HOST:PORT | --socks5 | --transparent [--tproxy])
+                        [--listen ADDR:PORT] (--psk-file PATH | --tls-cert F --tls-key F --server-ca F)
+
+A TCP<->MPTCP converter, for applications and servers that do not speak
+Multipath TCP. Near the user, 'proxy client' accepts plain TCP and carries
+each connection as ONE MPTCP connection (its own subflows over every path, no
+multiplexing) to 'proxy server', which authenticates it, checks the
+destination against its policy and connects to it over plain TCP.
+
+Clients authenticate before any byte is relayed: a pre-shared key with a
+challenge-response (the same --psk-file on both sides), or TLS 1.3 with client
+certificates. The server never connects to loopback, link-local, multicast or
+its own addresses; --allow narrows what it may reach further.
+
+Run 'mptcpkit proxy server --help' or 'mptcpkit proxy client --help' for the
+options; docs/proxy.md has the firewall rules for --transparent.
+
+Examples:
+  head -c 32 /dev/urandom | base64 > /etc/mptcpkit/proxy.key   # copy it to both hosts
+  mptcpkit proxy server --listen 0.0.0.0:7000 --psk-file /etc/mptcpkit/proxy.key
+  mptcpkit proxy client --server vps.example.net:7000 --socks5 --psk-file /etc/mptcpkit/proxy.key
+  mptcpkit proxy client --server 203.0.113.7:7000 --listen 127.0.0.1:2222 --to git.example.com:22 \
+      --psk-file /etc/mptcpkit/proxy.key
+`
+
+// cmdProxy runs `mptcpkit proxy server|client`.
 func cmdProxy(e *env, args []string) error {
-	return errors.New("`mptcpkit proxy` is not available in this build yet")
+	if len(args) == 0 {
+		fmt.Fprint(e.stdout, proxyHelp)
+		return usagef("proxy", "proxy needs a verb: server or client")
+	}
+	switch args[0] {
+	case "server":
+		return cmdProxyServer(e, args[1:])
+	case "client":
+		return cmdProxyClient(e, args[1:])
+	case "-h", "--help", "-help", "help":
+		fmt.Fprint(e.stdout, proxyHelp)
+		return nil
+	}
+	return usagef("proxy", "unknown proxy verb %q (want server or client)", args[0])
+}
+
+// proxyLogger logs as text, or as JSON with -j.
+func proxyLogger(e *env) *slog.Logger {
+	level := slog.LevelInfo
+	if e.verbose {
+		level = slog.LevelDebug
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	if e.json {
+		return slog.New(slog.NewJSONHandler(e.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(e.stderr, opts))
+}
+
+// readKey reads a --psk-file, warning when others may read it.
+func readKey(log *slog.Logger, cmd, path string) ([]byte, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("--psk-file: %w", err)
+	}
+	k, err := handshake.ParseKey(b)
+	if err != nil {
+		return nil, usagef(cmd, "--psk-file %s: %v", path, err)
+	}
+	if st, err := os.Stat(path); err == nil && st.Mode().Perm()&0o077 != 0 {
+		log.Warn("key file is readable by other users; run chmod 600", "file", path, "mode", st.Mode().Perm().String())
+	}
+	return k, nil
+}
+
+// loadTLS reads a certificate, its key and a CA bundle.
+func loadTLS(cmd, certFile, keyFile, caFlag, caFile string) (tls.Certificate, *x509.CertPool, error) {
+	if certFile == "" || keyFile == "" || caFile == "" {
+		return tls.Certificate{}, nil, usagef(cmd, "TLS needs --tls-cert, --tls-key and %s together", caFlag)
+	}
+	cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("--tls-cert/--tls-key: %w", err)
+	}
+	pem, err := os.ReadFile(caFile)
+	if err != nil {
+		return tls.Certificate{}, nil, fmt.Errorf("%s: %w", caFlag, err)
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return tls.Certificate{}, nil, fmt.Errorf("%s %s: no PEM certificate in it", caFlag, caFile)
+	}
+	return cert, pool, nil
+}
+
+// nsHooks returns a dial function and a listen function acting inside ns
+// (nil ns: the current namespace).
+func nsDialer(ns *netns.NetNS, mptcp bool) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+		var d net.Dialer
+		d.SetMultipathTCP(mptcp)
+		if ns == nil {
+			return d.DialContext(ctx, network, addr)
+		}
+		err = ns.Do(func() (err error) { c, err = d.DialContext(ctx, network, addr); return err })
+		return c, err
+	}
+}
+
+func inNS(ns *netns.NetNS, fn func() error) error {
+	if ns == nil {
+		return fn()
+	}
+	return ns.Do(fn)
+}
+
+func localAddrs(ns *netns.NetNS) func() ([]netip.Addr, error) {
+	return func() (as []netip.Addr, err error) {
+		err = inNS(ns, func() (err error) { as, err = proxy.InterfaceAddrs(); return err })
+		return as, err
+	}
+}
+
+// checkDuration rejects negative durations with a clear message.
+func checkDuration(cmd, name string, d time.Duration) error {
+	if d < 0 {
+		return usagef(cmd, "--%s must not be negative (0 means the default)", name)
+	}
+	return nil
 }
