@@ -234,7 +234,7 @@ func (c *checker) limitsAndEndpoints() {
 	if subflow > int(lim.Subflows) {
 		want := min(subflow, pm.MaxLimit)
 		c.add("limits", Warn, c.mk(fmt.Sprintf("limits set subflows %d", want)),
-			"%d subflow endpoints but the subflow limit is %d: each connection opens only %d extra subflows, so %d endpoints stay unused",
+			"%d subflow endpoints but the subflow limit is %d: each connection opens only %d extra subflows, so %d of them stay unused",
 			subflow, lim.Subflows, lim.Subflows, subflow-int(lim.Subflows))
 	}
 	if signal > 0 && lim.Subflows == 0 {

@@ -1,7 +1,9 @@
 package doctor
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net/netip"
 	"strings"
@@ -70,9 +72,45 @@ type Report struct {
 	Sysctls map[string]string `json:"sysctls"`
 	// Limits and Endpoints are the in-kernel path manager's state (nil when
 	// they could not be read).
-	Limits    *pm.Limits    `json:"limits,omitempty"`
+	Limits    *pm.Limits    `json:"-"`
 	Endpoints []pm.Endpoint `json:"-"`
 	Findings  []Finding     `json:"findings"`
+}
+
+// MarshalJSON writes the report with the limits as
+// {"add_addr_accepted":N,"subflows":N} and the endpoints as objects with
+// id, address, port (when set), flags ("subflow,backup") and ifindex.
+func (r *Report) MarshalJSON() ([]byte, error) {
+	type alias Report
+	type limits struct {
+		AddAddrAccepted uint32 `json:"add_addr_accepted"`
+		Subflows        uint32 `json:"subflows"`
+	}
+	type endpoint struct {
+		ID      uint8  `json:"id"`
+		Address string `json:"address"`
+		Port    uint16 `json:"port,omitempty"`
+		Flags   string `json:"flags"`
+		IfIndex int    `json:"ifindex,omitempty"`
+	}
+	out := struct {
+		*alias
+		Limits    *limits    `json:"limits,omitempty"`
+		Endpoints []endpoint `json:"endpoints"`
+	}{alias: (*alias)(r), Endpoints: []endpoint{}}
+	if r.Limits != nil {
+		out.Limits = &limits{r.Limits.AddAddrAccepted, r.Limits.Subflows}
+	}
+	for _, e := range r.Endpoints {
+		out.Endpoints = append(out.Endpoints, endpoint{e.ID, e.Addr.String(), e.Port, e.Flags.String(), e.IfIndex})
+	}
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false) // fixes are shell commands: keep > and && readable
+	if err := enc.Encode(out); err != nil {
+		return nil, err
+	}
+	return bytes.TrimRight(b.Bytes(), "\n"), nil
 }
 
 // Worst returns the highest severity among the findings.

@@ -66,6 +66,7 @@ func writeReport(w io.Writer, r *doctor.Report, asJSON bool) error {
 	if asJSON {
 		enc := json.NewEncoder(w)
 		enc.SetIndent("", "  ")
+		enc.SetEscapeHTML(false)
 		return enc.Encode(r)
 	}
 	var b strings.Builder

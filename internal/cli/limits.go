@@ -1,6 +1,10 @@
 package cli
 
-import "github.com/mptcpkit/mptcpkit/pm"
+import (
+	"strconv"
+
+	"github.com/mptcpkit/mptcpkit/pm"
+)
 
 const limitsHelp = `Usage:
   mptcpkit [-n NETNS] [-j] limits [show]
@@ -95,9 +99,9 @@ func parseLimitsSet(w []string) (pm.LimitsUpdate, error) {
 		if *dst != nil {
 			return u, usagef(cmd, "limits set: %s is given twice", name)
 		}
-		n, err := parseUint(cmd, "limits set: "+name, w[1], 0, 1<<32-1)
+		n, err := strconv.ParseUint(w[1], 10, 32)
 		if err != nil {
-			return u, err
+			return u, usagef(cmd, "limits set: %s %q is not a number from 0 to %d", name, w[1], pm.MaxLimit)
 		}
 		if n > pm.MaxLimit {
 			return u, usagef(cmd, "limits set: %s %d is above the kernel's maximum of %d; use a value from 0 to %d", name, n, pm.MaxLimit, pm.MaxLimit)

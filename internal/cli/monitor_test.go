@@ -1,0 +1,221 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"io"
+	"net/netip"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
+	"github.com/mptcpkit/mptcpkit/pm"
+)
+
+func TestMonitorGolden(t *testing.T) {
+	ap := netip.MustParseAddrPort
+	events := []pm.Event{
+		{Type: pm.EventCreated, Token: 0x7d3e1a2b, Local: ap("10.0.1.1:40112"), Remote: ap("10.0.1.2:5201")},
+		{Type: pm.EventEstablished, Token: 0x7d3e1a2b, Local: ap("10.0.1.1:40112"), Remote: ap("10.0.1.2:5201"), Flags: pm.EventFlagServerSide, ServerSide: true},
+		{Type: pm.EventAnnounced, Token: 0x7d3e1a2b, RemoteID: 2, Remote: ap("10.0.2.2:0")},
+		{Type: pm.EventAnnounced, Token: 0x7d3e1a2b, RemoteID: 3, Remote: ap("[2001:db8::2]:8443")},
+		{Type: pm.EventRemoved, Token: 0x7d3e1a2b, RemoteID: 2},
+		{Type: pm.EventSubEstablished, Token: 0x7d3e1a2b, LocalID: 2, RemoteID: 0, Local: ap("10.0.2.1:35915"), Remote: ap("10.0.1.2:5201"), IfIndex: 3},
+		{Type: pm.EventSubPriority, Token: 0x7d3e1a2b, LocalID: 2, Local: ap("10.0.2.1:35915"), Remote: ap("10.0.1.2:5201"), Backup: true},
+		{Type: pm.EventSubClosed, Token: 0x7d3e1a2b, LocalID: 2, Local: ap("10.0.2.1:35915"), Remote: ap("10.0.1.2:5201"), Error: 104, ResetReason: 1, ResetFlags: 0x2},
+		{Type: pm.EventSubEstablished, Token: 0x1, LocalID: 1, RemoteID: 1, Local: ap("[2001:db8:1::1]:40000"), Remote: ap("[2001:db8:1::2]:80")},
+		{Type: pm.EventClosed, Token: 0x7d3e1a2b},
+		{Type: pm.EventListenerCreated, Local: ap("0.0.0.0:5201")},
+		{Type: pm.EventListenerClosed, Local: ap("[::]:5201")},
+		{Type: pm.EventType(99), Token: 5},
+	}
+	var human, js strings.Builder
+	for _, ev := range events {
+		human.WriteString(formatEvent(ev, false))
+		line := formatEvent(ev, true)
+		js.WriteString(line)
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil || strings.Count(line, "\n") != 1 {
+			t.Errorf("JSON line %q: %v", line, err)
+		}
+	}
+	golden(t, "monitor/events.txt", human.String())
+	golden(t, "monitor/events.jsonl", js.String())
+}
+
+// lockedWriter lets the test read what the monitor wrote so far.
+type lockedWriter struct {
+	mu sync.Mutex
+	b  strings.Builder
+}
+
+func (w *lockedWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.Write(p)
+}
+
+func (w *lockedWriter) String() string {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.b.String()
+}
+
+// TestMonitorRealEvents runs `mptcpkit -n NS -j monitor` while an MPTCP
+// listener and a connection over loopback come and go in the namespace, and
+// stops it as Ctrl-C would.
+func TestMonitorRealEvents(t *testing.T) {
+	ns := nstest.New(t, "mon")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb lockedWriter
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, []string{"-n", ns.Name, "-j", "monitor"}, &out, &errb) }()
+
+	// MPTCP sockets on 127.0.0.1 inside the namespace. The monitor may not
+	// have joined the group yet: repeat listener open/close until it shows.
+	listen := func() (int, int) {
+		var lfd, port int
+		ns.Do(t, func() error {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP)
+			if err != nil {
+				return err
+			}
+			if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}}); err != nil {
+				return err
+			}
+			if err := unix.Listen(fd, 4); err != nil {
+				return err
+			}
+			sa, err := unix.Getsockname(fd)
+			if err != nil {
+				return err
+			}
+			lfd, port = fd, sa.(*unix.SockaddrInet4).Port
+			return nil
+		})
+		return lfd, port
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), "LISTENER_CREATED") {
+		if time.Now().After(deadline) {
+			t.Fatalf("no LISTENER_CREATED event; stdout %q stderr %q", out.String(), errb.String())
+		}
+		fd, _ := listen()
+		unix.Close(fd)
+		time.Sleep(50 * time.Millisecond)
+	}
+	lfd, port := listen()
+	ns.Do(t, func() error {
+		c, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP)
+		if err != nil {
+			return err
+		}
+		if err := unix.Connect(c, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: port}); err != nil {
+			return err
+		}
+		a, _, err := unix.Accept(lfd)
+		if err != nil {
+			return err
+		}
+		// Data both ways completes the MPTCP handshake (ESTABLISHED).
+		unix.Write(c, []byte("ping"))
+		buf := make([]byte, 4)
+		unix.Read(a, buf)
+		unix.Write(a, []byte("pong"))
+		unix.Read(c, buf)
+		unix.Close(c)
+		unix.Close(a)
+		return unix.Close(lfd)
+	})
+
+	want := []string{"CREATED", "ESTABLISHED", "CLOSED", "LISTENER_CLOSED"}
+	seen := map[string][]map[string]any{}
+	deadline = time.Now().Add(5 * time.Second)
+	for {
+		seen = map[string][]map[string]any{}
+		sc := bufio.NewScanner(strings.NewReader(out.String()))
+		for sc.Scan() {
+			var m map[string]any
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				t.Fatalf("monitor -j printed a line that is not JSON: %q", sc.Text())
+			}
+			typ, _ := m["type"].(string)
+			seen[typ] = append(seen[typ], m)
+		}
+		missing := false
+		for _, w := range want {
+			missing = missing || len(seen[w]) == 0
+		}
+		if !missing {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("missing events (want %v); got:\n%s\nstderr: %s", want, out.String(), errb.String())
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	// Both ends of the connection share one token per end: the client's
+	// CREATED has sport != port, dport == port.
+	var client map[string]any
+	for _, m := range seen["CREATED"] {
+		if m["dport"] == float64(port) {
+			client = m
+		}
+	}
+	if client == nil || client["saddr"] != "127.0.0.1" || client["daddr"] != "127.0.0.1" {
+		t.Errorf("no client CREATED event to 127.0.0.1:%d: %v", port, seen["CREATED"])
+	}
+	tokens := map[any]bool{}
+	for _, m := range seen["CLOSED"] {
+		tokens[m["token"]] = true
+	}
+	if client != nil && !tokens[client["token"]] {
+		t.Errorf("client token %v never CLOSED (closed: %v)", client["token"], tokens)
+	}
+
+	cancel() // Ctrl-C
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("monitor returned %v after cancel, want nil", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("monitor did not stop after cancel")
+	}
+}
+
+// TestMonitorHuman checks the ip-style line of a real event.
+func TestMonitorHuman(t *testing.T) {
+	ns := nstest.New(t, "monh")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out lockedWriter
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, []string{"-n", ns.Name, "monitor"}, &out, io.Discard) }()
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), "LISTENER_CREATED") && time.Now().Before(deadline) {
+		ns.Do(t, func() error {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			if err := unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}, Port: 47001}); err != nil {
+				return err
+			}
+			return unix.Listen(fd, 1)
+		})
+		time.Sleep(50 * time.Millisecond)
+	}
+	cancel()
+	<-done
+	if line := "[LISTENER_CREATED] saddr4=127.0.0.1 sport=47001\n"; !strings.Contains(out.String(), line) {
+		t.Errorf("output lacks %q:\n%s", line, out.String())
+	}
+}
