@@ -3,6 +3,7 @@ package bench
 import (
 	"errors"
 	"net"
+	"net/netip"
 	"syscall"
 	"time"
 
@@ -148,8 +149,8 @@ func mptcpSubflows(c net.Conn) ([]Subflow, error) {
 	for i, sf := range sfs {
 		out[i] = Subflow{
 			ID:            sf.ID,
-			Local:         sf.Local.String(),
-			Remote:        sf.Remote.String(),
+			Local:         unmap(sf.Local),
+			Remote:        unmap(sf.Remote),
 			Bytes:         sf.BytesAcked,
 			BytesSent:     sf.BytesSent,
 			BytesReceived: sf.BytesReceived,
@@ -159,4 +160,10 @@ func mptcpSubflows(c net.Conn) ([]Subflow, error) {
 		}
 	}
 	return out, nil
+}
+
+// unmap shows an IPv4-mapped address (a dual-stack listener's view of an
+// IPv4 peer) as plain IPv4.
+func unmap(a netip.AddrPort) string {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()).String()
 }
