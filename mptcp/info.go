@@ -128,10 +128,8 @@ func ParseInfo(b []byte) (*ConnInfo, error) {
 	if len(b) >= 43 {
 		i.CsumEnabled = b[42] != 0
 	}
-	if len(b) >= 48 {
+	if len(b) >= InfoSize6_5 { // bytes 43–47 are padding before 6.5
 		i.Retransmits = le.Uint32(b[44:])
-	}
-	if len(b) >= 80 {
 		i.BytesRetrans = le.Uint64(b[48:])
 		i.BytesSent = le.Uint64(b[56:])
 		i.BytesReceived = le.Uint64(b[64:])
