@@ -110,5 +110,3 @@ func cmdLabFailover(e *env, args []string) error {
 	}
 	return nil
 }
-
-func cmdLabBench(e *env, args []string) error { return fmt.Errorf("lab bench: not yet") }
