@@ -23,9 +23,16 @@ type Config struct {
 	NetNS int
 	// Logger gets subscription errors and resyncs; nil discards.
 	Logger *slog.Logger
-	// OnEvent, if set, is called with "link", "addr", "route" or "resync"
-	// for every notification (for metrics).
+	// OnEvent, if set, is called with "link", "addr", "route", "carrier"
+	// or "resync" for every notification (for metrics).
 	OnEvent func(kind string)
+	// CarrierPoll is how often link flags are polled for carrier changes
+	// (default 100 ms; negative turns polling off). The kernel announces
+	// carrier changes through its linkwatch worker, which delays them by
+	// up to a second when links changed recently anywhere on the host; the
+	// IFF_LOWER_UP flag in a link dump is current, so polling sees them at
+	// once.
+	CarrierPoll time.Duration
 }
 
 // Netlink is a Monitor backed by rtnetlink subscriptions.
@@ -70,6 +77,23 @@ func New(cfg Config) (*Netlink, error) {
 	}
 	m.wg.Add(1)
 	go m.loop(sub)
+	if cfg.CarrierPoll == 0 {
+		cfg.CarrierPoll = 100 * time.Millisecond
+	}
+	if cfg.CarrierPoll > 0 {
+		var ph *netlink.Handle
+		if cfg.NetNS > 0 {
+			ph, err = netlink.NewHandleAt(ns)
+		} else {
+			ph, err = netlink.NewHandle()
+		}
+		if err != nil {
+			m.Close()
+			return nil, fmt.Errorf("netmon: rtnetlink socket: %w", err)
+		}
+		m.wg.Add(1)
+		go m.pollCarrier(ph, cfg.CarrierPoll)
+	}
 	return m, nil
 }
 
@@ -157,9 +181,44 @@ func (m *Netlink) notify(kind string) {
 	}
 }
 
+// pollCarrier dumps links every interval and signals a change when a
+// link's carrier (IFF_LOWER_UP, IFF_DORMANT) or IFF_UP changed.
+func (m *Netlink) pollCarrier(h *netlink.Handle, interval time.Duration) {
+	defer m.wg.Done()
+	defer h.Close()
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	last := map[int]uint32{}
+	const mask = unix.IFF_UP | unix.IFF_LOWER_UP | unix.IFF_DORMANT
+	for {
+		select {
+		case <-m.stop:
+			return
+		case <-t.C:
+		}
+		links, err := h.LinkList()
+		if err != nil {
+			continue
+		}
+		changed := len(links) != len(last)
+		now := make(map[int]uint32, len(links))
+		for _, l := range links {
+			a := l.Attrs()
+			f := a.RawFlags & mask
+			now[a.Index] = f
+			if old, ok := last[a.Index]; !ok || old != f {
+				changed = true
+			}
+		}
+		if changed && len(last) > 0 {
+			m.notify("carrier")
+		}
+		last = now
+	}
+}
+
 func (m *Netlink) loop(sub *subscription) {
 	defer m.wg.Done()
-	defer close(m.changes)
 	for {
 		lost := false
 		select {
@@ -212,6 +271,7 @@ func (m *Netlink) Close() error {
 	m.once.Do(func() {
 		close(m.stop)
 		m.wg.Wait()
+		close(m.changes)
 		m.h.Close()
 	})
 	return nil
@@ -226,8 +286,9 @@ func (m *Netlink) State() (*State, error) {
 	st := &State{}
 	for _, l := range links {
 		a := l.Attrs()
-		carrier := a.OperState == netlink.OperUp ||
-			(a.OperState == netlink.OperUnknown && a.RawFlags&unix.IFF_LOWER_UP != 0)
+		// IFF_LOWER_UP is the carrier as of now; the oper state lags
+		// behind it by up to a second (linkwatch).
+		carrier := a.RawFlags&unix.IFF_LOWER_UP != 0 && a.RawFlags&unix.IFF_DORMANT == 0
 		st.Links = append(st.Links, Link{
 			Index:     a.Index,
 			Name:      a.Name,

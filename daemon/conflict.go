@@ -1,0 +1,89 @@
+package daemon
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+)
+
+// Conflict is another program managing MPTCP endpoints in the namespace.
+type Conflict struct {
+	Manager    string   // "mptcpd" or "NetworkManager"
+	Detail     string   // pid and what was found
+	Interfaces []string // interfaces it manages (coexist: the daemon stays off them); nil = unknown
+}
+
+func (d *daemon) conflicts() ([]Conflict, error) {
+	if d.cfg.Conflicts != nil {
+		return d.cfg.Conflicts()
+	}
+	return detectConflicts(d.ns.FD())
+}
+
+// detectConflicts looks for mptcpd and NetworkManager processes living in
+// the same network namespace as nsFD (a manager in another namespace does
+// not touch this one's endpoints).
+func detectConflicts(nsFD int) ([]Conflict, error) {
+	var target syscall.Stat_t
+	if err := syscall.Fstat(nsFD, &target); err != nil {
+		return nil, err
+	}
+	procs, err := filepath.Glob("/proc/[0-9]*/comm")
+	if err != nil {
+		return nil, err
+	}
+	var out []Conflict
+	for _, p := range procs {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue
+		}
+		comm := strings.TrimSpace(string(b))
+		if comm != "mptcpd" && comm != "NetworkManager" {
+			continue
+		}
+		dir := filepath.Dir(p)
+		var st syscall.Stat_t
+		if err := syscall.Stat(filepath.Join(dir, "ns/net"), &st); err != nil || st.Ino != target.Ino || st.Dev != target.Dev {
+			continue
+		}
+		pid, _ := strconv.Atoi(filepath.Base(dir))
+		switch comm {
+		case "mptcpd":
+			// mptcpd's addr_adv plugin handles every address: it has no
+			// per-interface setting, so coexisting means leaving it all
+			// interfaces that already carry its endpoints (owner = created
+			// does that).
+			out = append(out, Conflict{Manager: "mptcpd", Detail: fmt.Sprintf("pid %d", pid)})
+		case "NetworkManager":
+			ifs := nmManagedDevices()
+			out = append(out, Conflict{Manager: "NetworkManager", Detail: fmt.Sprintf("pid %d; since 1.40 it adds MPTCP endpoints per connection.mptcp-flags", pid), Interfaces: ifs})
+		}
+	}
+	return out, nil
+}
+
+// nmManagedDevices asks nmcli which devices NetworkManager manages.
+func nmManagedDevices() []string {
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "nmcli", "-t", "-f", "DEVICE,STATE", "device").Output()
+	if err != nil {
+		return nil
+	}
+	var ifs []string
+	for _, line := range bytes.Split(out, []byte("\n")) {
+		dev, state, ok := strings.Cut(string(line), ":")
+		if ok && dev != "" && !strings.HasPrefix(state, "unmanaged") {
+			ifs = append(ifs, dev)
+		}
+	}
+	return ifs
+}

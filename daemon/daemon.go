@@ -1,0 +1,382 @@
+package daemon
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"sort"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mptcpkit/mptcpkit/netmon"
+	"github.com/mptcpkit/mptcpkit/netns"
+	"github.com/mptcpkit/mptcpkit/pm"
+	"github.com/mptcpkit/mptcpkit/policy"
+)
+
+// PathManager is what the daemon needs of a *pm.Client (an interface so
+// tests can inject failures).
+type PathManager interface {
+	Endpoints() ([]pm.Endpoint, error)
+	AddEndpoint(e pm.Endpoint) error
+	DeleteEndpoint(id uint8, addr netip.Addr) error
+	SetEndpointFlags(id uint8, addr netip.Addr, flags pm.Flags) error
+	Limits() (pm.Limits, error)
+	SetLimits(u pm.LimitsUpdate) error
+}
+
+// Config configures Run.
+type Config struct {
+	// NetNS is an open file descriptor of the network namespace to manage;
+	// 0 means the caller's. Run does not close it.
+	NetNS int
+	// Policy to apply; nil means policy.Default().
+	Policy *policy.Policy
+	// PolicyPath, if set, is re-read on Reload. A bad file keeps the
+	// running policy.
+	PolicyPath string
+	// StatePath is the state file (DefaultStatePath if empty).
+	StatePath string
+	// Logger; nil discards.
+	Logger *slog.Logger
+	// Reload triggers a policy reload (SIGHUP).
+	Reload <-chan struct{}
+	// Coexist: run alongside NetworkManager/mptcpd (also policy.Coexist).
+	Coexist bool
+	// Debounce coalesces bursts of network changes (default 50 ms).
+	Debounce time.Duration
+	// Interval between safety-net reconciles (default 30 s).
+	Interval time.Duration
+	// MetricsAddr, if set, serves Prometheus metrics at http://ADDR/metrics.
+	MetricsAddr string
+	// Registerer receives the daemon's metrics (default: a new registry,
+	// served on MetricsAddr).
+	Registry *prometheus.Registry
+	// Monitor replaces the rtnetlink watcher (tests); Run closes it.
+	Monitor netmon.Monitor
+	// PM replaces the path-manager client (tests).
+	PM PathManager
+	// Conflicts replaces the detection of other endpoint managers (tests).
+	Conflicts func() ([]Conflict, error)
+	// OnReconcile, if set, is called after every reconcile with the
+	// state written (tests, status).
+	OnReconcile func(*State)
+}
+
+// ErrConflict is wrapped by Run's error when another manager of MPTCP
+// endpoints runs in the namespace and Coexist is not set.
+var ErrConflict = errors.New("another MPTCP endpoint manager is running")
+
+// Run manages the namespace's endpoints until ctx is done, then removes the
+// endpoints it added (unless the policy says remove_on_exit = false).
+func Run(ctx context.Context, cfg Config) (err error) {
+	d, err := newDaemon(cfg)
+	if err != nil {
+		return err
+	}
+	defer d.close()
+	return d.run(ctx)
+}
+
+type daemon struct {
+	cfg      Config
+	log      *slog.Logger
+	ns       *netns.NetNS
+	nsID     string
+	pol      *policy.Policy
+	pm       PathManager
+	pmClient *pm.Client
+	mon      netmon.Monitor
+	metrics  *metrics
+	avoid    map[string]string
+	mode     string
+	owned    map[netip.Addr]*OwnedEndpoint
+	leftOut  string // last left-out message, logged on change
+	closers  []func()
+	lastErr  string
+}
+
+func newDaemon(cfg Config) (*daemon, error) {
+	d := &daemon{cfg: cfg, log: cfg.Logger, pol: cfg.Policy, owned: map[netip.Addr]*OwnedEndpoint{}}
+	if d.log == nil {
+		d.log = slog.New(slog.DiscardHandler)
+	}
+	if d.pol == nil {
+		d.pol = policy.Default()
+	}
+	if d.cfg.StatePath == "" {
+		d.cfg.StatePath = DefaultStatePath
+	}
+	if d.cfg.Debounce <= 0 {
+		d.cfg.Debounce = 50 * time.Millisecond
+	}
+	if d.cfg.Interval <= 0 {
+		d.cfg.Interval = 30 * time.Second
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			d.close()
+		}
+	}()
+	var err error
+	if cfg.NetNS > 0 {
+		d.ns, err = netns.FromFD(cfg.NetNS)
+	} else {
+		d.ns, err = netns.Current()
+	}
+	if err != nil {
+		return nil, fmt.Errorf("daemon: namespace: %w", err)
+	}
+	d.closers = append(d.closers, func() { d.ns.Close() })
+	d.nsID = nsIdentity(d.ns.FD())
+
+	d.mode = "kernel"
+	if pmName, err := d.sysctl("net/mptcp/path_manager"); err == nil && pmName == "userspace" {
+		d.mode = "userspace"
+	} else if t, err := d.sysctl("net/mptcp/pm_type"); err == nil && t == "1" {
+		d.mode = "userspace"
+	}
+
+	reg := cfg.Registry
+	if reg == nil {
+		reg = prometheus.NewRegistry()
+	}
+	d.metrics = newMetrics(reg, d)
+
+	d.pm = cfg.PM
+	if d.pm == nil {
+		c, err := pm.Dial(&pm.Config{NetNS: d.ns.FD()})
+		if err != nil {
+			return nil, fmt.Errorf("daemon: %w", err)
+		}
+		d.pmClient = c
+		d.pm = c
+		d.closers = append(d.closers, func() { c.Close() })
+	}
+	d.mon = cfg.Monitor
+	if d.mon == nil {
+		m, err := netmon.New(netmon.Config{NetNS: d.ns.FD(), Logger: d.log, OnEvent: d.metrics.netlinkEvent})
+		if err != nil {
+			return nil, fmt.Errorf("daemon: %w", err)
+		}
+		d.mon = m
+	}
+	mon := d.mon
+	d.closers = append(d.closers, func() { mon.Close() })
+	ok = true
+	return d, nil
+}
+
+func (d *daemon) close() {
+	for i := len(d.closers) - 1; i >= 0; i-- {
+		d.closers[i]()
+	}
+	d.closers = nil
+}
+
+func nsIdentity(fd int) string {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(fd, &st); err != nil {
+		return ""
+	}
+	return fmt.Sprintf("net:[%d]", st.Ino)
+}
+
+func (d *daemon) sysctl(key string) (string, error) {
+	var b []byte
+	err := d.ns.Do(func() (err error) {
+		b, err = os.ReadFile(filepath.Join("/proc/sys", key))
+		return err
+	})
+	return strings.TrimSpace(string(b)), err
+}
+
+func (d *daemon) run(ctx context.Context) error {
+	coexist := d.cfg.Coexist || d.pol.Coexist
+	conflicts, err := d.conflicts()
+	if err != nil {
+		d.log.Warn("could not check for other endpoint managers", "err", err)
+	}
+	if len(conflicts) > 0 {
+		for _, c := range conflicts {
+			d.log.Warn("another MPTCP endpoint manager is running", "manager", c.Manager, "detail", c.Detail, "interfaces", c.Interfaces)
+		}
+		if !coexist {
+			var names []string
+			for _, c := range conflicts {
+				names = append(names, c.Manager+" ("+c.Detail+")")
+			}
+			return fmt.Errorf("%w: %s; two managers fight over the endpoint table: stop it, or run with --coexist (or coexist = true) to stay off its interfaces", ErrConflict, strings.Join(names, ", "))
+		}
+		d.avoid = map[string]string{}
+		for _, c := range conflicts {
+			for _, ifc := range c.Interfaces {
+				d.avoid[ifc] = c.Manager
+			}
+		}
+	}
+	d.log.Info("daemon starting", "netns", d.nsID, "mode", d.mode, "policy", d.pol.Source, "owner", d.pol.Owner, "state", d.cfg.StatePath)
+	if err := d.loadState(); err != nil {
+		return err
+	}
+
+	if d.cfg.MetricsAddr != "" {
+		stop, err := d.metrics.serve(d.cfg.MetricsAddr, d.log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+
+	var us *userspacePM
+	if d.mode == "userspace" {
+		us = newUserspacePM(d)
+		done := make(chan struct{})
+		uctx, cancel := context.WithCancel(ctx)
+		go func() { defer close(done); us.run(uctx) }()
+		defer func() { cancel(); <-done }()
+	} else {
+		evctx, cancel := context.WithCancel(ctx)
+		done := make(chan struct{})
+		go func() { defer close(done); d.countEvents(evctx) }()
+		defer func() { cancel(); <-done }()
+	}
+
+	d.reconcile(us)
+	debounce := time.NewTimer(time.Hour)
+	debounce.Stop()
+	armed := false
+	tick := time.NewTicker(d.cfg.Interval)
+	defer tick.Stop()
+	changes := d.mon.Changes()
+	for {
+		select {
+		case <-ctx.Done():
+			return d.shutdown()
+		case _, ok := <-changes:
+			if !ok {
+				d.shutdown()
+				return errors.New("daemon: network monitor stopped")
+			}
+			if !armed {
+				armed = true
+				debounce.Reset(d.cfg.Debounce)
+			}
+		case <-debounce.C:
+			armed = false
+			d.reconcile(us)
+		case <-tick.C:
+			d.reconcile(us)
+		case <-d.cfg.Reload:
+			d.reload()
+			d.reconcile(us)
+		}
+	}
+}
+
+func (d *daemon) reload() {
+	if d.cfg.PolicyPath == "" {
+		d.log.Info("reload: no policy file; keeping the default policy")
+		return
+	}
+	p, err := policy.Load(d.cfg.PolicyPath)
+	if err != nil {
+		d.metrics.reloads.WithLabelValues("error").Inc()
+		d.log.Error("reload: new policy is invalid; keeping the running one", "file", d.cfg.PolicyPath, "err", err)
+		return
+	}
+	d.metrics.reloads.WithLabelValues("ok").Inc()
+	d.pol = p
+	d.log.Info("reload: policy loaded", "file", d.cfg.PolicyPath, "rules", len(p.Rules))
+}
+
+// loadState adopts what a previous run owned, as far as it still exists.
+func (d *daemon) loadState() error {
+	s, err := readStateIfAny(d.cfg.StatePath)
+	if err != nil {
+		return fmt.Errorf("daemon: %w", err)
+	}
+	if s == nil {
+		return nil
+	}
+	if s.NetNS != d.nsID {
+		d.log.Warn("state file belongs to another network namespace; starting with nothing owned", "state", d.cfg.StatePath, "its_netns", s.NetNS, "netns", d.nsID)
+		return nil
+	}
+	if s.PID != os.Getpid() && s.PID > 0 && processAlive(s.PID) && s.PID != 0 {
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", s.PID)); strings.TrimSpace(string(comm)) == "mptcpkit" {
+			return fmt.Errorf("daemon: another mptcpkit daemon (pid %d) uses state file %s; stop it or give a different --state", s.PID, d.cfg.StatePath)
+		}
+	}
+	for _, e := range s.Endpoints {
+		e := e
+		d.owned[e.Addr] = &e
+	}
+	d.log.Info("remembered endpoints from the previous run", "count", len(s.Endpoints))
+	return nil
+}
+
+func processAlive(pid int) bool {
+	return syscall.Kill(pid, 0) == nil
+}
+
+// shutdown removes owned endpoints if the policy says so.
+func (d *daemon) shutdown() error {
+	if !d.pol.RemoveOnExit {
+		d.log.Info("exiting; leaving endpoints in place (remove_on_exit = false)", "owned", len(d.owned))
+		d.saveState(nil, nil)
+		return nil
+	}
+	var errs []error
+	for _, e := range d.sortedOwned() {
+		if err := d.pm.DeleteEndpoint(e.ID, e.Addr); err != nil && !errors.Is(err, os.ErrNotExist) && !isErrno(err, syscall.EINVAL) {
+			errs = append(errs, fmt.Errorf("delete endpoint %s (id %d): %w", e.Addr, e.ID, err))
+			continue
+		}
+		delete(d.owned, e.Addr)
+	}
+	d.log.Info("exiting; removed the endpoints the daemon added", "left", len(d.owned))
+	d.saveState(nil, nil)
+	return errors.Join(errs...)
+}
+
+func isErrno(err error, no syscall.Errno) bool { return errors.Is(err, no) }
+
+func (d *daemon) sortedOwned() []*OwnedEndpoint {
+	var out []*OwnedEndpoint
+	for _, e := range d.owned {
+		out = append(out, e)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Addr.Less(out[j].Addr) })
+	return out
+}
+
+func (d *daemon) saveState(ds []Decision, limits *pm.Limits) *State {
+	s := &State{
+		Version: 1, PID: os.Getpid(), NetNS: d.nsID, Mode: d.mode, Policy: d.pol.Source,
+		Updated: time.Now().UTC().Truncate(time.Millisecond), Decisions: ds, Limits: limits, LastError: d.lastErr,
+	}
+	for _, e := range d.sortedOwned() {
+		s.Endpoints = append(s.Endpoints, *e)
+	}
+	if s.Endpoints == nil {
+		s.Endpoints = []OwnedEndpoint{}
+	}
+	for _, x := range ds {
+		if !x.In && strings.HasPrefix(x.Reason, "left out") {
+			s.LeftOut = append(s.LeftOut, x.Addr.String())
+		}
+	}
+	if err := writeState(d.cfg.StatePath, s); err != nil {
+		d.log.Error("cannot write the state file; a restart may not know which endpoints are ours", "state", d.cfg.StatePath, "err", err)
+	}
+	return s
+}

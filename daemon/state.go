@@ -1,0 +1,102 @@
+package daemon
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"time"
+
+	"github.com/mptcpkit/mptcpkit/pm"
+)
+
+// DefaultStatePath is where the daemon remembers what it owns.
+const DefaultStatePath = "/run/mptcpkit/daemon.json"
+
+// OwnedEndpoint is an endpoint the daemon added.
+type OwnedEndpoint struct {
+	ID      uint8      `json:"id"`
+	Addr    netip.Addr `json:"address"`
+	Flags   string     `json:"flags"`
+	IfIndex int        `json:"ifindex,omitempty"`
+	Link    string     `json:"link,omitempty"`
+	flags   pm.Flags
+}
+
+// State is the daemon's state file: what it owns and, for `mptcpkit
+// daemon status`, why each address is in or out.
+type State struct {
+	Version   int             `json:"version"`
+	PID       int             `json:"pid"`
+	NetNS     string          `json:"netns"`  // "net:[inode]" of the namespace managed
+	Mode      string          `json:"mode"`   // "kernel" or "userspace"
+	Policy    string          `json:"policy"` // file or "(default)"
+	Updated   time.Time       `json:"updated"`
+	Endpoints []OwnedEndpoint `json:"endpoints"`
+	Decisions []Decision      `json:"decisions"`
+	LeftOut   []string        `json:"left_out,omitempty"`
+	Limits    *pm.Limits      `json:"limits,omitempty"`
+	LastError string          `json:"last_error,omitempty"`
+}
+
+// ReadState reads a state file.
+func ReadState(path string) (*State, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, err
+	}
+	var s State
+	if err := json.Unmarshal(b, &s); err != nil {
+		return nil, fmt.Errorf("state file %s is corrupt (%v); remove it and restart the daemon", path, err)
+	}
+	if s.Version != 1 {
+		return nil, fmt.Errorf("state file %s has version %d; this mptcpkit reads version 1", path, s.Version)
+	}
+	for i := range s.Endpoints {
+		e := &s.Endpoints[i]
+		e.flags = parseFlags(e.Flags)
+	}
+	return &s, nil
+}
+
+func parseFlags(s string) pm.Flags {
+	var f pm.Flags
+	start := 0
+	for i := 0; i <= len(s); i++ {
+		if i == len(s) || s[i] == ',' {
+			if w := s[start:i]; w != "" {
+				if x, err := pm.ParseFlag(w); err == nil {
+					f |= x
+				}
+			}
+			start = i + 1
+		}
+	}
+	return f
+}
+
+// writeState writes s atomically (temporary file and rename).
+func writeState(path string, s *State) error {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return err
+	}
+	b, err := json.MarshalIndent(s, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o644); err != nil {
+		return err
+	}
+	return os.Rename(tmp, path)
+}
+
+func readStateIfAny(path string) (*State, error) {
+	s, err := ReadState(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil, nil
+	}
+	return s, err
+}
