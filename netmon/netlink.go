@@ -91,8 +91,11 @@ func New(cfg Config) (*Netlink, error) {
 			m.Close()
 			return nil, fmt.Errorf("netmon: rtnetlink socket: %w", err)
 		}
+		// The baseline is taken now, before the user's first State call,
+		// so no change after it goes unnoticed.
+		last := carrierFlags(ph)
 		m.wg.Add(1)
-		go m.pollCarrier(ph, cfg.CarrierPoll)
+		go m.pollCarrier(ph, cfg.CarrierPoll, last)
 	}
 	return m, nil
 }
@@ -183,38 +186,47 @@ func (m *Netlink) notify(kind string) {
 
 // pollCarrier dumps links every interval and signals a change when a
 // link's carrier (IFF_LOWER_UP, IFF_DORMANT) or IFF_UP changed.
-func (m *Netlink) pollCarrier(h *netlink.Handle, interval time.Duration) {
+func (m *Netlink) pollCarrier(h *netlink.Handle, interval time.Duration, last map[int]uint32) {
 	defer m.wg.Done()
 	defer h.Close()
 	t := time.NewTicker(interval)
 	defer t.Stop()
-	last := map[int]uint32{}
-	const mask = unix.IFF_UP | unix.IFF_LOWER_UP | unix.IFF_DORMANT
 	for {
 		select {
 		case <-m.stop:
 			return
 		case <-t.C:
 		}
-		links, err := h.LinkList()
-		if err != nil {
+		now := carrierFlags(h)
+		if now == nil {
 			continue
 		}
-		changed := len(links) != len(last)
-		now := make(map[int]uint32, len(links))
-		for _, l := range links {
-			a := l.Attrs()
-			f := a.RawFlags & mask
-			now[a.Index] = f
-			if old, ok := last[a.Index]; !ok || old != f {
+		changed := len(now) != len(last)
+		for i, f := range now {
+			if old, ok := last[i]; !ok || old != f {
 				changed = true
 			}
 		}
-		if changed && len(last) > 0 {
+		if changed {
 			m.notify("carrier")
 		}
 		last = now
 	}
+}
+
+// carrierFlags maps link index to its IFF_UP, IFF_LOWER_UP and IFF_DORMANT
+// bits (nil on error).
+func carrierFlags(h *netlink.Handle) map[int]uint32 {
+	links, err := h.LinkList()
+	if err != nil {
+		return nil
+	}
+	const mask = unix.IFF_UP | unix.IFF_LOWER_UP | unix.IFF_DORMANT
+	out := make(map[int]uint32, len(links))
+	for _, l := range links {
+		out[l.Attrs().Index] = l.Attrs().RawFlags & mask
+	}
+	return out
 }
 
 func (m *Netlink) loop(sub *subscription) {
