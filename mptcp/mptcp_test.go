@@ -268,9 +268,12 @@ func TestSubflowsLegacy(t *testing.T) {
 // server's socket is plain TCP.
 func TestFallback(t *testing.T) {
 	p := newTwoPaths(t)
-	_, accepted := listen(t, p.server, "10.0.1.2:5203", false)
+	ln, accepted := listen(t, p.server, "10.0.1.2:5203", false)
 	c := dialIn(t, p.client, "10.0.1.2:5203")
 	s := accept(t, accepted)
+	if st, err := StateOfAccepted(ln, s); err != nil || st != NotRequested {
+		t.Errorf("server StateOfAccepted (TCP listener) = %v, %v; want not-requested", st, err)
+	}
 	if st, err := StateOf(c); err != nil || st != Fallback {
 		t.Errorf("client StateOf = %v, %v; want fallback", st, err)
 	}
@@ -300,16 +303,19 @@ func TestFallback(t *testing.T) {
 func TestDisabled(t *testing.T) {
 	p := newTwoPaths(t)
 	p.client.Sysctl(t, "net.mptcp.enabled", "0")
-	_, accepted := listen(t, p.server, "10.0.1.2:5204", true)
+	ln, accepted := listen(t, p.server, "10.0.1.2:5204", true)
 	c := dialIn(t, p.client, "10.0.1.2:5204")
 	s := accept(t, accepted)
 	if st, err := StateOf(c); err != nil || st != Disabled {
 		t.Errorf("client StateOf = %v, %v; want disabled", st, err)
 	}
-	// The server's namespace has MPTCP on: its accepted socket (a plain
-	// TCP client reached an MPTCP listener) is a fallback or a plain socket.
-	if st, err := StateOf(s); err != nil || (st != Fallback && st != NotRequested) {
-		t.Errorf("server StateOf = %v, %v; want fallback or not-requested", st, err)
+	// The server's namespace has MPTCP on: a plain TCP client reached an
+	// MPTCP listener, and the server got a plain TCP socket.
+	if st, err := StateOf(s); err != nil || st != NotRequested {
+		t.Errorf("server StateOf = %v, %v; want not-requested", st, err)
+	}
+	if st, err := StateOfAccepted(ln, s); err != nil || st != Fallback {
+		t.Errorf("server StateOfAccepted = %v, %v; want fallback", st, err)
 	}
 	_, err := Info(c)
 	var se *StateError

@@ -88,6 +88,10 @@ func (s *sockInfo) read(fd uintptr, conn any) error {
 // (ENOPROTOOPT), Unsupported (EINVAL, EPROTONOSUPPORT) and NotRequested
 // (the probe works). If the namespace cannot be entered (no CAP_SYS_ADMIN),
 // the probe runs in the caller's namespace instead.
+//
+// On the server side, use StateOfAccepted: a plain TCP client accepted by
+// an MPTCP listener yields a plain TCP socket that StateOf cannot tell from
+// one accepted by a TCP listener.
 func StateOf(conn any) (State, error) {
 	var (
 		st     State
@@ -220,4 +224,24 @@ func infoFD(fd uintptr, s *sockInfo) (*ConnInfo, error) {
 		return nil, fmt.Errorf("mptcp: getsockopt MPTCP_INFO: %w", err)
 	}
 	return ParseInfo(buf[:n])
+}
+
+// StateOfAccepted is StateOf for a connection accepted from listener ln.
+// When a plain TCP client reaches an MPTCP listener, Linux hands the server
+// a plain TCP socket (SO_PROTOCOL 6, no trace of MPTCP left on it), which
+// StateOf alone would report as NotRequested; knowing that the listener is
+// an MPTCP socket, StateOfAccepted reports Fallback instead.
+func StateOfAccepted(ln, conn any) (State, error) {
+	st, err := StateOf(conn)
+	if err != nil || st != NotRequested {
+		return st, err
+	}
+	var lnProto int
+	if err := control(ln, func(_ uintptr, s *sockInfo) error { lnProto = s.protocol; return nil }); err != nil {
+		return Unknown, fmt.Errorf("mptcp: listener: %w", err)
+	}
+	if lnProto == ipprotoMPTCP {
+		return Fallback, nil
+	}
+	return st, nil
 }
