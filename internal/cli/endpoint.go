@@ -464,6 +464,14 @@ func endpointChange(e *env, args []string) error {
 		id = 0
 	}
 	cur, ok := findEndpoint(eps, id, a.addr)
+	if ok && !a.idSet && a.port != 0 && cur.Port != a.port {
+		ok = false
+		for _, ep := range eps {
+			if ep.Addr == a.addr && ep.Port == a.port {
+				cur, ok = ep, true
+			}
+		}
+	}
 	if !ok {
 		what := fmt.Sprintf("id %d", a.id)
 		if !a.idSet {

@@ -2,6 +2,7 @@ package cli
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -48,12 +49,19 @@ func cmdMonitor(e *env, args []string) error {
 		return err
 	}
 	defer s.Close()
+	return monitorLoop(e, s.c.Events)
+}
+
+// monitorLoop prints the events that events delivers until e.ctx is done.
+// When the kernel dropped events (ErrEventsLost) it says so and listens
+// again: a monitor has no state to resync beyond rejoining the group.
+func monitorLoop(e *env, events func(context.Context, func(pm.Event) error) error) error {
 	print := func(ev pm.Event) error {
 		_, err := io.WriteString(e.stdout, formatEvent(ev, e.json))
 		return err
 	}
 	for {
-		err := s.c.Events(e.ctx, print)
+		err := events(e.ctx, print)
 		if err == nil || e.ctx.Err() != nil {
 			return nil
 		}

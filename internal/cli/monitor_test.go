@@ -4,6 +4,8 @@ import (
 	"bufio"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"io"
 	"net/netip"
 	"strings"
@@ -217,5 +219,43 @@ func TestMonitorHuman(t *testing.T) {
 	<-done
 	if line := "[LISTENER_CREATED] saddr4=127.0.0.1 sport=47001\n"; !strings.Contains(out.String(), line) {
 		t.Errorf("output lacks %q:\n%s", line, out.String())
+	}
+}
+
+// TestMonitorEventsLost: when the kernel drops events the monitor says so
+// (stderr, and a JSON line with -j), keeps listening, and stops on cancel.
+func TestMonitorEventsLost(t *testing.T) {
+	for _, asJSON := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		var out, errb strings.Builder
+		e := &env{ctx: ctx, stdout: &out, stderr: &errb, json: asJSON}
+		calls := 0
+		events := func(ctx context.Context, fn func(pm.Event) error) error {
+			calls++
+			switch calls {
+			case 1:
+				fn(pm.Event{Type: pm.EventCreated, Token: 1})
+				return fmt.Errorf("pm: read events: %w", pm.ErrEventsLost)
+			case 2:
+				fn(pm.Event{Type: pm.EventClosed, Token: 1})
+				cancel()
+				return nil
+			}
+			t.Fatal("listened again after cancel")
+			return nil
+		}
+		if err := monitorLoop(e, events); err != nil {
+			t.Fatalf("json=%v: %v", asJSON, err)
+		}
+		if calls != 2 || !strings.Contains(errb.String(), "the kernel dropped events") {
+			t.Errorf("json=%v: %d calls, stderr %q", asJSON, calls, errb.String())
+		}
+		golden(t, fmt.Sprintf("monitor/events_lost_json_%v.txt", asJSON), out.String())
+	}
+	// Other errors end the monitor.
+	e := &env{ctx: context.Background(), stdout: io.Discard, stderr: io.Discard}
+	boom := errors.New("boom")
+	if err := monitorLoop(e, func(context.Context, func(pm.Event) error) error { return boom }); !errors.Is(err, boom) {
+		t.Errorf("monitorLoop = %v, want boom", err)
 	}
 }
