@@ -3,7 +3,6 @@ package force_test
 import (
 	"fmt"
 	"os"
-	"os/exec"
 	"strconv"
 	"strings"
 	"testing"
@@ -18,7 +17,12 @@ import (
 // the nanoseconds per socket()+close().
 const loopEnv = "MPTCPKIT_FORCE_TEST_SOCKET_LOOP"
 
-func socketLoop(nStr string) int {
+func socketLoop(spec string) int {
+	nStr, asked, _ := strings.Cut(spec, ":")
+	askProto := 0
+	if asked == "mptcp" {
+		askProto = unix.IPPROTO_MPTCP
+	}
 	n, err := strconv.Atoi(nStr)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
@@ -27,7 +31,7 @@ func socketLoop(nStr string) int {
 	proto := -1
 	start := time.Now()
 	for i := 0; i < n; i++ {
-		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+		fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, askProto)
 		if err != nil {
 			fmt.Fprintln(os.Stderr, err)
 			return 1
@@ -42,26 +46,24 @@ func socketLoop(nStr string) int {
 }
 
 // BenchmarkSocket measures socket(AF_INET, SOCK_STREAM)+close() without
-// the tool and under each method (the benchmark re-executes the test binary
-// under `mptcpkit run`), inside a test namespace.
+// the tool ("none": plain TCP; "none-mptcp": the program itself asks for
+// IPPROTO_MPTCP, the floor any method can reach) and under each method (the
+// benchmark re-executes the test binary under `mptcpkit run`), inside a test
+// namespace.
 func BenchmarkSocket(b *testing.B) {
 	ns := nstest.New(b, "bench")
-	modes := []string{"none", string(force.Seccomp), string(force.BPF)}
+	modes := []string{"none", "none-mptcp", string(force.Seccomp), string(force.BPF)}
 	for _, mode := range modes {
 		b.Run(mode, func(b *testing.B) {
-			args := []string{}
-			if mode != "none" {
-				args = []string{"run", "--method", mode, "--", self(b)}
+			loop := fmt.Sprintf("%s=%d", loopEnv, b.N)
+			if mode == "none-mptcp" {
+				loop += ":mptcp"
 			}
-			var cmd *exec.Cmd
-			if len(args) == 0 {
-				cmd = ns.Command(self(b))
-			} else {
-				cmd = ns.Command(self(b), args...)
-			}
-			cmd.Env = append(os.Environ(), mainEnv+"=1", fmt.Sprintf("%s=%d", loopEnv, b.N))
-			if len(args) == 0 {
-				cmd.Env = append(os.Environ(), fmt.Sprintf("%s=%d", loopEnv, b.N))
+			cmd := ns.Command(self(b))
+			cmd.Env = append(os.Environ(), loop)
+			if !strings.HasPrefix(mode, "none") {
+				cmd = ns.Command(self(b), "run", "--method", mode, "--", "env", loop, self(b))
+				cmd.Env = append(os.Environ(), mainEnv+"=1")
 			}
 			b.ResetTimer()
 			out, err := cmd.CombinedOutput()

@@ -28,11 +28,11 @@ import (
 const mainEnv = "MPTCPKIT_FORCE_TEST_MAIN"
 
 func TestMain(m *testing.M) {
-	if os.Getenv(mainEnv) == "1" {
-		os.Exit(cli.Main(os.Args[1:]))
-	}
 	if n := os.Getenv(loopEnv); n != "" {
 		os.Exit(socketLoop(n))
+	}
+	if os.Getenv(mainEnv) == "1" {
+		os.Exit(cli.Main(os.Args[1:]))
 	}
 	os.Exit(m.Run())
 }
