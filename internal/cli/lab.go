@@ -169,9 +169,12 @@ func labConfigFlags(fs interface {
 				return c, usagef("lab up", "--delay: %v", err)
 			}
 		}
-		for what, n := range map[string]int{"--rate": len(c.Rate), "--loss": len(c.Loss), "--delay": len(c.Delay)} {
-			if n > 1 && n != paths {
-				return c, usagef("lab up", "%s has %d values for %d paths: give one value, or one per path", what, n, paths)
+		for _, v := range []struct {
+			what string
+			n    int
+		}{{"--rate", len(c.Rate)}, {"--loss", len(c.Loss)}, {"--delay", len(c.Delay)}} {
+			if v.n > 1 && v.n != paths {
+				return c, usagef("lab up", "%s has %d values for %d paths: give one value, or one per path", v.what, v.n, paths)
 			}
 		}
 		return c, nil

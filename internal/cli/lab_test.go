@@ -1,0 +1,172 @@
+package cli
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mptcpkit/mptcpkit/lab"
+)
+
+// labTestName is a lab name unique to this test binary.
+func labTestName(tag string) string {
+	n := fmt.Sprintf("c%s%d", tag, os.Getpid()%10000)
+	if len(n) > lab.MaxNameLen {
+		n = n[:lab.MaxNameLen]
+	}
+	return n
+}
+
+// cleanLab removes lab name when t ends and checks nothing is left.
+func cleanLab(t *testing.T, name string) {
+	t.Cleanup(func() {
+		if err := lab.Down(name, nil); err != nil {
+			t.Errorf("lab down %s: %v", name, err)
+		}
+		if lab.Exists(name) {
+			t.Errorf("lab %s left something behind", name)
+		}
+	})
+}
+
+func TestLabUsageErrors(t *testing.T) {
+	got := transcript(t, nil, [][]string{
+		{"lab"},
+		{"lab", "sideways"},
+		{"lab", "up", "--paths", "9"},
+		{"lab", "up", "--paths", "3", "--rate", "100mbit,20mbit"},
+		{"lab", "up", "--name", "Bad_Name"},
+		{"lab", "up", "--rate", "fast"},
+		{"lab", "up", "--loss", "120%"},
+		{"lab", "up", "--delay", "soon"},
+		{"lab", "up", "extra"},
+		{"lab", "link", "1", "sideways"},
+		{"lab", "link", "one", "down"},
+		{"lab", "exec"},
+		{"lab", "exec", "client"},
+		{"lab", "demo", "-t", "0"},
+		{"lab", "failover", "--side", "middle"},
+		{"lab", "failover", "-t", "10", "--down-at", "5", "--down-for", "8"},
+		{"lab", "bench", "--paths", "0,2"},
+		{"lab", "show", "nosuch"},
+	})
+	golden(t, "lab/errors.txt", got)
+}
+
+func TestLabHelp(t *testing.T) {
+	for _, verb := range []string{"", "up", "down", "show", "exec", "link", "demo", "failover", "bench"} {
+		args := []string{"lab", "--help"}
+		if verb != "" {
+			args = []string{"lab", verb, "--help"}
+		}
+		out, errs, code := runCLI(context.Background(), args...)
+		if code != 0 || !strings.Contains(out, "Usage: mptcpkit lab") || !strings.Contains(out, "Examples:") {
+			t.Errorf("mptcpkit %s: exit %d, stdout %q, stderr %q: want usage with examples", strings.Join(args, " "), code, out, errs)
+		}
+	}
+}
+
+func TestLabUpShowExecLinkDown(t *testing.T) {
+	name := labTestName("u")
+	cleanLab(t, name)
+	ctx := context.Background()
+	out, errs, code := runCLI(ctx, "lab", "up", "--name", name, "--paths", "2", "--rate", "100mbit,20mbit", "--loss", "0,1%")
+	if code != 0 {
+		t.Fatalf("lab up: exit %d: %s%s", code, out, errs)
+	}
+	if !strings.Contains(out, "20Mbit") || !strings.Contains(out, "1%") {
+		t.Errorf("lab up output lacks the path settings:\n%s", out)
+	}
+	// exec runs inside and passes the exit status.
+	if _, _, code := runCLI(ctx, "lab", "exec", "client", "--name", name, "--", "sh", "-c", "exit 3"); code != 3 {
+		t.Errorf("lab exec exit 3: got %d", code)
+	}
+	out, _, code = runCLI(ctx, "lab", "exec", "server", "--name", name, "--", "cat", "/proc/net/dev")
+	if code != 0 || !strings.Contains(out, "mk"+name+"s2") {
+		t.Errorf("lab exec server: exit %d, %q: want the server's path-2 interface", code, out)
+	}
+	// link down shows in show -j.
+	if out, errs, code := runCLI(ctx, "lab", "link", "2", "down", "--name", name); code != 0 {
+		t.Fatalf("lab link: exit %d %s%s", code, out, errs)
+	}
+	out, _, code = runCLI(ctx, "-j", "lab", "show", name)
+	var shown []struct {
+		Name     string `json:"name"`
+		Paths    []struct{ Rate uint64 `json:"rate_bps"` } `json:"paths"`
+		Counters []struct{ Up bool } `json:"counters"`
+		CC       string `json:"cc_in_effect"`
+	}
+	if err := json.Unmarshal([]byte(out), &shown); err != nil || code != 0 {
+		t.Fatalf("lab show -j: exit %d, %v:\n%s", code, err, out)
+	}
+	if len(shown) != 1 || shown[0].Name != name || len(shown[0].Paths) != 2 || shown[0].Paths[1].Rate != 20e6 ||
+		len(shown[0].Counters) != 2 || !shown[0].Counters[0].Up || shown[0].Counters[1].Up || shown[0].CC == "" {
+		t.Errorf("lab show -j: %+v: want 2 paths, path 2 at 20 Mbit and down, a congestion control", shown)
+	}
+	out, _, code = runCLI(ctx, "lab", "down", name)
+	if code != 0 || !strings.Contains(out, "removed") {
+		t.Errorf("lab down: exit %d, %q", code, out)
+	}
+	if lab.Exists(name) {
+		t.Error("lab still exists after lab down")
+	}
+	out, _, code = runCLI(ctx, "lab", "down", name)
+	if code != 0 || !strings.Contains(out, "nothing to remove") {
+		t.Errorf("second lab down: exit %d, %q", code, out)
+	}
+}
+
+func TestLabDemo(t *testing.T) {
+	name := labTestName("d")
+	cleanLab(t, name)
+	dir := t.TempDir()
+	out, errs, code := runCLI(context.Background(), "lab", "demo", "--name", name, "-t", "2", "--out", dir)
+	if code != 0 {
+		t.Fatalf("lab demo: exit %d\n%s%s", code, out, errs)
+	}
+	for _, want := range []string{"building lab", "running TCP", "running MPTCP", "goodput (Mbit/s)", "MPTCP / TCP", "path 2 bytes sent", "removing lab"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("lab demo output lacks %q:\n%s", want, out)
+		}
+	}
+	if lab.Exists(name) {
+		t.Error("lab demo left its lab behind")
+	}
+	var rep lab.DemoReport
+	b, err := os.ReadFile(filepath.Join(dir, "mptcpkit-demo.json"))
+	if err == nil {
+		err = json.Unmarshal(b, &rep)
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rep.Ratio < 1.5 || rep.CC == "" || len(rep.MPTCP.Paths) != 2 || rep.MPTCP.Paths[1].WireBytes < 1e6 {
+		t.Errorf("report: ratio %.2f, cc %q, paths %+v: want MPTCP well above TCP with both paths used", rep.Ratio, rep.CC, rep.MPTCP.Paths)
+	}
+	svg, err := os.ReadFile(filepath.Join(dir, "mptcpkit-demo.svg"))
+	if err != nil || !strings.HasPrefix(string(svg), "<svg") || !strings.Contains(string(svg), fmt.Sprintf("%.1f Mbit/s", rep.MPTCP.Mbps)) {
+		t.Errorf("chart: %v\n%.300s", err, svg)
+	}
+}
+
+func TestLabDemoInterrupted(t *testing.T) {
+	name := labTestName("i")
+	cleanLab(t, name)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	out, errs, code := runCLI(ctx, "lab", "demo", "--name", name, "-t", "5", "--out", t.TempDir())
+	if code == 0 {
+		t.Fatalf("interrupted lab demo exited 0:\n%s", out)
+	}
+	if !strings.Contains(out, "removing lab") {
+		t.Errorf("interrupted demo did not say it removed its lab:\n%s%s", out, errs)
+	}
+	if lab.Exists(name) {
+		t.Error("interrupted lab demo left its lab behind")
+	}
+}
