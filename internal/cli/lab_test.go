@@ -96,10 +96,12 @@ func TestLabUpShowExecLinkDown(t *testing.T) {
 	}
 	out, _, code = runCLI(ctx, "-j", "lab", "show", name)
 	var shown []struct {
-		Name     string `json:"name"`
-		Paths    []struct{ Rate uint64 `json:"rate_bps"` } `json:"paths"`
+		Name  string `json:"name"`
+		Paths []struct {
+			Rate uint64 `json:"rate_bps"`
+		} `json:"paths"`
 		Counters []struct{ Up bool } `json:"counters"`
-		CC       string `json:"cc_in_effect"`
+		CC       string              `json:"cc_in_effect"`
 	}
 	if err := json.Unmarshal([]byte(out), &shown); err != nil || code != 0 {
 		t.Fatalf("lab show -j: exit %d, %v:\n%s", code, err, out)
