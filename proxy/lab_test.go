@@ -44,41 +44,50 @@ type lab struct {
 	logs          *syncBuffer
 }
 
-func newLab(t *testing.T, shape bool) *lab {
+func newLab(t *testing.T, shape bool) *lab { return newLabN(t, 2, shape) }
+
+// newLabN builds the lab with paths parallel paths (path i: ci 10.0.i.1 ↔ si
+// 10.0.i.2; the client has a subflow endpoint on each path after the first).
+func newLabN(t *testing.T, paths int, shape bool) *lab {
 	t.Helper()
 	l := &lab{cli: nstest.New(t, "cli"), srv: nstest.New(t, "srv"), dst: nstest.New(t, "dst"), logs: &syncBuffer{}}
-	nstest.Link(t, l.cli, "c1", "10.0.1.1/24", l.srv, "s1", "10.0.1.2/24")
-	nstest.Link(t, l.cli, "c2", "10.0.2.1/24", l.srv, "s2", "10.0.2.2/24")
+	for i := 1; i <= paths; i++ {
+		nstest.Link(t, l.cli, fmt.Sprintf("c%d", i), fmt.Sprintf("10.0.%d.1/24", i), l.srv, fmt.Sprintf("s%d", i), fmt.Sprintf("10.0.%d.2/24", i))
+	}
 	nstest.Link(t, l.srv, "sd", "10.9.0.1/24", l.dst, "d0", "10.9.0.2/24")
 	l.dst.Run(t, "ip", "route", "add", "default", "via", "10.9.0.1")
 	l.cli.Run(t, "ip", "route", "add", "default", "via", "10.0.1.2")
-	// Path 2 explicitly: what leaves from 10.0.2.1 goes out c2.
-	l.cli.Run(t, "ip", "rule", "add", "from", "10.0.2.1", "table", "102")
-	l.cli.Run(t, "ip", "route", "add", serverIP+"/32", "dev", "c2", "table", "102")
+	// Paths 2.. explicitly: what leaves from 10.0.i.1 goes out ci.
+	for i := 2; i <= paths; i++ {
+		table := fmt.Sprint(100 + i)
+		l.cli.Run(t, "ip", "rule", "add", "from", fmt.Sprintf("10.0.%d.1", i), "table", table)
+		l.cli.Run(t, "ip", "route", "add", serverIP+"/32", "dev", fmt.Sprintf("c%d", i), "table", table)
+	}
 	l.srv.Sysctl(t, "net.ipv4.ip_forward", "1") // only for the direct single-path baseline
 	for _, ns := range []*nstest.NS{l.cli, l.srv} {
 		c, err := pm.Dial(&pm.Config{NetNS: ns.FD()})
 		if err != nil {
 			t.Fatalf("pm.Dial in %s: %v", ns.Name, err)
 		}
-		two := uint32(2)
-		if err := c.SetLimits(pm.LimitsUpdate{Subflows: &two, AddAddrAccepted: &two}); err != nil {
+		n := uint32(max(2, paths))
+		if err := c.SetLimits(pm.LimitsUpdate{Subflows: &n, AddAddrAccepted: &n}); err != nil {
 			t.Fatalf("set limits in %s: %v", ns.Name, err)
 		}
 		if ns == l.cli {
-			idx := linkIndex(t, ns, "c2")
-			if err := c.AddEndpoint(pm.Endpoint{Addr: netip.MustParseAddr("10.0.2.1"), Flags: pm.FlagSubflow, IfIndex: idx}); err != nil {
-				t.Fatalf("endpoint 10.0.2.1 dev c2 subflow: %v", err)
+			for i := 2; i <= paths; i++ {
+				dev := fmt.Sprintf("c%d", i)
+				a := netip.MustParseAddr(fmt.Sprintf("10.0.%d.1", i))
+				if err := c.AddEndpoint(pm.Endpoint{Addr: a, Flags: pm.FlagSubflow, IfIndex: linkIndex(t, ns, dev)}); err != nil {
+					t.Fatalf("endpoint %s dev %s subflow: %v", a, dev, err)
+				}
 			}
 		}
 		c.Close()
 	}
 	if shape {
-		for _, x := range []struct {
-			ns  *nstest.NS
-			dev string
-		}{{l.cli, "c1"}, {l.cli, "c2"}, {l.srv, "s1"}, {l.srv, "s2"}} {
-			htb(t, x.ns, x.dev, "100mbit")
+		for i := 1; i <= paths; i++ {
+			htb(t, l.cli, fmt.Sprintf("c%d", i), "100mbit")
+			htb(t, l.srv, fmt.Sprintf("s%d", i), "100mbit")
 		}
 	}
 	l.dest = startDest(t, l.dst, destAddr)
@@ -217,11 +226,17 @@ type destApp struct {
 const responseSize = 1 << 20
 
 func startDest(t *testing.T, ns *nstest.NS, addr string) *destApp {
+	return startDestMPTCP(t, ns, addr, false)
+}
+
+// startDestMPTCP is startDest with an MPTCP listener when mptcp is true
+// (the direct-MPTCP comparison in the benchmarks).
+func startDestMPTCP(t *testing.T, ns *nstest.NS, addr string, mptcp bool) *destApp {
 	t.Helper()
 	d := &destApp{}
 	ns.Do(t, func() (err error) {
 		var lc net.ListenConfig
-		lc.SetMultipathTCP(false)
+		lc.SetMultipathTCP(mptcp)
 		d.ln, err = lc.Listen(context.Background(), "tcp", addr)
 		return err
 	})
@@ -393,6 +408,11 @@ func (c counter) Write(b []byte) (int, error) {
 // second subflow's join; the same for every path layout).
 func (l *lab) steadyGoodput(t *testing.T, c *net.TCPConn, dur time.Duration) float64 {
 	t.Helper()
+	return steadyGoodput(t, l.dest, c, dur)
+}
+
+func steadyGoodput(t *testing.T, dest *destApp, c *net.TCPConn, dur time.Duration) float64 {
+	t.Helper()
 	type sample struct {
 		at time.Time
 		n  int64
@@ -402,9 +422,9 @@ func (l *lab) steadyGoodput(t *testing.T, c *net.TCPConn, dur time.Duration) flo
 	go func() {
 		defer close(done)
 		time.Sleep(800 * time.Millisecond)
-		s0 = sample{time.Now(), l.dest.received.Load()}
+		s0 = sample{time.Now(), dest.received.Load()}
 		time.Sleep(dur - 900*time.Millisecond)
-		s1 = sample{time.Now(), l.dest.received.Load()}
+		s1 = sample{time.Now(), dest.received.Load()}
 	}()
 	upload(t, c, 0, dur)
 	<-done

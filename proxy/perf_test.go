@@ -16,9 +16,11 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/mptcp"
 	"github.com/mptcpkit/mptcpkit/netns"
 	"github.com/mptcpkit/mptcpkit/proxy"
+	"github.com/mptcpkit/mptcpkit/proxy/handshake"
 )
 
 // captureDial wraps c.Dial to keep the MPTCP connections it makes.
@@ -121,9 +123,56 @@ const childEnv = "MPTCPKIT_PROXY_TEST_CHILD"
 // its /proc/PID/io counts only the relay's reads and writes.
 func TestMain(m *testing.M) {
 	if v := os.Getenv(childEnv); v != "" {
-		os.Exit(childServer(v))
+		os.Exit(childMain(v))
 	}
 	os.Exit(m.Run())
+}
+
+func childMain(v string) int {
+	role, nsName, ok := strings.Cut(v, ":")
+	if !ok {
+		role, nsName = "server", v
+	}
+	if role == "client" {
+		return childClient(nsName)
+	}
+	return childServer(nsName)
+}
+
+// childClient runs a fixed-forward proxy client on 127.0.0.1:6000 in nsName.
+func childClient(nsName string) int {
+	ns, err := netns.Open(nsName)
+	if err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	to, _ := handshake.ParseDestination(destAddr)
+	c := &proxy.Client{
+		Server: serverAddr, PSK: []byte(testKey), Mode: proxy.ModeFixed, To: to,
+		Dial: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
+			var d net.Dialer
+			d.SetMultipathTCP(true)
+			err = ns.Do(func() (err error) { c, err = d.DialContext(ctx, network, addr); return err })
+			return c, err
+		},
+		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+	}
+	var ln net.Listener
+	if err := ns.Do(func() (err error) {
+		ln, err = proxy.ListenTCP(context.Background(), "127.0.0.1:6000", false)
+		return err
+	}); err != nil {
+		fmt.Println("error:", err)
+		return 1
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	go func() { io.Copy(io.Discard, os.Stdin); cancel() }()
+	fmt.Println("ready")
+	if err := c.Serve(ctx, ln); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
 }
 
 func childServer(nsName string) int {
@@ -167,33 +216,7 @@ func childServer(nsName string) int {
 // read(2)/recvmsg(2) but not splice) must stay far below the bytes relayed.
 func TestSplice(t *testing.T) {
 	l := newLab(t, false)
-	cmd := exec.Command(os.Args[0], "-test.run=^$")
-	cmd.Env = append(os.Environ(), childEnv+"="+l.srv.Name)
-	stdin, _ := cmd.StdinPipe()
-	stdout, _ := cmd.StdoutPipe()
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		stdin.Close()
-		done := make(chan struct{})
-		go func() { cmd.Wait(); close(done) }()
-		select {
-		case <-done:
-		case <-time.After(10 * time.Second):
-			cmd.Process.Kill()
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("child server log:\n%s", stderr.String())
-		}
-	})
-	line, _ := bufio.NewReader(stdout).ReadString('\n')
-	if line != "ready\n" {
-		t.Fatalf("child server: %q\n%s", line, stderr.String())
-	}
+	cmd := startChild(t, "server", l.srv)
 	l.startClient(t, l.clientConfig(t, proxy.ModeFixed), "127.0.0.1:6000", false)
 	upload(t, dialApp(t, l.cli, "127.0.0.1:6000"), 1<<20, 0) // warm up
 	before := procIO(t, cmd.Process.Pid)
@@ -230,4 +253,38 @@ func procIO(t *testing.T, pid int) map[string]int64 {
 		m[k], _ = strconv.ParseInt(v, 10, 64)
 	}
 	return m
+}
+
+// startChild runs a proxy server or client (role) from this test binary in
+// ns and returns once it listens; it stops when the test ends.
+func startChild(t *testing.T, role string, ns *nstest.NS) *exec.Cmd {
+	t.Helper()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), childEnv+"="+role+":"+ns.Name)
+	stdin, _ := cmd.StdinPipe()
+	stdout, _ := cmd.StdoutPipe()
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		stdin.Close()
+		done := make(chan struct{})
+		go func() { cmd.Wait(); close(done) }()
+		select {
+		case <-done:
+		case <-time.After(40 * time.Second):
+			cmd.Process.Kill()
+			<-done
+		}
+		if t.Failed() {
+			t.Logf("child %s log:\n%s", role, stderr.String())
+		}
+	})
+	line, _ := bufio.NewReader(stdout).ReadString('\n')
+	if line != "ready\n" {
+		t.Fatalf("child %s: %q\n%s", role, line, stderr.String())
+	}
+	return cmd
 }
