@@ -225,3 +225,21 @@ func countFDs(t testing.TB) int {
 }
 
 var _ = netip.Addr{}
+
+// waitState polls the state file until cond holds (the file is written
+// after the kernel table changed).
+func (h *harness) waitState(cond func(*daemon.State) bool) *daemon.State {
+	h.t.Helper()
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		s, err := daemon.ReadState(h.state)
+		if err == nil && cond(s) {
+			return s
+		}
+		if time.Now().After(deadline) {
+			b, _ := os.ReadFile(h.state)
+			h.t.Fatalf("state file never satisfied the condition (err %v):\n%s", err, b)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
