@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mptcpkit/mptcpkit/force/bpfprog"
 	"github.com/mptcpkit/mptcpkit/force/cgroup"
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
 )
@@ -164,6 +165,9 @@ time.sleep(60)  # ` + marker
 			waitGone(t, marker)
 			if left := runCgroupsLeft(t); len(left) > 0 {
 				t.Errorf("run cgroups left: %v", left)
+			}
+			if _, err := os.Stat(filepath.Join(bpfprog.PinDir, "link")); err == nil {
+				t.Errorf("BPF link still pinned at %s", bpfprog.PinDir)
 			}
 		})
 		t.Run(string(m)+"/SIGKILL", func(t *testing.T) {
