@@ -259,3 +259,130 @@ func TestMonitorEventsLost(t *testing.T) {
 		t.Errorf("monitorLoop = %v, want boom", err)
 	}
 }
+
+// TestMonitorSecondPath: two namespaces joined by two veth pairs; the
+// server announces its second address, the client opens a subflow to it.
+// `mptcpkit -n CLIENT -j monitor` shows CREATED, ESTABLISHED, ANNOUNCED,
+// SUB_ESTABLISHED with the second path's addresses and ids, and CLOSED, all
+// with the same token.
+func TestMonitorSecondPath(t *testing.T) {
+	cl, sv := nstest.New(t, "client"), nstest.New(t, "server")
+	nstest.Link(t, cl, "eth1", "10.0.1.1/24", sv, "eth1", "10.0.1.2/24")
+	nstest.Link(t, cl, "eth2", "10.0.2.1/24", sv, "eth2", "10.0.2.2/24")
+	for _, c := range [][]string{
+		{"-n", sv.Name, "endpoint", "add", "10.0.2.2", "id", "5", "signal"},
+		{"-n", cl.Name, "limits", "set", "add_addr_accepted", "1", "subflows", "1"},
+	} {
+		if _, errs, code := runCLI(context.Background(), c...); code != 0 {
+			t.Fatalf("mptcpkit %v: %s", c, errs)
+		}
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out, errb lockedWriter
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, []string{"-n", cl.Name, "-j", "monitor"}, &out, &errb) }()
+	t.Cleanup(func() { cancel(); <-done })
+
+	var lfd int
+	sv.Do(t, func() (err error) {
+		lfd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP)
+		if err != nil {
+			return err
+		}
+		if err := unix.Bind(lfd, &unix.SockaddrInet4{Port: 5201}); err != nil { // any address: joins come to 10.0.2.2
+			return err
+		}
+		return unix.Listen(lfd, 4)
+	})
+	defer unix.Close(lfd)
+	// Wait until the monitor listens: a throw-away listener in the client
+	// namespace shows up as LISTENER_CREATED.
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(out.String(), "LISTENER_CREATED") {
+		if time.Now().After(deadline) {
+			t.Fatalf("monitor never started: %q %q", out.String(), errb.String())
+		}
+		cl.Do(t, func() error {
+			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP)
+			if err != nil {
+				return err
+			}
+			defer unix.Close(fd)
+			unix.Bind(fd, &unix.SockaddrInet4{Addr: [4]byte{127, 0, 0, 1}})
+			return unix.Listen(fd, 1)
+		})
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	var cfd, afd int
+	cl.Do(t, func() (err error) {
+		cfd, err = unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP)
+		if err != nil {
+			return err
+		}
+		return unix.Connect(cfd, &unix.SockaddrInet4{Addr: [4]byte{10, 0, 1, 2}, Port: 5201})
+	})
+	afd, _, err := unix.Accept(lfd)
+	if err != nil {
+		t.Fatal(err)
+	}
+	buf := make([]byte, 4)
+	unix.Write(cfd, []byte("ping"))
+	unix.Read(afd, buf)
+	unix.Write(afd, []byte("pong"))
+	unix.Read(cfd, buf)
+
+	type ev = map[string]any
+	parse := func() map[string][]ev {
+		seen := map[string][]ev{}
+		sc := bufio.NewScanner(strings.NewReader(out.String()))
+		for sc.Scan() {
+			var m ev
+			if err := json.Unmarshal(sc.Bytes(), &m); err != nil {
+				t.Fatalf("not JSON: %q", sc.Text())
+			}
+			seen[m["type"].(string)] = append(seen[m["type"].(string)], m)
+		}
+		return seen
+	}
+	wait := func(typ string) []ev {
+		t.Helper()
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			if s := parse()[typ]; len(s) > 0 {
+				return s
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("no %s event; got:\n%s", typ, out.String())
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	sub := wait("SUB_ESTABLISHED")[0]
+	unix.Close(cfd)
+	unix.Close(afd)
+	wait("CLOSED")
+
+	seen := parse()
+	created, established, announced := seen["CREATED"], seen["ESTABLISHED"], seen["ANNOUNCED"]
+	if len(created) != 1 || len(established) != 1 || len(announced) != 1 {
+		t.Fatalf("want one CREATED, ESTABLISHED, ANNOUNCED each; got:\n%s", out.String())
+	}
+	token := created[0]["token"]
+	for _, m := range []ev{established[0], announced[0], sub, seen["CLOSED"][0]} {
+		if m["token"] != token {
+			t.Errorf("%s has token %v, CREATED has %v", m["type"], m["token"], token)
+		}
+	}
+	if created[0]["saddr"] != "10.0.1.1" || created[0]["daddr"] != "10.0.1.2" || created[0]["dport"] != float64(5201) {
+		t.Errorf("CREATED = %v, want 10.0.1.1 -> 10.0.1.2:5201", created[0])
+	}
+	if announced[0]["daddr"] != "10.0.2.2" || announced[0]["remid"] != float64(5) {
+		t.Errorf("ANNOUNCED = %v, want daddr 10.0.2.2 remid 5", announced[0])
+	}
+	if sub["saddr"] != "10.0.2.1" || sub["daddr"] != "10.0.2.2" || sub["remid"] != float64(5) || sub["dport"] != float64(5201) {
+		t.Errorf("SUB_ESTABLISHED = %v, want 10.0.2.1 -> 10.0.2.2:5201 remid 5", sub)
+	}
+}
