@@ -3,6 +3,7 @@ package lab
 import (
 	"errors"
 	"fmt"
+	"math"
 	"log/slog"
 	"regexp"
 	"strconv"
@@ -135,15 +136,22 @@ func expand[T any](what string, v []T, n int, def T) ([]T, error) {
 	return nil, fmt.Errorf("lab: %d %s values for %d paths: give one value for all paths or one per path", len(v), what, n)
 }
 
-// ParseRate parses a rate such as "100mbit", "100M", "1gbit", "20mbit/s"
-// or "500kbit" into bits/s. A bare number is Mbit/s.
+// ParseRate parses a rate such as "100mbit", "100M", "1gbit", "20mbit/s",
+// "500kbit" or "64000bit" into bits/s. A bare number is Mbit/s.
 func ParseRate(s string) (uint64, error) {
 	t := strings.ToLower(strings.TrimSpace(s))
 	t = strings.TrimSuffix(t, "/s")
 	t = strings.TrimSuffix(t, "ps")
-	t = strings.TrimSuffix(t, "bit")
-	t = strings.TrimSuffix(t, "b")
-	mult := 1e6
+	unit := false
+	if u, ok := strings.CutSuffix(t, "bit"); ok {
+		t, unit = u, true
+	} else if u, ok := strings.CutSuffix(t, "b"); ok {
+		t, unit = u, true
+	}
+	mult := 1e6 // a bare number is Mbit/s
+	if unit {
+		mult = 1
+	}
 	switch {
 	case strings.HasSuffix(t, "k"):
 		mult, t = 1e3, t[:len(t)-1]
@@ -153,10 +161,10 @@ func ParseRate(s string) (uint64, error) {
 		mult, t = 1e9, t[:len(t)-1]
 	}
 	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f <= 0 || f > 1e12/mult {
+	if err != nil || f <= 0 || f*mult > 1e12 || f*mult < 1 {
 		return 0, fmt.Errorf("rate %q: want e.g. 100mbit, 500kbit, 1gbit (a bare number is Mbit/s)", s)
 	}
-	return uint64(f * mult), nil
+	return uint64(math.Round(f * mult)), nil
 }
 
 // ParseLoss parses a loss percentage such as "1%", "0.5" or "10%".
@@ -198,17 +206,16 @@ func ParseList[T any](s string, parse func(string) (T, error)) ([]T, error) {
 	return out, nil
 }
 
-// FormatRate prints bits/s the way tc does: 100Mbit, 1Gbit, 500Kbit.
+// FormatRate prints bits/s the way tc does (100Mbit, 1Gbit, 500Kbit),
+// exactly: ParseRate(FormatRate(r)) == r.
 func FormatRate(r uint64) string {
 	switch {
 	case r >= 1e9 && r%1e9 == 0:
 		return fmt.Sprintf("%dGbit", r/1e9)
 	case r >= 1e6 && r%1e6 == 0:
 		return fmt.Sprintf("%dMbit", r/1e6)
-	case r >= 1e6:
-		return fmt.Sprintf("%.3gMbit", float64(r)/1e6)
-	case r >= 1e3:
-		return fmt.Sprintf("%gKbit", float64(r)/1e3)
+	case r >= 1e3 && r%1e3 == 0:
+		return fmt.Sprintf("%dKbit", r/1e3)
 	}
 	return fmt.Sprintf("%dbit", r)
 }
