@@ -18,6 +18,7 @@ type AggregationConfig struct {
 	Paths    []int     // path counts (default 1, 2, 4, 8)
 	Rate     []uint64  // one for all paths or one per path (default 100 Mbit/s)
 	Loss     []float64 // one for all paths or one per path
+	Delay    []time.Duration
 	Queue    int
 	Duration time.Duration // per run (default 10 s)
 	CC       string
@@ -27,12 +28,14 @@ type AggregationConfig struct {
 
 // Aggregation is one path count's result.
 type Aggregation struct {
-	Paths int          `json:"paths"`
-	Rates []uint64     `json:"rates_bps"`
-	Loss  []float64    `json:"loss_percent"`
-	CC    string       `json:"congestion_control"`
-	TCP   *Measurement `json:"tcp"`
-	MPTCP *Measurement `json:"mptcp"`
+	Paths       int             `json:"paths"`
+	Rates       []uint64        `json:"rates_bps"`
+	Loss        []float64       `json:"loss_percent"`
+	Delay       []time.Duration `json:"delay_ns"`
+	DelayMethod string          `json:"delay_method,omitempty"`
+	CC          string          `json:"congestion_control"`
+	TCP         *Measurement    `json:"tcp"`
+	MPTCP       *Measurement    `json:"mptcp"`
 	// Efficiency is MPTCP goodput / what N single-path TCP connections
 	// would get: TCP goodput on path 1 scaled by the sum of the rates over
 	// path 1's rate (= N x TCP goodput for equal paths).
@@ -67,7 +70,7 @@ func Aggregate(ctx context.Context, cfg AggregationConfig) ([]Aggregation, error
 }
 
 func aggregateOne(ctx context.Context, cfg AggregationConfig, n int, say func(string)) (a *Aggregation, err error) {
-	lc := Config{Name: cfg.Name, Paths: n, Rate: cfg.Rate, Loss: cfg.Loss, Queue: cfg.Queue, CC: cfg.CC, Logger: cfg.Logger}
+	lc := Config{Name: cfg.Name, Paths: n, Rate: cfg.Rate, Loss: cfg.Loss, Delay: cfg.Delay, Queue: cfg.Queue, CC: cfg.CC, Logger: cfg.Logger}
 	say(fmt.Sprintf("%d path(s): building lab %s", n, cfg.Name))
 	st, err := Up(ctx, lc)
 	if err != nil {
@@ -83,11 +86,12 @@ func aggregateOne(ctx context.Context, cfg AggregationConfig, n int, say func(st
 		return nil, err
 	}
 	defer b.Close()
-	a = &Aggregation{Paths: n, CC: st.CCEffect, Host: ThisHost()}
+	a = &Aggregation{Paths: n, CC: st.CCEffect, DelayMethod: st.Delay, Host: ThisHost()}
 	var sum uint64
 	for _, p := range st.Paths {
 		a.Rates = append(a.Rates, p.Rate)
 		a.Loss = append(a.Loss, p.Loss)
+		a.Delay = append(a.Delay, p.Delay)
 		sum += p.Rate
 	}
 	for _, m := range []bench.Mode{bench.ModeTCP, bench.ModeMPTCP} {

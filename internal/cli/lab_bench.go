@@ -22,6 +22,7 @@ Options:
   --paths LIST   path counts to try (default 1,2,4,8)
   --rate R       rate of every path, or one per path (default 100mbit)
   --loss P       loss of every path, or one per path (default 0)
+  --delay D      one-way delay of every path, or one per path (default 0)
   -t SECONDS     length of each run (default 10)
   --cc NAME      congestion control
   --queue N      shaper queue in packets (default 100)
@@ -31,6 +32,7 @@ Examples:
   mptcpkit lab bench
   mptcpkit lab bench --paths 2 --rate 100mbit,20mbit
   mptcpkit lab bench --paths 2 --loss 1% -t 20
+  mptcpkit lab bench --paths 1 --rate 10gbit --delay 1ms   # the TUN delay line's ceiling
 `
 
 func cmdLabBench(e *env, args []string) error {
@@ -38,6 +40,7 @@ func cmdLabBench(e *env, args []string) error {
 	pathsS := fs.String("paths", "1,2,4,8", "path counts")
 	rate := fs.String("rate", "", "rate")
 	loss := fs.String("loss", "", "loss")
+	delay := fs.String("delay", "", "delay")
 	secs := fs.Float64("t", 10, "seconds")
 	cc := fs.String("cc", "", "congestion control")
 	queue := fs.Int("queue", lab.DefaultQueue, "queue")
@@ -67,6 +70,11 @@ func cmdLabBench(e *env, args []string) error {
 			return usagef("lab bench", "--loss: %v", err)
 		}
 	}
+	if *delay != "" {
+		if cfg.Delay, err = lab.ParseList(*delay, lab.ParseDelay); err != nil {
+			return usagef("lab bench", "--delay: %v", err)
+		}
+	}
 	if *secs < 1 || *secs > 3600 {
 		return usagef("lab bench", "-t %g: want 1 to 3600 seconds", *secs)
 	}
@@ -89,14 +97,22 @@ func cmdLabBench(e *env, args []string) error {
 	h := lab.ThisHost()
 	fmt.Fprintf(e.stdout, "\n%.0f s per run, kernel %s, %d CPUs, load %.2f %.2f %.2f\n\n", *secs, h.Kernel, h.CPUs, h.Load[0], h.Load[1], h.Load[2])
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
-	fmt.Fprintln(tw, "PATHS\tRATES\tLOSS\tCC\tTCP Mbit/s\tMPTCP Mbit/s\tEFFICIENCY\tRETRANS (MPTCP)")
+	fmt.Fprintln(tw, "PATHS\tRATES\tLOSS\tDELAY\tCC\tTCP Mbit/s\tMPTCP Mbit/s\tEFFICIENCY\tRETRANS (MPTCP)")
 	for _, a := range res {
 		var rates, losses []string
 		for i := range a.Rates {
 			rates = append(rates, lab.FormatRate(a.Rates[i]))
 			losses = append(losses, strconv.FormatFloat(a.Loss[i], 'g', -1, 64)+"%")
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%.1f\t%.1f\t%.3f\t%d\n", a.Paths, compactList(rates), compactList(losses), a.CC, a.TCP.Mbps, a.MPTCP.Mbps, a.Efficiency, a.MPTCP.Result.Retransmits)
+		var delays []string
+		for _, d := range a.Delay {
+			delays = append(delays, d.String())
+		}
+		dl := compactList(delays)
+		if a.DelayMethod != "" {
+			dl += " (" + a.DelayMethod + ")"
+		}
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%.1f\t%.1f\t%.3f\t%d\n", a.Paths, compactList(rates), compactList(losses), dl, a.CC, a.TCP.Mbps, a.MPTCP.Mbps, a.Efficiency, a.MPTCP.Result.Retransmits)
 	}
 	return tw.Flush()
 }
