@@ -667,11 +667,10 @@ func TestLoopsDoNotAllocate(t *testing.T) {
 	}
 	// Reads, while the other end fills.
 	c.(*net.TCPConn).CloseWrite()
-	s2, c2 := c, s
-	_ = s2
 	go func() {
+		out := make([]byte, bufSize)
 		for {
-			if _, err := c2.Write(buf); err != nil {
+			if _, err := s.Write(out); err != nil {
 				return
 			}
 		}
