@@ -292,7 +292,7 @@ func writeConns(w io.Writer, conns []sockdiag.Connection, rates map[sockdiag.Sub
 		if rates != nil {
 			hdr += "\ttx/s\trx/s"
 		}
-		fmt.Fprintln(tw, hdr+"\t")
+		fmt.Fprintln(tw, hdr)
 		for _, s := range c.Subflows {
 			id := fmt.Sprintf("%d/%d", s.LocalID, s.RemoteID)
 			if s.Backup {
@@ -308,7 +308,7 @@ func writeConns(w io.Writer, conns []sockdiag.Connection, rates map[sockdiag.Sub
 					line += "\t-\t-"
 				}
 			}
-			fmt.Fprintln(tw, line+"\t")
+			fmt.Fprintln(tw, line)
 		}
 	}
 	return tw.Flush()
