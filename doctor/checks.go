@@ -358,6 +358,9 @@ func (c *checker) managers() {
 				"NetworkManager runs (pid %s) and, with MPTCP enabled (%s), adds and deletes subflow endpoints on the interfaces it manages (NetworkManager 1.40+): endpoints set by hand or by another manager may be overwritten", pids(ps), how)
 		}
 	}
+	if ps := c.find(isMptcpkitDaemon); len(ps) > 0 {
+		c.add("managers", Info, "", "mptcpkit daemon runs in this namespace (pid %s) and keeps the endpoints in line with the network", pids(ps))
+	}
 	if !found {
 		c.add("managers", OK, "", "no other endpoint manager (NetworkManager, mptcpd) runs in this namespace")
 	}

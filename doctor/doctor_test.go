@@ -232,6 +232,17 @@ func TestCheck(t *testing.T) {
 			want:       []problem{{"managers", "warn", "systemctl disable --now mptcp.service   # or stop mptcpd (pid 42)"}},
 		},
 		{
+			name: "mptcpkit daemon alongside mptcpd",
+			modify: func(s *doctor.Snapshot) {
+				s.ProcessList = append(s.ProcessList,
+					doctor.Process{PID: 42, Comm: "mptcpd", SameNetNS: true},
+					doctor.Process{PID: 43, Comm: "mptcpkit", Args: []string{"mptcpkit", "-v", "daemon"}, SameNetNS: true})
+			},
+			wantUsable:  true,
+			want:        []problem{{"managers", "warn", "systemctl disable --now mptcp.service   # or stop mptcpd (pid 42)"}},
+			wantSummary: "mptcpkit daemon runs in this namespace (pid 43)",
+		},
+		{
 			name:        "no BTF",
 			modify:      func(s *doctor.Snapshot) { s.BTFInfo = doctor.BTF{} },
 			wantUsable:  true,
