@@ -9,6 +9,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/mptcpkit/mptcpkit/doctor"
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
@@ -133,9 +134,7 @@ func TestSystemMptcpd(t *testing.T) {
 		if len(findingsOf(r, "managers", doctor.Warn)) > 0 {
 			break
 		}
-		if err := exec.Command("sleep", "0.1").Run(); err != nil {
-			t.Fatal(err)
-		}
+		time.Sleep(100 * time.Millisecond)
 	}
 	w := findingsOf(r, "managers", doctor.Warn)
 	if len(w) != 1 || !strings.Contains(w[0].Summary, "mptcpd runs in this namespace") {
