@@ -1,0 +1,212 @@
+package daemon_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mptcpkit/mptcpkit/daemon"
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
+	"github.com/mptcpkit/mptcpkit/pm"
+)
+
+// TestReload: a new policy is applied on reload; a bad one keeps the old
+// one running and logs why.
+func TestReload(t *testing.T) {
+	a := nstest.New(t, "a")
+	b := nstest.New(t, "b")
+	nstest.Link(t, a, "mk0", "10.79.0.1/24", b, "mk0", "10.79.0.2/24")
+	file := filepath.Join(t.TempDir(), "policy.toml")
+	write := func(s string) {
+		if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	write("version = 1\n[[rule]]\ninterface = \"mk*\"\nflags = [\"subflow\"]\n")
+	reload := make(chan struct{})
+	h := start(t, a, daemon.Config{Policy: mustPolicy(t, "version = 1\n[[rule]]\ninterface = \"mk*\"\nflags = [\"subflow\"]\n"), PolicyPath: file, Reload: reload})
+	h.waitTable([]string{"10.79.0.1 subflow"}, time.Second)
+
+	write("version = 1\n[[rule]]\ninterface = \"mk*\"\nflags = [\"subflow\", \"backup\"]\n")
+	reload <- struct{}{}
+	h.waitTable([]string{"10.79.0.1 subflow,backup"}, time.Second) // changed in place (SET_FLAGS)
+
+	write("version = 1\n[[rule]]\ninterface = \"mk*\"\nflags = [\"signal\", \"fullmesh\"]\n")
+	reload <- struct{}{}
+	time.Sleep(200 * time.Millisecond)
+	h.waitTable([]string{"10.79.0.1 subflow,backup"}, 0)
+	if logs := h.logs.String(); !strings.Contains(logs, "new policy is invalid; keeping the running one") || !strings.Contains(logs, "policy.toml:4") {
+		t.Errorf("no log line naming the bad policy's line:\n%s", logs)
+	}
+
+	write("version = 1\n[[rule]]\ninterface = \"mk*\"\nflags = [\"signal\"]\n")
+	reload <- struct{}{}
+	h.waitTable([]string{"10.79.0.1 signal"}, time.Second) // needs delete + add
+}
+
+// TestOwnerAll: owner = "all" removes foreign endpoints the policy does not
+// want, and limits given in the policy are set.
+func TestOwnerAll(t *testing.T) {
+	a := nstest.New(t, "a")
+	b := nstest.New(t, "b")
+	nstest.Link(t, a, "mk0", "10.80.0.1/24", b, "mk0", "10.80.0.2/24")
+	c, err := pm.Dial(&pm.Config{NetNS: a.FD()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.AddEndpoint(pm.Endpoint{Addr: netip.MustParseAddr("10.80.99.1"), Flags: pm.FlagSignal}); err != nil {
+		t.Fatal(err)
+	}
+	h := start(t, a, daemon.Config{Policy: mustPolicy(t, `version = 1
+owner = "all"
+[limits]
+subflows = 5
+add_addr_accepted = "auto"
+[[rule]]
+interface = "mk*"
+flags = ["subflow"]
+`)})
+	h.waitTable([]string{"10.80.0.1 subflow"}, time.Second)
+	l, err := c.Limits()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if l.Subflows != 5 || l.AddAddrAccepted != 1 {
+		t.Errorf("limits = %+v, want subflows 5 (set) and add_addr_accepted 1 (auto: one subflow endpoint)", l)
+	}
+}
+
+// TestConflictRefused: another manager running -> refuse unless coexist,
+// then stay off its interfaces.
+func TestConflictRefused(t *testing.T) {
+	a := nstest.New(t, "a")
+	b := nstest.New(t, "b")
+	nstest.Link(t, a, "mk0", "10.81.0.1/24", b, "mk0", "10.81.0.2/24")
+	nstest.Link(t, a, "mk1", "10.81.1.1/24", b, "mk1", "10.81.1.2/24")
+	nm := func() ([]daemon.Conflict, error) {
+		return []daemon.Conflict{{Manager: "NetworkManager", Detail: "pid 1", Interfaces: []string{"mk1"}}}, nil
+	}
+	err := daemon.Run(context.Background(), daemon.Config{NetNS: a.FD(), StatePath: filepath.Join(t.TempDir(), "s.json"), Conflicts: nm})
+	if !errors.Is(err, daemon.ErrConflict) || !strings.Contains(err.Error(), "NetworkManager") || !strings.Contains(err.Error(), "--coexist") {
+		t.Fatalf("Run = %v, want a conflict error naming NetworkManager and --coexist", err)
+	}
+	h := start(t, a, daemon.Config{Conflicts: nm, Coexist: true})
+	h.waitTable([]string{"10.81.0.1 subflow"}, time.Second)
+	s := h.waitState(func(s *daemon.State) bool { return len(s.Decisions) > 0 })
+	for _, d := range s.Decisions {
+		if d.Addr.String() == "10.81.1.1" && !strings.Contains(d.Reason, "managed by NetworkManager") {
+			t.Errorf("10.81.1.1: %q", d.Reason)
+		}
+	}
+}
+
+var mibRe = regexp.MustCompile(`mptcpkit_mptcpext_total\{counter="MPCapableSYNRX"\} (\d+)`)
+
+// TestMetrics: the endpoint serves the daemon's metrics and the namespace's
+// MPTcpExt counters, and they move when MPTCP traffic flows.
+func TestMetrics(t *testing.T) {
+	a := nstest.New(t, "a")
+	b := nstest.New(t, "b")
+	nstest.Link(t, a, "mk0", "10.82.0.1/24", b, "mk0", "10.82.0.2/24")
+	// A free port on loopback of the test's own namespace.
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	h := start(t, a, daemon.Config{MetricsAddr: addr})
+	h.waitTable([]string{"10.82.0.1 subflow"}, time.Second)
+	scrape := func() string {
+		t.Helper()
+		resp, err := http.Get("http://" + addr + "/metrics")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	mib := func(body string) int {
+		m := mibRe.FindStringSubmatch(body)
+		if m == nil {
+			t.Fatalf("no MPCapableSYNRX counter in:\n%s", body)
+		}
+		n, _ := strconv.Atoi(m[1])
+		return n
+	}
+	body := scrape()
+	for _, want := range []string{`mptcpkit_endpoints{flag="subflow"} 1`, `mptcpkit_daemon_owned_endpoints 1`, `mptcpkit_daemon_reconciles_total`, `mptcpkit_daemon_endpoint_changes_total{action="add"} 1`} {
+		if !strings.Contains(body, want) {
+			t.Errorf("metrics lack %q", want)
+		}
+	}
+	before := mib(body)
+
+	// Three MPTCP connections into the daemon's namespace.
+	var srv net.Listener
+	a.Do(t, func() (err error) {
+		lc := net.ListenConfig{}
+		lc.SetMultipathTCP(true)
+		srv, err = lc.Listen(context.Background(), "tcp", "10.82.0.1:0")
+		return err
+	})
+	defer srv.Close()
+	go func() {
+		for {
+			c, err := srv.Accept()
+			if err != nil {
+				return
+			}
+			io.Copy(io.Discard, c)
+			c.Close()
+		}
+	}()
+	for i := 0; i < 3; i++ {
+		b.Do(t, func() error {
+			d := net.Dialer{Timeout: 2 * time.Second}
+			d.SetMultipathTCP(true)
+			c, err := d.Dial("tcp", srv.Addr().String())
+			if err != nil {
+				return err
+			}
+			c.Write([]byte("hello"))
+			return c.Close()
+		})
+	}
+	deadline := time.Now().Add(2 * time.Second)
+	for {
+		body = scrape()
+		if after := mib(body); after >= before+3 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("MPCapableSYNRX did not move by 3 (before %d):\n%s", before, body)
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
+	if !regexp.MustCompile(`mptcpkit_daemon_pm_events_total\{type="(CREATED|ESTABLISHED)"\} [1-9]`).MatchString(body) {
+		t.Errorf("no path-manager events counted:\n%s", grepLines(body, "pm_events"))
+	}
+}
+
+func grepLines(s, sub string) string {
+	var out []string
+	for _, l := range strings.Split(s, "\n") {
+		if strings.Contains(l, sub) {
+			out = append(out, l)
+		}
+	}
+	return strings.Join(out, "\n")
+}
