@@ -14,7 +14,8 @@
 //	MPTCP_SUBFLOW_ADDRS (3)  local and remote address per subflow  5.16+
 //	MPTCP_FULL_INFO     (4)  all of the above, atomically          6.5+
 //
-// Subflows uses MPTCP_FULL_INFO and falls back to MPTCP_SUBFLOW_ADDRS plus
+// MPTCP_INFO needs Linux 5.16; MPTCP itself 5.6. Subflows uses
+// MPTCP_FULL_INFO and falls back to MPTCP_SUBFLOW_ADDRS plus
 // MPTCP_TCPINFO on kernels before 6.5. Every function that takes a conn
 // accepts a *net.TCPConn, anything with a SyscallConn method (the socket
 // options are read through SyscallConn().Control, never by duplicating the
@@ -34,6 +35,10 @@
 // package opens (and closes) a probe MPTCP socket in the network namespace
 // of the connection's own socket (found with ioctl SIOCGSKNS), whose error
 // says whether MPTCP is disabled or missing there.
+//
+// On the server side a plain TCP client of an MPTCP listener leaves no mark
+// on the accepted socket (Linux hands over a plain TCP socket):
+// StateOfAccepted(listener, conn) reports it as Fallback.
 //
 // Dial, DialContext and Listen ask for MPTCP and, like the standard library,
 // fall back to plain TCP when the kernel refuses an MPTCP socket: a program

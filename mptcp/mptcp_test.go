@@ -407,3 +407,24 @@ func TestBackup(t *testing.T) {
 		}
 	}
 }
+
+// TestIPv6: subflow addresses of an IPv6 connection, from both the socket
+// options and socket diagnostics.
+func TestIPv6(t *testing.T) {
+	ns := nstest.New(t, "v6")
+	_, accepted := listen(t, ns, "[::1]:5207", true)
+	c := dialIn(t, ns, "[::1]:5207")
+	accept(t, accepted)
+	for _, legacy := range []bool{false, true} {
+		sfs, err := subflows(c, legacy)
+		if err != nil {
+			t.Fatalf("subflows(legacy=%v): %v", legacy, err)
+		}
+		if len(sfs) != 1 || sfs[0].Remote != netip.MustParseAddrPort("[::1]:5207") || sfs[0].Local.Addr() != netip.IPv6Loopback() {
+			t.Errorf("subflows(legacy=%v) = %+v; want one ::1 -> [::1]:5207", legacy, sfs)
+		}
+		if !sfs[0].Diag {
+			t.Errorf("subflows(legacy=%v): no diag data for the IPv6 subflow", legacy)
+		}
+	}
+}
