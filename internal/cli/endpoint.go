@@ -299,8 +299,8 @@ func endpointAdd(e *env, args []string) error {
 				}
 			}
 		case errors.Is(err, unix.EADDRNOTAVAIL):
-			return fmt.Errorf("endpoint add: %s is not assigned to any interface%s, so the kernel cannot listen on port %d for it; add the address first (`%s`) or leave the port out: %w",
-				ep.Addr, e.nsWhere(), ep.Port, ipCmd(e, "addr add "+ep.Addr.String()+" dev IFNAME"), err)
+			return &wrapped{fmt.Sprintf("endpoint add: %s is not assigned to any interface%s, so the kernel cannot listen on port %d for it (EADDRNOTAVAIL); add the address first (`%s`) or leave the port out",
+				ep.Addr, e.nsWhere(), ep.Port, ipCmd(e, "addr add "+ep.Addr.String()+" dev IFNAME")), err}
 		}
 		return pmErr(err)
 	}
@@ -491,3 +491,13 @@ func endpointChange(e *env, args []string) error {
 	}
 	return nil
 }
+
+// wrapped is an error worded for the command line that still unwraps to
+// the error behind it.
+type wrapped struct {
+	msg string
+	err error
+}
+
+func (w *wrapped) Error() string { return w.msg }
+func (w *wrapped) Unwrap() error { return w.err }
