@@ -116,6 +116,7 @@ var endpointVerbs = [][]string{{"add"}, {"change"}, {"delete", "del", "remove", 
 
 func cmdEndpoint(e *env, args []string) error {
 	const cmd = "endpoint"
+	args = leadingJSON(e, args)
 	v := "show"
 	if len(args) > 0 && !strings.HasPrefix(args[0], "-") && args[0] != "help" {
 		var err error

@@ -160,6 +160,14 @@ func words(e *env, cmd, help string, args []string) ([]string, error) {
 	return out, nil
 }
 
+// leadingJSON takes -j/--json off the front of args (`endpoint -j show`).
+func leadingJSON(e *env, args []string) []string {
+	for len(args) > 0 && (args[0] == "-j" || args[0] == "--json" || args[0] == "-json") {
+		e.json, args = true, args[1:]
+	}
+	return args
+}
+
 func isNumber(s string) bool {
 	_, err := strconv.ParseInt(s, 0, 64)
 	return err == nil

@@ -179,6 +179,9 @@ func TestEndpointMatchesIP(t *testing.T) {
 	if want := `[{"address":"2001:db8:2::1","id":200,"signal":true,"dev":"eth2"}]` + "\n"; out != want {
 		t.Errorf("show id 200 -j = %q, want %q", out, want)
 	}
+	if out2, _, _ := runCLI(context.Background(), "-n", a.Name, "endpoint", "-j", "show", "id", "200"); out2 != out {
+		t.Errorf("endpoint -j show id 200 = %q, want %q", out2, out)
+	}
 	run("endpoint", "delete", "id", "200")
 	run("endpoint", "del", "10.0.1.7")
 	compare("after delete")

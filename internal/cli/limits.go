@@ -29,7 +29,7 @@ Examples:
 
 func cmdLimits(e *env, args []string) error {
 	const cmd = "limits"
-	w, err := words(e, cmd, limitsHelp, args)
+	w, err := words(e, cmd, limitsHelp, leadingJSON(e, args))
 	if err != nil {
 		return err
 	}

@@ -52,6 +52,9 @@ func TestLimitsMatchesIP(t *testing.T) {
 	if got, want := mk("limits", "show", "-j"), `{"add_addr_accepted":2,"subflows":1}`+"\n"; got != want {
 		t.Errorf("limits show -j = %q, want %q", got, want)
 	}
+	if got, want := mk("limits", "-j", "show"), `{"add_addr_accepted":2,"subflows":1}`+"\n"; got != want {
+		t.Errorf("limits -j show = %q, want %q", got, want)
+	}
 	if got, want := mk("--json", "limits", "list"), `{"add_addr_accepted":2,"subflows":1}`+"\n"; got != want {
 		t.Errorf("--json limits list = %q, want %q", got, want)
 	}
