@@ -234,11 +234,23 @@ var knownKeys = map[string]string{
 func Parse(name string, data []byte) (*Policy, error) {
 	lines := indexLines(data)
 	var raw rawFile
+	var errs []error
 	dec := toml.NewDecoder(bytes.NewReader(data)).DisallowUnknownFields()
 	if err := dec.Decode(&raw); err != nil {
-		return nil, decodeError(name, err)
+		var sm *toml.StrictMissingError
+		if !errors.As(err, &sm) {
+			return nil, decodeError(name, err)
+		}
+		// Unknown keys: report them, and whatever else is wrong with the
+		// keys that are known.
+		if j, ok := decodeError(name, err).(interface{ Unwrap() []error }); ok {
+			errs = append(errs, j.Unwrap()...)
+		}
+		raw = rawFile{}
+		if err := toml.Unmarshal(data, &raw); err != nil {
+			return nil, errors.Join(append(errs, decodeError(name, err))...)
+		}
 	}
-	var errs []error
 	fail := func(key string, msg, fix string) {
 		errs = append(errs, &Error{File: name, Line: lines.line(key), Msg: msg, Fix: fix})
 	}
