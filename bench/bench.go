@@ -230,6 +230,26 @@ type Interval struct {
 	Subflows int `json:"subflows"`
 	// Transactions completed in the interval (request/response mode).
 	Transactions int64 `json:"transactions,omitempty"`
+	// Streams has the same figures per stream when there are several.
+	Streams []StreamInterval `json:"streams,omitempty"`
+}
+
+// StreamInterval is one stream's share of an Interval.
+type StreamInterval struct {
+	ID            int     `json:"id"`
+	Bytes         int64   `json:"bytes"`
+	BitsPerSecond float64 `json:"bits_per_second"`
+	Retransmits   int64   `json:"retransmits"`
+	Subflows      int     `json:"subflows"`
+	Transactions  int64   `json:"transactions,omitempty"`
+}
+
+// Stream returns stream i's figures as an Interval of their own (for
+// FormatInterval).
+func (iv Interval) Stream(i int) Interval {
+	s := iv.Streams[i]
+	return Interval{Start: iv.Start, End: iv.End, Bytes: s.Bytes, BitsPerSecond: s.BitsPerSecond,
+		Retransmits: s.Retransmits, Subflows: s.Subflows, Transactions: s.Transactions}
 }
 
 // Latency summarises request/response round trips. Percentiles come from a

@@ -14,6 +14,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/pm"
 )
@@ -268,6 +270,29 @@ func checkResult(t *testing.T, r *Result, cfg Config) {
 	if ivBytes != r.Bytes {
 		t.Errorf("intervals add up to %d bytes, total %d", ivBytes, r.Bytes)
 	}
+	if cfg.Streams > 1 {
+		perStream := make([]int64, cfg.Streams)
+		for _, iv := range r.Intervals {
+			if len(iv.Streams) != cfg.Streams {
+				t.Fatalf("interval %.2f-%.2f has %d streams, want %d", iv.Start, iv.End, len(iv.Streams), cfg.Streams)
+			}
+			var sum int64
+			subflows := 0
+			for i, s := range iv.Streams {
+				sum += s.Bytes
+				subflows += s.Subflows
+				perStream[i] += s.Bytes
+			}
+			if sum != iv.Bytes || subflows != iv.Subflows {
+				t.Errorf("interval %.2f-%.2f: streams add up to %d bytes, %d subflows; the interval says %d, %d", iv.Start, iv.End, sum, subflows, iv.Bytes, iv.Subflows)
+			}
+		}
+		for i, s := range r.Streams {
+			if perStream[i] != s.Bytes {
+				t.Errorf("stream %d: intervals add up to %d bytes, the stream carried %d", i, perStream[i], s.Bytes)
+			}
+		}
+	}
 }
 
 func TestRunVeth(t *testing.T) {
@@ -312,8 +337,8 @@ func TestRunVeth(t *testing.T) {
 				t.Errorf("progress called %d times, %d intervals in the result", len(progress), len(r.Intervals))
 			}
 			for i := range min(len(progress), len(r.Intervals)) - 1 {
-				if progress[i] != r.Intervals[i] {
-					t.Errorf("progress %d = %+v, result has %+v", i, progress[i], r.Intervals[i])
+				if diff := cmp.Diff(r.Intervals[i], progress[i]); diff != "" {
+					t.Errorf("progress %d differs from the result's interval (-result +progress):\n%s", i, diff)
 				}
 			}
 			for _, s := range r.Streams {

@@ -19,11 +19,12 @@ var ErrMismatch = errors.New("byte counts differ between sender and receiver")
 
 // clientStream is one data connection on the client.
 type clientStream struct {
-	c     net.Conn
-	sc    streamCount
-	hist  *histogram
-	retr  int64 // retransmits at the last interval
-	state string
+	c    net.Conn
+	sc   streamCount
+	hist *histogram
+	// At the last interval:
+	retr, lastBytes, lastTrans int64
+	state                      string
 }
 
 // Run runs one measurement against the server at cfg.Addr. progress, if
@@ -342,46 +343,56 @@ func intervals(cfg Config, t0 time.Time, streams []*clientStream, done <-chan st
 		return nil
 	}
 	var out []Interval
-	var lastBytes, lastTrans int64
 	last := t0
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
 	emit := func(now time.Time, final bool) {
 		iv := Interval{Start: last.Sub(t0).Seconds(), End: now.Sub(t0).Seconds(), Retransmits: -1}
-		var bytes, trans, retr int64
-		for _, s := range streams {
-			if cfg.Reverse {
-				bytes += s.sc.read.Load()
-			} else {
-				bytes += s.sc.written.Load()
-			}
-			trans += s.sc.trans.Load()
-			n, r := counters(s.c)
-			iv.Subflows += n
-			if !cfg.Reverse {
-				retr += r - s.retr
-				s.retr = r
-			}
-		}
+		d := now.Sub(last).Seconds()
 		if !cfg.Reverse {
-			iv.Retransmits = retr
+			iv.Retransmits = 0
 		}
-		iv.Bytes, iv.Transactions = bytes-lastBytes, trans-lastTrans
-		if d := now.Sub(last).Seconds(); d > 0 {
+		if len(streams) > 1 {
+			iv.Streams = make([]StreamInterval, len(streams))
+		}
+		for i, s := range streams {
+			var bytes int64
+			if cfg.Reverse {
+				bytes = s.sc.read.Load()
+			} else {
+				bytes = s.sc.written.Load()
+			}
+			trans := s.sc.trans.Load()
+			n, r := counters(s.c)
+			si := StreamInterval{ID: i, Bytes: bytes - s.lastBytes, Transactions: trans - s.lastTrans, Subflows: n, Retransmits: -1}
+			if !cfg.Reverse {
+				si.Retransmits = r - s.retr
+				s.retr = r
+				iv.Retransmits += si.Retransmits
+			}
+			if d > 0 {
+				si.BitsPerSecond = float64(si.Bytes) * 8 / d
+			}
+			s.lastBytes, s.lastTrans = bytes, trans
+			iv.Bytes += si.Bytes
+			iv.Transactions += si.Transactions
+			iv.Subflows += n
+			if iv.Streams != nil {
+				iv.Streams[i] = si
+			}
+		}
+		if d > 0 {
 			iv.BitsPerSecond = float64(iv.Bytes) * 8 / d
 		}
-		lastBytes, lastTrans, last = bytes, trans, now
+		last = now
 		if final && len(out) > 0 && iv.End-iv.Start < cfg.Interval.Seconds()/10 {
 			// Too short for a line of its own: fold it into the last one
 			// so that the intervals still add up.
 			p := &out[len(out)-1]
-			p.Bytes += iv.Bytes
-			p.Transactions += iv.Transactions
-			if p.Retransmits >= 0 {
-				p.Retransmits += iv.Retransmits
+			p.fold(iv)
+			for i := range p.Streams {
+				p.Streams[i].fold(iv.Streams[i], p.End-p.Start)
 			}
-			p.End, p.Subflows = iv.End, iv.Subflows
-			p.BitsPerSecond = float64(p.Bytes) * 8 / (p.End - p.Start)
 			return
 		}
 		out = append(out, iv)
@@ -399,4 +410,25 @@ func intervals(cfg Config, t0 time.Time, streams []*clientStream, done <-chan st
 			return out
 		}
 	}
+}
+
+// fold adds the figures of a short interval that follows iv.
+func (iv *Interval) fold(next Interval) {
+	iv.Bytes += next.Bytes
+	iv.Transactions += next.Transactions
+	if iv.Retransmits >= 0 {
+		iv.Retransmits += next.Retransmits
+	}
+	iv.End, iv.Subflows = next.End, next.Subflows
+	iv.BitsPerSecond = float64(iv.Bytes) * 8 / (iv.End - iv.Start)
+}
+
+func (si *StreamInterval) fold(next StreamInterval, seconds float64) {
+	si.Bytes += next.Bytes
+	si.Transactions += next.Transactions
+	if si.Retransmits >= 0 {
+		si.Retransmits += next.Retransmits
+	}
+	si.Subflows = next.Subflows
+	si.BitsPerSecond = float64(si.Bytes) * 8 / seconds
 }

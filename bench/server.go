@@ -335,7 +335,14 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 	}
 	res := msg{Type: "result", Seconds: seconds, Report: make([]streamReport, len(conns))}
 	for i, dc := range conns {
-		st := stat(dc)
+		var st connStat
+		if start.Reverse {
+			// As the sender, wait for the last acknowledgements so that
+			// the per-subflow figures are final.
+			st = settledStat(dc, counts[i].written.Load())
+		} else {
+			st = stat(dc)
+		}
 		res.Report[i] = streamReport{
 			State:             st.State,
 			Read:              counts[i].read.Load(),

@@ -292,9 +292,13 @@ func runBenchClient(e *env, cfg bench.Config, compare bool, ns *netns.NetNS) err
 		}
 	}
 	progress := func(iv bench.Interval) {
-		if !e.json {
-			fmt.Fprintln(e.stdout, bench.FormatInterval(id, iv))
+		if e.json {
+			return
 		}
+		for i, s := range iv.Streams {
+			fmt.Fprintln(e.stdout, bench.FormatInterval(strconv.Itoa(s.ID+1), iv.Stream(i)))
+		}
+		fmt.Fprintln(e.stdout, bench.FormatInterval(id, iv))
 	}
 	if !compare {
 		header(cfg.Mode)
