@@ -2,13 +2,16 @@ package mptcp
 
 import (
 	"encoding/binary"
+	"errors"
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"golang.org/x/sys/unix"
 )
 
 // The buffers under testdata/ were recorded from Linux 6.18 with
@@ -251,5 +254,42 @@ func TestConnInfoMarshalRoundTrip(t *testing.T) {
 	}
 	if diff := cmp.Diff(in, out); diff != "" {
 		t.Errorf("round trip (-in +out):\n%s", diff)
+	}
+}
+
+func TestStateFromProbe(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want State
+	}{
+		{nil, NotRequested},
+		{unix.ENOPROTOOPT, Disabled},
+		{unix.EINVAL, Unsupported},
+		{unix.EPROTONOSUPPORT, Unsupported},
+		{unix.EMFILE, Unknown},
+	} {
+		if got := stateFromProbe(tc.err); got != tc.want {
+			t.Errorf("stateFromProbe(%v) = %v, want %v", tc.err, got, tc.want)
+		}
+	}
+	for _, s := range []State{Unknown, Active, Fallback, Disabled, Unsupported, NotRequested} {
+		if s.String() == "" || s.Reason() == "" {
+			t.Errorf("state %d has no name or reason", s)
+		}
+	}
+	err := error(&featureError{"MPTCP_SUBFLOW_ADDRS", "5.16", unix.EOPNOTSUPP})
+	if !errors.Is(err, ErrNotSupported) || !errors.Is(err, unix.EOPNOTSUPP) || !strings.Contains(err.Error(), "Linux 5.16") {
+		t.Errorf("feature error %v: want ErrNotSupported, EOPNOTSUPP and the kernel version", err)
+	}
+}
+
+func TestKernelAtLeast(t *testing.T) {
+	for _, tc := range []struct {
+		rel  string
+		want bool
+	}{{"6.18.44-fc-v669", true}, {"5.16.0", true}, {"5.15.120-generic", false}, {"4.19", false}, {"weird", true}, {"10.0", true}} {
+		if got := kernelAtLeast(tc.rel, 5, 16); got != tc.want {
+			t.Errorf("kernelAtLeast(%q, 5, 16) = %v", tc.rel, got)
+		}
 	}
 }

@@ -89,6 +89,10 @@ func (s *sockInfo) read(fd uintptr, conn any) error {
 // (the probe works). If the namespace cannot be entered (no CAP_SYS_ADMIN),
 // the probe runs in the caller's namespace instead.
 //
+// Kernels 5.6–5.15 have neither TCP_IS_MPTCP nor MPTCP_INFO: there an
+// MPTCP socket counts as Active even if it fell back (as in Go's own
+// net.TCPConn.MultipathTCP), and Info/Subflows return ErrNotSupported.
+//
 // On the server side, use StateOfAccepted: a plain TCP client accepted by
 // an MPTCP listener yields a plain TCP socket that StateOf cannot tell from
 // one accepted by a TCP listener.
@@ -115,6 +119,13 @@ func StateOf(conn any) (State, error) {
 			}
 			if !errors.Is(err, unix.EOPNOTSUPP) && !errors.Is(err, unix.ENOPROTOOPT) {
 				return fmt.Errorf("mptcp: getsockopt MPTCP_INFO: %w", err)
+			}
+			if !hasSOLMPTCP() {
+				// 5.6–5.15: no MPTCP socket options, so a fallback
+				// cannot be seen; like Go's net package, trust
+				// SO_PROTOCOL.
+				st = Active
+				return nil
 			}
 		}
 		if s.protocol == ipprotoMPTCP {
@@ -161,12 +172,20 @@ func probe(domain, nsFD int) State {
 	if !ran {
 		try()
 	}
+	return stateFromProbe(perr)
+}
+
+// stateFromProbe maps the error of socket(family, SOCK_STREAM,
+// IPPROTO_MPTCP) to the state of a plain TCP socket in that namespace.
+func stateFromProbe(err error) State {
 	switch {
-	case perr == nil:
+	case err == nil:
 		return NotRequested
-	case errors.Is(perr, unix.ENOPROTOOPT):
-		return Disabled
-	case errors.Is(perr, unix.EINVAL), errors.Is(perr, unix.EPROTONOSUPPORT), errors.Is(perr, unix.ESOCKTNOSUPPORT):
+	case errors.Is(err, unix.ENOPROTOOPT):
+		return Disabled // net.mptcp.enabled=0
+	case errors.Is(err, unix.EINVAL), // before 5.6
+		errors.Is(err, unix.EPROTONOSUPPORT), // built without CONFIG_MPTCP
+		errors.Is(err, unix.ESOCKTNOSUPPORT):
 		return Unsupported
 	}
 	return Unknown
@@ -216,10 +235,7 @@ func infoFD(fd uintptr, s *sockInfo) (*ConnInfo, error) {
 	n, err := getsockopt(fd, solMPTCP, optInfo, buf)
 	switch {
 	case errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.ENOPROTOOPT):
-		// A fallback connection forwards SOL_MPTCP to its TCP subflow,
-		// which does not know the level. (Kernels 5.6–5.15 had no
-		// MPTCP_INFO at all and end up here too.)
-		return nil, &StateError{State: Fallback}
+		return nil, solMPTCPError("MPTCP_INFO", err)
 	case err != nil:
 		return nil, fmt.Errorf("mptcp: getsockopt MPTCP_INFO: %w", err)
 	}
@@ -244,4 +260,33 @@ func StateOfAccepted(ln, conn any) (State, error) {
 		return Fallback, nil
 	}
 	return st, nil
+}
+
+// hasSOLMPTCP reports whether the running kernel has the SOL_MPTCP socket
+// options (Linux 5.16+). Unknown versions count as new.
+func hasSOLMPTCP() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return true
+	}
+	return kernelAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 16)
+}
+
+// kernelAtLeast parses a release such as "6.18.44-fc" and compares it.
+func kernelAtLeast(release string, major, minor int) bool {
+	var ma, mi int
+	if n, _ := fmt.Sscanf(release, "%d.%d", &ma, &mi); n < 2 {
+		return true
+	}
+	return ma > major || ma == major && mi >= minor
+}
+
+// solMPTCPError turns EOPNOTSUPP/ENOPROTOOPT from a SOL_MPTCP option into
+// what it means: the connection fell back to TCP (its TCP subflow gets the
+// call and knows no such level) on 5.16+, a missing feature before.
+func solMPTCPError(opt string, err error) error {
+	if !hasSOLMPTCP() {
+		return &featureError{opt, "5.16", err}
+	}
+	return &StateError{State: Fallback}
 }

@@ -133,7 +133,7 @@ func fullInfo(fd uintptr) ([]Subflow, error) {
 		runtime.KeepAlive(tcpinfo)
 		if err != nil {
 			if errors.Is(err, unix.ENOPROTOOPT) {
-				return nil, &StateError{State: Fallback}
+				return nil, solMPTCPError("MPTCP_FULL_INFO", err)
 			}
 			return nil, fmt.Errorf("mptcp: getsockopt MPTCP_FULL_INFO: %w", err)
 		}
@@ -269,7 +269,7 @@ func subflowsLegacy(fd uintptr) ([]Subflow, error) {
 		addrs, na, err := subflowArray(fd, optSubflowAddrs, subflowAddrsSize)
 		if err != nil {
 			if errors.Is(err, unix.ENOPROTOOPT) || errors.Is(err, unix.EOPNOTSUPP) {
-				return nil, &StateError{State: Fallback}
+				return nil, solMPTCPError("MPTCP_SUBFLOW_ADDRS", err)
 			}
 			return nil, fmt.Errorf("mptcp: getsockopt MPTCP_SUBFLOW_ADDRS: %w", err)
 		}
