@@ -313,6 +313,11 @@ func (c *checker) endpoints(eps []pm.Endpoint) {
 				"endpoint %s is bound to %s, which is down: subflows over it fail", name, bound.Name)
 			continue
 		}
+		if e.IfIndex != 0 && bound.NoCarrier {
+			c.add("endpoint", Warn, "check "+bound.Name+"'s cable or link   # or: "+del,
+				"endpoint %s is bound to %s, which is up but has no carrier (cable unplugged, peer down): the address stays, but subflows over it stall", name, bound.Name)
+			continue
+		}
 		h, ok := holder(e)
 		switch {
 		case !ok:
@@ -321,6 +326,9 @@ func (c *checker) endpoints(eps []pm.Endpoint) {
 		case e.IfIndex == 0 && !h.Up:
 			c.add("endpoint", Warn, c.ip("link set "+h.Name+" up")+"   # or: "+del,
 				"endpoint %s: its address is on %s, which is down", name, h.Name)
+		case e.IfIndex == 0 && h.NoCarrier:
+			c.add("endpoint", Warn, "check "+h.Name+"'s cable or link   # or: "+del,
+				"endpoint %s: its address is on %s, which is up but has no carrier (cable unplugged, peer down): subflows over it stall", name, h.Name)
 		case e.IfIndex != 0 && h.Index != e.IfIndex:
 			c.add("endpoint", Info, "",
 				"endpoint %s: the address is on %s, not on %s where its subflows are bound", name, h.Name, dev)

@@ -138,7 +138,10 @@ type Interface struct {
 	Index int
 	Name  string
 	Up    bool
-	Addrs []netip.Addr
+	// NoCarrier: administratively up but without carrier (IFF_RUNNING
+	// clear), such as an unplugged cable or a veth whose peer is down.
+	NoCarrier bool
+	Addrs     []netip.Addr
 }
 
 // Process is a running program as the checks see it.

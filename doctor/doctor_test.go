@@ -156,6 +156,13 @@ func TestCheck(t *testing.T) {
 			wantSummary: "bound to eth1, which is down",
 		},
 		{
+			name:        "no carrier",
+			modify:      func(s *doctor.Snapshot) { s.InterfaceList[2].NoCarrier = true },
+			wantUsable:  true,
+			want:        []problem{{"endpoint", "warn", "check eth1's cable or link   # or: mptcpkit endpoint delete id 1"}},
+			wantSummary: "up but has no carrier",
+		},
+		{
 			name: "address on a down interface, no dev",
 			modify: func(s *doctor.Snapshot) {
 				s.EndpointList[0].IfIndex = 0

@@ -111,7 +111,8 @@ func (s *system) Interfaces() ([]Interface, error) {
 			return err
 		}
 		for _, i := range ifs {
-			ifc := Interface{Index: i.Index, Name: i.Name, Up: i.Flags&net.FlagUp != 0}
+			up := i.Flags&net.FlagUp != 0
+			ifc := Interface{Index: i.Index, Name: i.Name, Up: up, NoCarrier: up && i.Flags&net.FlagRunning == 0}
 			addrs, err := i.Addrs()
 			if err != nil {
 				return fmt.Errorf("addresses of %s: %w", i.Name, err)

@@ -92,6 +92,23 @@ func TestSystemEndpoints(t *testing.T) {
 		t.Errorf("limit warning found: %v, stale endpoint warning found: %v; findings:\n%+v", limitFix, staleFix, r.Findings)
 	}
 
+	// The peer goes down: eth1 stays up but loses its carrier.
+	// The kernel's linkwatch updates IFF_RUNNING up to a second later.
+	b.Run(t, "ip", "link", "set", "eth1", "down")
+	var noCarrier int
+	for deadline := time.Now().Add(3 * time.Second); noCarrier == 0 && time.Now().Before(deadline); {
+		time.Sleep(100 * time.Millisecond)
+		r = doctor.Check(context.Background(), doctor.System(a.NetNS), opts)
+		for _, f := range findingsOf(r, "endpoint", doctor.Warn) {
+			if strings.Contains(f.Summary, "eth1, which is up but has no carrier") {
+				noCarrier++
+			}
+		}
+	}
+	if noCarrier != 3 {
+		t.Errorf("%d endpoints flagged without carrier, want 3; findings:\n%+v", noCarrier, r.Findings)
+	}
+
 	// Interface down: the three endpoints bound to it are flagged.
 	a.Run(t, "ip", "link", "set", "eth1", "down")
 	r = doctor.Check(context.Background(), doctor.System(a.NetNS), opts)
