@@ -20,7 +20,8 @@ what to fix:
   - every net.mptcp.* sysctl, and which path manager is active
   - the path manager's limits against its endpoints (e.g. three subflow
     endpoints but a subflow limit of 2)
-  - endpoints whose interface is down or whose address has gone, endpoints
+  - endpoints whose interface is down or without carrier, or whose address
+    has gone, endpoints
     without signal or subflow (they do nothing)
   - other programs managing endpoints: NetworkManager with MPTCP, mptcpd
   - BPF/BTF support for forcing programs onto MPTCP (mptcpkit force)
