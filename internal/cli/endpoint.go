@@ -358,6 +358,17 @@ func endpointDelete(e *env, args []string) error {
 	}
 	defer s.Close()
 	id := a.id
+	if a.idSet && a.id != 0 && a.addr.IsValid() {
+		// The kernel deletes by id alone: make sure the id is the address
+		// the user means.
+		eps, err := s.c.Endpoints()
+		if err != nil {
+			return pmErr(err)
+		}
+		if ep, ok := findEndpoint(eps, a.id, netip.Addr{}); ok && ep.Addr != a.addr {
+			return fmt.Errorf("endpoint id %d is %s, not %s; nothing deleted (`%s` lists them)", a.id, ep.Addr, a.addr, e.mk("endpoint show"))
+		}
+	}
 	if !a.idSet {
 		eps, err := s.c.Endpoints()
 		if err != nil {

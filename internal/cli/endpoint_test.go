@@ -101,6 +101,7 @@ func TestEndpointKernelErrors(t *testing.T) {
 		n("endpoint", "delete", "id", "8"),                          //
 		n("endpoint", "add", "10.0.0.9", "id", "2", "subflow"),      // id in use
 		n("endpoint", "add", "10.0.0.9", "dev", "eth9", "subflow"),  // no such interface
+		n("endpoint", "delete", "id", "3", "10.0.0.4"),              // id and address disagree
 		n("endpoint", "delete", "id", "42"),                         // no such endpoint
 		n("endpoint", "delete", "10.9.9.9"),                         //
 		n("endpoint", "show", "id", "42"),                           //
