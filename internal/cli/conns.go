@@ -285,9 +285,16 @@ func writeConns(w io.Writer, conns []sockdiag.Connection, rates map[sockdiag.Sub
 		if c.Fallback {
 			mode = "FALLBACK to TCP"
 		}
-		fmt.Fprintf(tw, "token %s  %s -> %s  %s  %s  subflows %d (%d active, %d backup)  sent %s  received %s\n",
-			c.Token, c.Local, c.Remote, c.State, mode, c.SubflowCount, c.SubflowsActive, c.SubflowsBackup,
+		sub := fmt.Sprintf("subflows %d (%d active, %d backup)", c.SubflowCount, c.SubflowsActive, c.SubflowsBackup)
+		if c.SubflowCount == 0 {
+			sub = "subflows unknown (the kernel shows them to CAP_NET_ADMIN only)"
+		}
+		fmt.Fprintf(tw, "token %s  %s -> %s  %s  %s  %s  sent %s  received %s\n",
+			c.Token, c.Local, c.Remote, c.State, mode, sub,
 			connsBytes(float64(c.BytesSent)), connsBytes(float64(c.BytesReceived)))
+		if len(c.Subflows) == 0 {
+			continue
+		}
 		hdr := "  \tid l/r\tlocal\tremote\tstate\trtt\tcwnd\tsent\trecv\tretrans"
 		if rates != nil {
 			hdr += "\ttx/s\trx/s"
