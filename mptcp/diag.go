@@ -9,7 +9,9 @@ import (
 )
 
 // lookupDiag fills Backup, LocalID and RemoteID from socket diagnostics in
-// the namespace nsFD, one exact inet_diag lookup per subflow. Best effort:
+// the namespace nsFD, one exact inet_diag lookup per subflow (and one dump
+// of the family's TCP sockets if a subflow bound to a device, which exact
+// lookups cannot find without its interface index, is left). Best effort:
 // without CAP_NET_ADMIN the kernel sends no ULP info and Diag stays false.
 func lookupDiag(nsFD int, sfs []Subflow) {
 	if len(sfs) == 0 {
@@ -45,7 +47,11 @@ func lookupDiag(nsFD int, sfs []Subflow) {
 	if len(missing) == 0 {
 		return
 	}
-	for _, fam := range []uint8{unix.AF_INET, unix.AF_INET6} {
+	fams := map[uint8]bool{}
+	for _, i := range missing {
+		fams[family(sfs[i].Local)] = true
+	}
+	for fam := range fams {
 		msgs, err := inetdiag.Query(c, inetdiag.Request{
 			Family: fam, Protocol: inetdiag.ProtoTCP, Ext: inetdiag.ExtInfo,
 			States: inetdiag.AllConnected, Dump: true,
