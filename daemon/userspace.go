@@ -52,6 +52,7 @@ func (u *userspacePM) run(ctx context.Context) {
 // update takes the reconciler's decisions: the allowed addresses changed.
 func (u *userspacePM) update(ds []Decision) {
 	var allowed []Decision
+	u.mu.Lock()
 	for _, x := range ds {
 		if x.In {
 			allowed = append(allowed, x)
@@ -60,7 +61,6 @@ func (u *userspacePM) update(ds []Decision) {
 			}
 		}
 	}
-	u.mu.Lock()
 	u.addrs = allowed
 	conns := make([]*usConn, 0, len(u.conns))
 	for _, c := range u.conns {
@@ -73,6 +73,7 @@ func (u *userspacePM) update(ds []Decision) {
 }
 
 func (u *userspacePM) event(ev pm.Event) {
+	u.d.log.Debug("path-manager event", "type", ev.Type, "token", ev.Token, "local", ev.Local, "remote", ev.Remote, "server_side", ev.ServerSide, "flags", ev.Flags)
 	switch ev.Type {
 	case pm.EventCreated, pm.EventEstablished:
 		if ev.ServerSide || ev.Flags&pm.EventFlagServerSide != 0 {
@@ -98,6 +99,8 @@ func (u *userspacePM) event(ev pm.Event) {
 		delete(u.conns, ev.Token)
 		u.mu.Unlock()
 	case pm.EventSubEstablished:
+		// Backup comes from SUBFLOW_CREATE's local flags (the MP_JOIN
+		// backup bit); ev.Backup is the peer's view.
 		u.mu.Lock()
 		if c := u.conns[ev.Token]; c != nil {
 			c.subflows[ev.Local.Addr()] = ev.Local

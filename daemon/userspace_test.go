@@ -1,0 +1,179 @@
+package daemon_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mptcpkit/mptcpkit/daemon"
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
+	"github.com/mptcpkit/mptcpkit/mptcp"
+	"github.com/mptcpkit/mptcpkit/pm"
+)
+
+// TestUserspacePM: with net.mptcp.path_manager=userspace the daemon gives
+// each new connection one subflow per allowed local address (backup per
+// policy, port rules respected), confirmed by SUB_ESTABLISHED events, and
+// re-creates a subflow when its path returns.
+func TestUserspacePM(t *testing.T) {
+	c := nstest.New(t, "client")
+	s := nstest.New(t, "server")
+	c.Sysctl(t, "net.mptcp.path_manager", "userspace")
+	nstest.Link(t, c, "mk1", "10.84.1.1/24", s, "mk1", "10.84.1.2/24")
+	nstest.Link(t, c, "mk2", "10.84.2.1/24", s, "mk2", "10.84.2.2/24")
+	nstest.Link(t, c, "mk3", "10.84.3.1/24", s, "mk3", "10.84.3.2/24")
+	s.Run(t, "ip", "mptcp", "limits", "set", "subflows", "8", "add_addr_accepted", "8")
+
+	// Events as the test sees them, to confirm SUB_ESTABLISHED.
+	ec, err := pm.Dial(&pm.Config{NetNS: c.FD()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ec.Close()
+	var mu sync.Mutex
+	subEst := map[uint32][]pm.Event{}
+	ectx, ecancel := context.WithCancel(context.Background())
+	edone := make(chan struct{})
+	go func() {
+		defer close(edone)
+		ec.Events(ectx, func(ev pm.Event) error {
+			if ev.Type == pm.EventSubEstablished {
+				mu.Lock()
+				subEst[ev.Token] = append(subEst[ev.Token], ev)
+				mu.Unlock()
+			}
+			return nil
+		})
+	}()
+	defer func() { ecancel(); <-edone }()
+
+	h := start(t, c, daemon.Config{Policy: mustPolicy(t, `version = 1
+[[rule]]
+name = "bulk only"
+interface = "mk3"
+flags = ["subflow", "backup"]
+ports = [5201]
+[[rule]]
+interface = "mk*"
+flags = ["subflow"]
+`)})
+	if eps := h.endpoints(); len(eps) != 0 {
+		t.Fatalf("userspace mode added kernel endpoints: %q", table(eps))
+	}
+	time.Sleep(300 * time.Millisecond) // both event sockets joined
+
+	listen := func(port string) net.Listener {
+		var ln net.Listener
+		s.Do(t, func() (err error) {
+			lc := net.ListenConfig{}
+			lc.SetMultipathTCP(true)
+			ln, err = lc.Listen(context.Background(), "tcp", "10.84.1.2:"+port)
+			return err
+		})
+		go func() {
+			for {
+				conn, err := ln.Accept()
+				if err != nil {
+					return
+				}
+				go func() { io.Copy(io.Discard, conn); conn.Close() }()
+			}
+		}()
+		t.Cleanup(func() { ln.Close() })
+		return ln
+	}
+	dial := func(ln net.Listener) net.Conn {
+		var conn net.Conn
+		c.Do(t, func() (err error) {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("10.84.1.1")}, Timeout: 3 * time.Second}
+			d.SetMultipathTCP(true)
+			conn, err = d.Dial("tcp", ln.Addr().String())
+			return err
+		})
+		t.Cleanup(func() { conn.Close() })
+		// The client side is fully established (ESTABLISHED; joins are
+		// allowed) once the server acknowledged data.
+		if _, err := conn.Write([]byte("hello")); err != nil {
+			t.Fatal(err)
+		}
+		return conn
+	}
+	locals := func(conn net.Conn) string {
+		sfs, err := mptcp.Subflows(conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var l []string
+		for _, sf := range sfs {
+			l = append(l, sf.Local.Addr().String())
+		}
+		sort.Strings(l)
+		return strings.Join(l, " ")
+	}
+	waitLocals := func(conn net.Conn, want string) time.Duration {
+		t.Helper()
+		start := time.Now()
+		for {
+			got := locals(conn)
+			if got == want {
+				return time.Since(start)
+			}
+			if time.Since(start) > 2*time.Second {
+				t.Fatalf("subflows from %q, want %q", got, want)
+			}
+			time.Sleep(5 * time.Millisecond)
+		}
+	}
+
+	bulk := dial(listen("5201"))
+	took := waitLocals(bulk, "10.84.1.1 10.84.2.1 10.84.3.1")
+	t.Logf("bulk connection: subflows on all three paths %v after connect", took)
+	other := dial(listen("5202"))
+	waitLocals(other, "10.84.1.1 10.84.2.1")
+	time.Sleep(100 * time.Millisecond)
+	if got := locals(other); got != "10.84.1.1 10.84.2.1" {
+		t.Errorf("port 5202 connection got subflows from %q; mk3 is for port 5201 only", got)
+	}
+
+	// SUB_ESTABLISHED confirms the bulk connection's two extra subflows,
+	// the mk3 one as backup.
+	mu.Lock()
+	var confirmed []string
+	for _, evs := range subEst {
+		for _, ev := range evs {
+			if ev.Remote.Port() != 5201 {
+				continue
+			}
+			confirmed = append(confirmed, ev.Local.Addr().String())
+		}
+	}
+	mu.Unlock()
+	sort.Strings(confirmed)
+	if strings.Join(confirmed, ",") != "10.84.2.1,10.84.3.1" {
+		t.Errorf("SUB_ESTABLISHED for port 5201 from %q, want 10.84.2.1 and 10.84.3.1", confirmed)
+	}
+	// Backup per policy: the mk3 subflow asked for backup priority.
+	sfs, err := mptcp.Subflows(bulk)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, sf := range sfs {
+		want := sf.Local.Addr().String() == "10.84.3.1"
+		if !sf.Diag || sf.BackupLocal != want {
+			t.Errorf("subflow from %s: backup (local) %v (diag %v), want %v", sf.Local, sf.BackupLocal, sf.Diag, want)
+		}
+	}
+
+	// Path 2 goes away and returns: its subflow is closed and re-created.
+	setLink(t, s, "mk2", false)
+	waitLocals(bulk, "10.84.1.1 10.84.3.1")
+	upAt := time.Now()
+	setLink(t, s, "mk2", true)
+	waitLocals(bulk, "10.84.1.1 10.84.2.1 10.84.3.1")
+	t.Logf("subflow re-created %v after its link returned", time.Since(upAt))
+}
