@@ -424,11 +424,20 @@ func TestFallbackAgainstTCPListener(t *testing.T) {
 	if !r.Fallback {
 		t.Errorf("Fallback = false for MPTCP against a TCP-only listener")
 	}
-	if s := r.Streams[0]; s.State != stateFallback || s.ServerState != stateTCP {
-		t.Errorf("state %q, server state %q; want fallback, tcp", s.State, s.ServerState)
+	if s := r.Streams[0]; s.State != stateFallback || s.ServerState != stateTCP || s.Reason == "" {
+		t.Errorf("state %q, server state %q, reason %q; want fallback, tcp and a reason", s.State, s.ServerState, s.Reason)
 	}
-	if r.Bytes <= 0 || r.Bytes != r.SenderBytes || r.Subflows != 1 {
-		t.Errorf("bytes %d/%d, subflows %d", r.Bytes, r.SenderBytes, r.Subflows)
+	var text strings.Builder
+	r.WriteText(&text)
+	for _, want := range []string{"not MPTCP: ", "fallback YES"} {
+		if !strings.Contains(text.String(), want) {
+			t.Errorf("report lacks %q:\n%s", want, text.String())
+		}
+	}
+	cfg, _ = cfg.withDefaults()
+	checkResult(t, r, cfg)
+	if r.Subflows != 1 {
+		t.Errorf("%d subflows for a fallen-back connection, want 1", r.Subflows)
 	}
 }
 

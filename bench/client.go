@@ -269,6 +269,7 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 		}
 		res.Latency = h.latency(cfg.RRSize, res.Seconds)
 	}
+	// The server keeps the data connections open until now.
 	k.send(&msg{Type: "bye"}, time.Second)
 	if len(mismatch) > 0 {
 		return res, fmt.Errorf("%w: %w", ErrMismatch, errors.Join(mismatch...))

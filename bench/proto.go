@@ -27,6 +27,17 @@ import (
 // After a control hello both sides exchange JSON objects, one per line, at
 // most maxClientLine (client to server) or maxServerLine bytes each. After a
 // data hello the connection carries payload only.
+//
+// A run, on the control connection:
+//
+//	client: start {mode, streams, reverse, duration_ms, rr_size}
+//	server: ready {congestion_control}   (or error {error})
+//	client: opens the data connections, each with a data hello
+//	server: go                           (all data connections arrived)
+//	        ... the transfer: the sender half-closes when the time is up ...
+//	client: done {counts}                (the client's byte counts)
+//	server: result {seconds, report}     (the server's counts and sockets)
+//	client: bye                          (the server may close the data connections)
 const (
 	helloLen      = 32
 	protoVersion  = 1
@@ -87,7 +98,7 @@ func parseHello(b []byte) (hello, error) {
 
 // msg is every control message; Type says which fields matter.
 type msg struct {
-	Type string `json:"type"` // start, ready, go, done, result, error
+	Type string `json:"type"` // start, ready, go, done, result, bye, error
 
 	// start (client → server)
 	Mode       Mode  `json:"mode,omitempty"`

@@ -103,6 +103,9 @@ func (r *Result) WriteText(w io.Writer) error {
 	for _, s := range r.Streams {
 		fmt.Fprintf(&b, "[%3d] %s -> %s  %s (server: %s)  %s  sender %d bytes, receiver %d bytes, retr %d\n",
 			s.ID+1, s.Local, s.Remote, s.State, s.ServerState, FormatBytes(s.Bytes), s.SenderBytes, s.Bytes, s.Retransmits)
+		if s.Reason != "" {
+			fmt.Fprintf(&b, "      not MPTCP: %s\n", s.Reason)
+		}
 		var total uint64
 		for _, sf := range s.Subflows {
 			total += sf.Bytes

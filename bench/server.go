@@ -362,6 +362,12 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 		log.Info("bench server: client went away before the result", "err", err)
 		return
 	}
+	// Keep the data connections open until the client has read its own
+	// figures: closing them would end the subflows (an MPTCP socket forgets
+	// a closed subflow's counters).
+	if m, err := k.recv(s.handshakeTimeout()); err != nil || m.Type != "bye" {
+		log.Debug("bench server: no bye from client", "err", err)
+	}
 	var total int64
 	for i := range counts {
 		total += counts[i].read.Load() + counts[i].written.Load()

@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"flag"
@@ -304,7 +305,7 @@ func runBenchClient(e *env, cfg bench.Config, compare bool, ns *netns.NetNS) err
 		header(cfg.Mode)
 		res, err := bench.Run(e.ctx, cfg, progress)
 		if err != nil && res == nil {
-			return err
+			return interrupted(err)
 		}
 		if e.json {
 			enc := json.NewEncoder(e.stdout)
@@ -325,7 +326,7 @@ func runBenchClient(e *env, cfg bench.Config, compare bool, ns *netns.NetNS) err
 		res, err := bench.Run(e.ctx, c, progress)
 		if err != nil {
 			if res == nil || !errors.Is(err, bench.ErrMismatch) {
-				return fmt.Errorf("%s run: %w", strings.ToUpper(m.String()), err)
+				return fmt.Errorf("%s run: %w", strings.ToUpper(m.String()), interrupted(err))
 			}
 		}
 		if !e.json {
@@ -348,4 +349,12 @@ func runBenchClient(e *env, cfg bench.Config, compare bool, ns *netns.NetNS) err
 		return enc.Encode(&cmp)
 	}
 	return cmp.WriteText(e.stdout)
+}
+
+// interrupted names a run cut short by Ctrl-C.
+func interrupted(err error) error {
+	if errors.Is(err, context.Canceled) {
+		return errors.New("interrupted: the run was cancelled before it finished (no result)")
+	}
+	return err
 }
