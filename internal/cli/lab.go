@@ -65,6 +65,8 @@ func cmdLab(e *env, args []string) error {
 		return cmdLabFailover(e, rest)
 	case "bench":
 		return cmdLabBench(e, rest)
+	case "kv": // issue 5: the key-value experiment (lab_kv.go)
+		return cmdLabKV(e, rest)
 	case "delayline":
 		// Internal: the delay-line process `lab up` starts.
 		if code := lab.DelayLineMain(append([]string{"lab"}, args...)); code != 0 {
