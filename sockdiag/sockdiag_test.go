@@ -252,3 +252,46 @@ func TestConnectionsLive(t *testing.T) {
 		t.Errorf("server side: %+v; want one connection from %v with 2 subflows", sconns, mp.Local)
 	}
 }
+
+// TestDualStack: a dual-stack (AF_INET6) MPTCP listener accepting an IPv4
+// client. The server's MPTCP socket carries v4-mapped addresses; both
+// sockdiag and mptcp.Subflows report plain IPv4 and find the subflow.
+func TestDualStack(t *testing.T) {
+	ns := nstest.New(t, "ds")
+	var ln net.Listener
+	var c net.Conn
+	ns.Do(t, func() (err error) {
+		if ln, err = mptcp.Listen("tcp", "[::]:5403"); err != nil {
+			return err
+		}
+		c, err = mptcp.Dial("tcp4", "127.0.0.1:5403")
+		return err
+	})
+	defer ln.Close()
+	defer c.Close()
+	s, err := ln.Accept()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	dc, err := sockdiag.Dial(&sockdiag.Config{NetNS: ns.FD()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer dc.Close()
+	conns, err := dc.Connections()
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := (sockdiag.Filter{LocalPort: 5403}).Apply(conns)
+	if len(srv) != 1 || srv[0].Local != ap("127.0.0.1:5403") || len(srv[0].Subflows) != 1 || srv[0].Subflows[0].Local != ap("127.0.0.1:5403") {
+		t.Fatalf("server side of the dual-stack connection: %+v", srv)
+	}
+	sfs, err := mptcp.Subflows(s)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(sfs) != 1 || sfs[0].Local.Addr().Unmap() != netip.MustParseAddr("127.0.0.1") || !sfs[0].Diag {
+		t.Errorf("mptcp.Subflows(server conn) = %+v; want one 127.0.0.1 subflow with diag data", sfs)
+	}
+}
