@@ -86,8 +86,9 @@ func (s *sockInfo) read(fd uintptr, conn any) error {
 // For a plain TCP socket, a probe socket(family, SOCK_STREAM, IPPROTO_MPTCP)
 // opened in the connection's own network namespace tells Disabled
 // (ENOPROTOOPT), Unsupported (EINVAL, EPROTONOSUPPORT) and NotRequested
-// (the probe works). If the namespace cannot be entered (no CAP_SYS_ADMIN),
-// the probe runs in the caller's namespace instead.
+// (the probe works). If the namespace cannot be found or entered (ioctl
+// SIOCGSKNS needs CAP_NET_ADMIN, setns CAP_SYS_ADMIN), the probe runs in the
+// caller's namespace instead.
 //
 // Kernels 5.6–5.15 have neither TCP_IS_MPTCP nor MPTCP_INFO: there an
 // MPTCP socket counts as Active even if it fell back (as in Go's own
