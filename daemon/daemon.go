@@ -153,7 +153,7 @@ func newDaemon(cfg Config) (*daemon, error) {
 
 	d.pm = cfg.PM
 	if d.pm == nil {
-		c, err := pm.Dial(&pm.Config{NetNS: d.ns.FD()})
+		c, err := pm.Dial(&pm.Config{NetNS: d.cfg.NetNS})
 		if err != nil {
 			return nil, fmt.Errorf("daemon: %w", err)
 		}
@@ -163,7 +163,7 @@ func newDaemon(cfg Config) (*daemon, error) {
 	}
 	d.mon = cfg.Monitor
 	if d.mon == nil {
-		m, err := netmon.New(netmon.Config{NetNS: d.ns.FD(), Logger: d.log, OnEvent: d.metrics.netlinkEvent})
+		m, err := netmon.New(netmon.Config{NetNS: d.cfg.NetNS, Logger: d.log, OnEvent: d.metrics.netlinkEvent})
 		if err != nil {
 			return nil, fmt.Errorf("daemon: %w", err)
 		}
@@ -190,9 +190,19 @@ func nsIdentity(fd int) string {
 	return fmt.Sprintf("net:[%d]", st.Ino)
 }
 
+// inNS runs fn inside the managed namespace. In the daemon's own namespace
+// it runs fn directly: entering a namespace (setns) needs CAP_SYS_ADMIN,
+// which the systemd unit does not grant.
+func (d *daemon) inNS(fn func() error) error {
+	if d.cfg.NetNS <= 0 {
+		return fn()
+	}
+	return d.ns.Do(fn)
+}
+
 func (d *daemon) sysctl(key string) (string, error) {
 	var b []byte
-	err := d.ns.Do(func() (err error) {
+	err := d.inNS(func() (err error) {
 		b, err = os.ReadFile(filepath.Join("/proc/sys", key))
 		return err
 	})

@@ -141,7 +141,7 @@ type netstatCollector struct{ d *daemon }
 func (c *netstatCollector) Describe(ch chan<- *prometheus.Desc) { ch <- mibDesc }
 func (c *netstatCollector) Collect(ch chan<- prometheus.Metric) {
 	var b []byte
-	err := c.d.ns.Do(func() (err error) {
+	err := c.d.inNS(func() (err error) {
 		b, err = os.ReadFile("/proc/thread-self/net/netstat")
 		return err
 	})

@@ -100,3 +100,88 @@ func TestDaemonCLI(t *testing.T) {
 		t.Errorf("state after stop: %+v %v", s, err)
 	}
 }
+
+// TestDaemonHelperProcess is mptcpkit's main when the test binary is run by
+// TestDaemonProcess (it does nothing otherwise).
+func TestDaemonHelperProcess(t *testing.T) {
+	if os.Getenv("MKT_DAEMON_HELPER") != "1" {
+		return
+	}
+	args := os.Args
+	for i, a := range args {
+		if a == "--" {
+			args = args[i+1:]
+			break
+		}
+	}
+	os.Exit(Main(args))
+}
+
+// TestDaemonProcess runs the daemon as its own process inside a namespace
+// (its own namespace: no -n) with CAP_NET_ADMIN as its only capability, as
+// the systemd unit does; SIGTERM removes its endpoints.
+func TestDaemonProcess(t *testing.T) {
+	a := nstest.New(t, "a")
+	b := nstest.New(t, "b")
+	nstest.Link(t, a, "mk0", "10.85.0.1/24", b, "mk0", "10.85.0.2/24")
+	dir := t.TempDir()
+	state := filepath.Join(dir, "daemon.json")
+	var logs bytes.Buffer
+	cmd := a.Command("setpriv", "--bounding-set=-all,+net_admin", "--",
+		os.Args[0], "-test.run=^TestDaemonHelperProcess$", "--", "-v", "daemon", "--state", state, "--metrics", "127.0.0.1:9808")
+	cmd.Env = append(os.Environ(), "MKT_DAEMON_HELPER=1")
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() {
+		if cmd.ProcessState == nil {
+			cmd.Process.Kill()
+			<-exited
+		}
+		if t.Failed() {
+			t.Logf("daemon output:\n%s", logs.String())
+		}
+	}()
+	endpoints := func() string { return strings.TrimSpace(a.Run(t, "ip", "mptcp", "endpoint", "show")) }
+	for deadline := time.Now().Add(5 * time.Second); !strings.Contains(endpoints(), "10.85.0.1 id 1 subflow dev mk0"); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no endpoint from the daemon process; endpoints %q", endpoints())
+		}
+	}
+	// Metrics inside its namespace, MPTcpExt read there without setns.
+	out := a.Run(t, "python3", "-c", "import urllib.request;print(urllib.request.urlopen('http://127.0.0.1:9808/metrics').read().decode())")
+	if !strings.Contains(out, `mptcpkit_mptcpext_total{counter="MPCapableSYNRX"}`) || !strings.Contains(out, `mptcpkit_endpoints{flag="subflow"} 1`) {
+		t.Errorf("metrics:\n%s", out)
+	}
+	// ip netns exec runs the daemon as a child: signal the daemon itself.
+	pid := daemonPID(t, state)
+	if err := syscall.Kill(pid, syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		if err != nil {
+			t.Fatalf("daemon exit: %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("daemon did not exit on SIGTERM")
+	}
+	if got := endpoints(); got != "" {
+		t.Errorf("endpoints left after SIGTERM: %q", got)
+	}
+	if strings.Contains(logs.String(), "level=ERROR") {
+		t.Errorf("errors logged with CAP_NET_ADMIN only:\n%s", logs.String())
+	}
+}
+
+func daemonPID(t *testing.T, state string) int {
+	t.Helper()
+	s, err := daemon.ReadState(state)
+	if err != nil || s.PID == 0 {
+		t.Fatalf("state file: %+v %v", s, err)
+	}
+	return s.PID
+}
