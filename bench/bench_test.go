@@ -758,3 +758,48 @@ func TestHistogram(t *testing.T) {
 		t.Errorf("empty latency = %+v", l)
 	}
 }
+
+// TestServerShutdownMidRun stops a server during a long run: Serve returns
+// promptly and the client gets an error, not a hang.
+func TestServerShutdownMidRun(t *testing.T) {
+	cli, srv := nstest.New(t, "cli"), nstest.New(t, "srv")
+	nstest.Link(t, cli, "veth1", "10.0.1.1/24", srv, "veth1", "10.0.1.2/24")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	ln, err := ListenNetNS(ctx, srv.NetNS, "10.0.1.2:5301")
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- (&Server{}).Serve(ctx, ln) }()
+	for _, reverse := range []bool{false, true} {
+		ran := make(chan error, 1)
+		go func() {
+			_, err := Run(context.Background(), Config{Addr: "10.0.1.2:5301", Dialer: NetNSDialer(cli.NetNS),
+				Duration: 30 * time.Second, Reverse: reverse, Interval: -1}, nil)
+			ran <- err
+		}()
+		time.Sleep(700 * time.Millisecond)
+		if !reverse {
+			continue // the server stops during the second, reverse, run
+		}
+		cancel()
+		select {
+		case err := <-served:
+			if err != nil {
+				t.Errorf("Serve: %v", err)
+			}
+		case <-time.After(5 * time.Second):
+			t.Fatal("Serve still running 5 s after its context ended")
+		}
+		select {
+		case err := <-ran:
+			if err == nil {
+				t.Error("Run succeeded although the server stopped mid-run")
+			}
+			t.Logf("client: %v", err)
+		case <-time.After(5 * time.Second):
+			t.Fatal("Run still running 5 s after the server stopped")
+		}
+	}
+}

@@ -131,6 +131,21 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 	end := t0.Add(cfg.Duration)
 	log.Debug("bench: run started", "streams", cfg.Streams)
 
+	// The transfer's deadlines, set before checking ctx: once ctx is done,
+	// the deadlines set on cancellation are the last word.
+	for _, s := range streams {
+		switch {
+		case cfg.RRSize > 0:
+			s.c.SetDeadline(end.Add(grace))
+		case cfg.Reverse:
+			s.c.SetReadDeadline(end.Add(grace))
+		default:
+			s.c.SetWriteDeadline(end)
+		}
+	}
+	if ctx.Err() != nil {
+		return nil, ctx.Err()
+	}
 	var wg sync.WaitGroup
 	var lastEnd atomic.Int64
 	for _, s := range streams {
@@ -141,10 +156,8 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 			case cfg.RRSize > 0:
 				s.sc.err = request(s.c, cfg.RRSize, end, &s.sc, s.hist)
 			case cfg.Reverse:
-				s.c.SetReadDeadline(end.Add(grace))
 				s.sc.err = receive(s.c, make([]byte, bufSize), &s.sc.read)
 			default:
-				s.c.SetWriteDeadline(end)
 				s.sc.err = send(s.c, make([]byte, bufSize), &s.sc.written)
 			}
 			e := int64(time.Since(t0))
@@ -318,7 +331,6 @@ func settledStat(c net.Conn, want int64) connStat {
 // request sends size-byte requests and reads size-byte answers until end.
 func request(c net.Conn, size int, end time.Time, sc *streamCount, h *histogram) error {
 	buf := make([]byte, size)
-	c.SetDeadline(end.Add(grace))
 	for time.Now().Before(end) {
 		t := time.Now()
 		m, err := c.Write(buf)

@@ -295,6 +295,19 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 	counts := make([]streamCount, len(conns))
 	var wg sync.WaitGroup
 	var lastEnd atomic.Int64
+	for _, dc := range conns {
+		switch {
+		case start.RRSize > 0:
+			dc.SetDeadline(t0.Add(dur + grace))
+		case start.Reverse:
+			dc.SetWriteDeadline(t0.Add(dur))
+		default:
+			dc.SetReadDeadline(t0.Add(dur + grace))
+		}
+	}
+	if ctx.Err() != nil { // after the deadlines: see context.AfterFunc above
+		return
+	}
 	for i, dc := range conns {
 		wg.Add(1)
 		go func() {
@@ -302,13 +315,10 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 			sc := &counts[i]
 			switch {
 			case start.RRSize > 0:
-				dc.SetDeadline(t0.Add(dur + grace))
 				sc.err = echo(dc, start.RRSize, sc)
 			case start.Reverse:
-				dc.SetWriteDeadline(t0.Add(dur))
 				sc.err = send(dc, make([]byte, bufSize), &sc.written)
 			default:
-				dc.SetReadDeadline(t0.Add(dur + grace))
 				sc.err = receive(dc, make([]byte, bufSize), &sc.read)
 			}
 			end := int64(time.Since(t0))
