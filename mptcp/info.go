@@ -68,7 +68,7 @@ type ConnInfo struct {
 
 	Retransmits   uint32 `json:"retransmits"`    // 6.5
 	BytesRetrans  uint64 `json:"bytes_retrans"`  // 6.5
-	BytesSent     uint64 `json:"bytes_sent"`     // 6.5: data-level bytes sent (all subflows, incl. retransmissions)
+	BytesSent     uint64 `json:"bytes_sent"`     // 6.5: data-level bytes sent; reinjections on other subflows are in BytesRetrans, not here (seen on 6.18)
 	BytesReceived uint64 `json:"bytes_received"` // 6.5
 	BytesAcked    uint64 `json:"bytes_acked"`    // 6.5: data-level bytes acked
 
