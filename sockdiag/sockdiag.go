@@ -38,6 +38,9 @@ func Dial(cfg *Config) (*Client, error) {
 	}
 	c, err := inetdiag.Dial(ns)
 	if err != nil {
+		if ns != 0 && errors.Is(err, unix.EPERM) {
+			return nil, fmt.Errorf("%w (reading another network namespace needs CAP_SYS_ADMIN: run as root)", err)
+		}
 		return nil, err
 	}
 	return &Client{c: c}, nil
