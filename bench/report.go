@@ -155,20 +155,20 @@ func (c *Comparison) WriteText(w io.Writer) error {
 	fmt.Fprintf(tw, "goodput\t%s\t%s\t%.2fx\n", FormatBits(c.TCP.BitsPerSecond), FormatBits(c.MPTCP.BitsPerSecond), c.Ratio)
 	if c.TCP.Latency != nil && c.MPTCP.Latency != nil {
 		t, m := c.TCP.Latency, c.MPTCP.Latency
-		fmt.Fprintf(tw, "trans/sec\t%.0f\t%.0f\t\n", t.Rate, m.Rate)
-		fmt.Fprintf(tw, "p50\t%s\t%s\t\n", fmtDur(t.P50), fmtDur(m.P50))
-		fmt.Fprintf(tw, "p90\t%s\t%s\t\n", fmtDur(t.P90), fmtDur(m.P90))
-		fmt.Fprintf(tw, "p99\t%s\t%s\t\n", fmtDur(t.P99), fmtDur(m.P99))
-		fmt.Fprintf(tw, "max\t%s\t%s\t\n", fmtDur(t.Max), fmtDur(m.Max))
+		fmt.Fprintf(tw, "trans/sec\t%.0f\t%.0f\n", t.Rate, m.Rate)
+		fmt.Fprintf(tw, "p50\t%s\t%s\n", fmtDur(t.P50), fmtDur(m.P50))
+		fmt.Fprintf(tw, "p90\t%s\t%s\n", fmtDur(t.P90), fmtDur(m.P90))
+		fmt.Fprintf(tw, "p99\t%s\t%s\n", fmtDur(t.P99), fmtDur(m.P99))
+		fmt.Fprintf(tw, "max\t%s\t%s\n", fmtDur(t.Max), fmtDur(m.Max))
 	}
-	fmt.Fprintf(tw, "bytes\t%d\t%d\t\n", c.TCP.Bytes, c.MPTCP.Bytes)
-	fmt.Fprintf(tw, "subflows\t%d\t%d\t\n", c.TCP.Subflows, c.MPTCP.Subflows)
-	fmt.Fprintf(tw, "retransmits\t%d\t%d\t\n", c.TCP.Retransmits, c.MPTCP.Retransmits)
+	fmt.Fprintf(tw, "bytes\t%d\t%d\n", c.TCP.Bytes, c.MPTCP.Bytes)
+	fmt.Fprintf(tw, "subflows\t%d\t%d\n", c.TCP.Subflows, c.MPTCP.Subflows)
+	fmt.Fprintf(tw, "retransmits\t%d\t%d\n", c.TCP.Retransmits, c.MPTCP.Retransmits)
 	fb := "no"
 	if c.MPTCP.Fallback {
 		fb = "YES"
 	}
-	fmt.Fprintf(tw, "fallback\t-\t%s\t\n", fb)
-	fmt.Fprintf(tw, "congestion control\t%s\t%s\t\n", orNone(c.TCP.CongestionControl), orNone(c.MPTCP.CongestionControl))
+	fmt.Fprintf(tw, "fallback\t-\t%s\n", fb)
+	fmt.Fprintf(tw, "congestion control\t%s\t%s\n", orNone(c.TCP.CongestionControl), orNone(c.MPTCP.CongestionControl))
 	return tw.Flush()
 }
