@@ -270,7 +270,7 @@ func measure(ctx context.Context, cfg Config, st *lab.State, server, mode string
 		return row, err
 	}
 	row.MPCapable = mpAfter - mpBefore
-	cfg.Log.Info("kv row", "mode", mode, "loss", loss, "test", test, "size", size, "pipeline", pipeline, "rps", row.RPS, "p50", row.P50Ms, "p99", row.P99Ms)
+	cfg.Log.Debug("kv row", "mode", mode, "loss", loss, "test", test, "size", size, "pipeline", pipeline, "rps", row.RPS, "p50", row.P50Ms, "p99", row.P99Ms)
 	return row, nil
 }
 
