@@ -192,6 +192,11 @@ func TestTwoSubflows(t *testing.T) {
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
+	// Snapshot: the same numbers from one MPTCP_FULL_INFO call.
+	snapInfo, snapSfs, err := Snapshot(c)
+	if err != nil || len(snapSfs) != 2 || snapInfo.Token != info.Token || snapInfo.BytesAcked != info.BytesAcked || snapInfo.Size != info.Size {
+		t.Errorf("Snapshot = %+v, %d subflows, %v; want the Info above (%+v) and 2 subflows", snapInfo, len(snapSfs), err, info)
+	}
 	if !info.HasByteCounters() {
 		t.Skipf("kernel fills only %d bytes of mptcp_info: no byte counters before 6.5", info.Size)
 	}
@@ -235,7 +240,7 @@ func TestSubflowsLegacy(t *testing.T) {
 	c.Write([]byte{1})
 	io.ReadFull(s, make([]byte, 1))
 	full := waitSubflows(t, c, 2)
-	legacy, err := subflows(c, true)
+	legacy, _, err := subflows(c, true)
 	if err != nil {
 		t.Fatalf("legacy subflows: %v", err)
 	}
@@ -283,6 +288,7 @@ func TestFallback(t *testing.T) {
 	for name, f := range map[string]func(any) error{
 		"Info":     func(c any) error { _, err := Info(c); return err },
 		"Subflows": func(c any) error { _, err := Subflows(c); return err },
+		"Snapshot": func(c any) error { _, _, err := Snapshot(c); return err },
 	} {
 		err := f(c)
 		var se *StateError
@@ -416,7 +422,7 @@ func TestIPv6(t *testing.T) {
 	c := dialIn(t, ns, "[::1]:5207")
 	accept(t, accepted)
 	for _, legacy := range []bool{false, true} {
-		sfs, err := subflows(c, legacy)
+		sfs, _, err := subflows(c, legacy)
 		if err != nil {
 			t.Fatalf("subflows(legacy=%v): %v", legacy, err)
 		}

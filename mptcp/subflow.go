@@ -54,12 +54,31 @@ type Subflow struct {
 // retrying when the subflow list changes between the two reads. A connection
 // not using MPTCP gives a *StateError wrapping ErrNotMPTCP.
 func Subflows(conn any) ([]Subflow, error) {
-	return subflows(conn, false)
+	sfs, _, err := subflows(conn, false)
+	return sfs, err
 }
 
-func subflows(conn any, legacy bool) ([]Subflow, error) {
+// Snapshot returns Info and Subflows of conn together. With MPTCP_FULL_INFO
+// (Linux 6.5+) both come from one call, taken under the socket lock, so the
+// connection counters and the subflows describe the same instant; on older
+// kernels they are read one after the other.
+func Snapshot(conn any) (*ConnInfo, []Subflow, error) {
+	sfs, info, err := subflows(conn, false)
+	if err != nil {
+		return nil, nil, err
+	}
+	if info == nil {
+		if info, err = Info(conn); err != nil {
+			return nil, nil, err
+		}
+	}
+	return info, sfs, nil
+}
+
+func subflows(conn any, legacy bool) ([]Subflow, *ConnInfo, error) {
 	var (
 		sfs  []Subflow
+		info *ConnInfo
 		nsFD = -1
 	)
 	err := control(conn, func(fd uintptr, s *sockInfo) error {
@@ -68,7 +87,7 @@ func subflows(conn any, legacy bool) ([]Subflow, error) {
 		}
 		var err error
 		if !legacy {
-			sfs, err = fullInfo(fd)
+			sfs, info, err = fullInfo(fd)
 			legacy = isFullInfoMissing(err)
 		}
 		if legacy {
@@ -86,17 +105,17 @@ func subflows(conn any, legacy bool) ([]Subflow, error) {
 		if errors.As(err, &se) && se.State == Unknown {
 			st, serr := StateOf(conn)
 			if serr != nil {
-				return nil, serr
+				return nil, nil, serr
 			}
 			se.State = st
 		}
-		return nil, err
+		return nil, nil, err
 	}
 	if nsFD >= 0 {
 		defer unix.Close(nsFD)
 		lookupDiag(nsFD, sfs)
 	}
-	return sfs, nil
+	return sfs, info, nil
 }
 
 // isFullInfoMissing: kernels before 6.5 answer an unknown SOL_MPTCP option
@@ -116,7 +135,7 @@ const (
 
 // fullInfo reads MPTCP_FULL_INFO, growing the arrays until every subflow
 // fits.
-func fullInfo(fd uintptr) ([]Subflow, error) {
+func fullInfo(fd uintptr) ([]Subflow, *ConnInfo, error) {
 	n := 8
 	for range 4 {
 		sfinfo := make([]byte, n*subflowInfoSize)
@@ -133,23 +152,29 @@ func fullInfo(fd uintptr) ([]Subflow, error) {
 		runtime.KeepAlive(tcpinfo)
 		if err != nil {
 			if errors.Is(err, unix.ENOPROTOOPT) {
-				return nil, solMPTCPError("MPTCP_FULL_INFO", err)
+				return nil, nil, solMPTCPError("MPTCP_FULL_INFO", err)
 			}
-			return nil, fmt.Errorf("mptcp: getsockopt MPTCP_FULL_INFO: %w", err)
+			return nil, nil, fmt.Errorf("mptcp: getsockopt MPTCP_FULL_INFO: %w", err)
 		}
 		sfs, more, err := parseFullInfo(hdr[:l], sfinfo, tcpinfo, n)
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		if more <= n {
-			return sfs, nil
+			var info *ConnInfo
+			if l >= fullInfoHdrSize+InfoSize5_9 {
+				if info, err = ParseInfo(hdr[fullInfoHdrSize:l]); err != nil {
+					return nil, nil, err
+				}
+			}
+			return sfs, info, nil
 		}
 		if more > maxSubflowsQuery {
 			more = maxSubflowsQuery
 		}
 		n = more
 	}
-	return nil, errors.New("mptcp: MPTCP_FULL_INFO: subflow count kept changing")
+	return nil, nil, errors.New("mptcp: MPTCP_FULL_INFO: subflow count kept changing")
 }
 
 // parseFullInfo decodes the answer to MPTCP_FULL_INFO: hdr is struct
