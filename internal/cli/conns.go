@@ -289,9 +289,19 @@ func writeConns(w io.Writer, conns []sockdiag.Connection, rates map[sockdiag.Sub
 		if c.SubflowCount == 0 {
 			sub = "subflows unknown (the kernel shows them to CAP_NET_ADMIN only)"
 		}
-		fmt.Fprintf(tw, "token %s  %s -> %s  %s  %s  %s  sent %s  received %s\n",
+		rate := ""
+		if rates != nil {
+			var tx, rx float64
+			for _, s := range c.Subflows {
+				if s.SendRate != nil {
+					tx, rx = tx+*s.SendRate, rx+*s.RecvRate
+				}
+			}
+			rate = fmt.Sprintf("  tx %s/s  rx %s/s", connsBytes(tx), connsBytes(rx))
+		}
+		fmt.Fprintf(tw, "token %s  %s -> %s  %s  %s  %s  sent %s  received %s%s\n",
 			c.Token, c.Local, c.Remote, c.State, mode, sub,
-			connsBytes(float64(c.BytesSent)), connsBytes(float64(c.BytesReceived)))
+			connsBytes(float64(c.BytesSent)), connsBytes(float64(c.BytesReceived)), rate)
 		if len(c.Subflows) == 0 {
 			continue
 		}
