@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"time"
 	"unsafe"
 
 	"github.com/mptcpkit/mptcpkit/netns"
@@ -97,6 +98,7 @@ func (s *Supervisor) Serve(ctx context.Context, fd int) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
+	gone := 0
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -109,20 +111,26 @@ func (s *Supervisor) Serve(ctx context.Context, fd int) error {
 		if err != nil {
 			return fmt.Errorf("poll seccomp listener: %w", err)
 		}
+		// No process uses the filter any more: nothing can be pending.
+		if pfd[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
+			return nil
+		}
 		if pfd[0].Revents&unix.POLLIN == 0 {
-			if pfd[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
-				return nil
-			}
 			continue
 		}
 		var req notif
 		if _, err := ioctl(fd, iocNotifRecv, unsafe.Pointer(&req)); err != nil {
-			if errors.Is(err, unix.ENOENT) { // the caller died meanwhile
+			if errors.Is(err, unix.ENOENT) { // the caller was interrupted or died meanwhile
 				s.Stats.Gone++
+				gone++
+				if gone > 100 { // never spin on a listener that keeps saying so
+					time.Sleep(time.Millisecond)
+				}
 				continue
 			}
 			return fmt.Errorf("SECCOMP_IOCTL_NOTIF_RECV: %w", err)
 		}
+		gone = 0
 		s.handle(fd, &req, log)
 	}
 }
