@@ -51,6 +51,7 @@ func (s *syncBuffer) String() string {
 type serverOpt struct {
 	tcpOnly   bool // listen without MPTCP
 	handshake time.Duration
+	maxRuns   int
 }
 
 // newPair builds the namespaces and starts a server listening on
@@ -83,7 +84,7 @@ func (p *pair) serve(t testing.TB, o serverOpt, addr string) {
 		t.Fatalf("listen: %v", err)
 	}
 	p.counted = &countingListener{Listener: ln}
-	p.srv = &Server{HandshakeTimeout: o.handshake}
+	p.srv = &Server{HandshakeTimeout: o.handshake, MaxRuns: o.maxRuns}
 	p.srv.Logger = slog.New(slog.NewTextHandler(p.log, nil))
 	p.addr = addr
 	done := make(chan error, 1)
@@ -801,5 +802,66 @@ func TestServerShutdownMidRun(t *testing.T) {
 		case <-time.After(5 * time.Second):
 			t.Fatal("Run still running 5 s after the server stopped")
 		}
+	}
+}
+
+// TestNotABenchServer points the client at servers that speak something
+// else: the error says so.
+func TestNotABenchServer(t *testing.T) {
+	cli, srv := nstest.New(t, "cli"), nstest.New(t, "srv")
+	nstest.Link(t, cli, "veth1", "10.0.1.1/24", srv, "veth1", "10.0.1.2/24")
+	for _, tc := range []struct {
+		name  string
+		serve func(net.Conn)
+	}{
+		{"ssh-banner", func(c net.Conn) { c.Write([]byte("SSH-2.0-OpenSSH_9.2\r\n")); time.Sleep(2 * time.Second) }},
+		{"closes", func(c net.Conn) {}},
+		{"wrong-message", func(c net.Conn) { c.Write([]byte(`{"type":"go"}` + "\n")); time.Sleep(2 * time.Second) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var ln net.Listener
+			srv.Do(t, func() (err error) { ln, err = net.Listen("tcp", "10.0.1.2:7000"); return err })
+			defer ln.Close()
+			go func() {
+				for {
+					c, err := ln.Accept()
+					if err != nil {
+						return
+					}
+					go func() { defer c.Close(); tc.serve(c) }()
+				}
+			}()
+			start := time.Now()
+			_, err := Run(context.Background(), Config{Addr: "10.0.1.2:7000", Dialer: NetNSDialer(cli.NetNS), Duration: time.Second}, nil)
+			want := "10.0.1.2:7000 does not answer like `mptcpkit bench server`"
+			if err == nil || !strings.Contains(err.Error(), want) {
+				t.Errorf("Run: %v, want an error containing %q", err, want)
+			}
+			if d := time.Since(start); d > 3*time.Second {
+				t.Errorf("Run took %v to give up", d)
+			}
+		})
+	}
+}
+
+func TestServerBusy(t *testing.T) {
+	p := newPair(t, serverOpt{maxRuns: 1})
+	first := make(chan error, 1)
+	go func() {
+		_, err := Run(context.Background(), p.config(Config{Duration: 1500 * time.Millisecond}), nil)
+		first <- err
+	}()
+	time.Sleep(500 * time.Millisecond)
+	_, err := Run(context.Background(), p.config(Config{Duration: time.Second}), nil)
+	var se *ServerError
+	if !errors.As(err, &se) || !strings.Contains(se.Msg, "server busy") {
+		t.Errorf("second run while the first runs: %v, want a *ServerError saying server busy", err)
+	}
+	if err := <-first; err != nil {
+		t.Errorf("first run: %v", err)
+	}
+	// Free again.
+	if _, err := Run(context.Background(), p.config(Config{Duration: 500 * time.Millisecond}), nil); err != nil {
+		t.Errorf("run after the busy period: %v", err)
 	}
 }

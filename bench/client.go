@@ -10,12 +10,19 @@ import (
 	"os"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"time"
 )
 
 // ErrMismatch is wrapped by Run's error when the sender's and the receiver's
 // byte counts differ.
 var ErrMismatch = errors.New("byte counts differ between sender and receiver")
+
+// ServerError is the server's explanation of why it did not run or
+// finish a run (e.g. "server busy").
+type ServerError struct{ Msg string }
+
+func (e *ServerError) Error() string { return "server: " + e.Msg }
 
 // clientStream is one data connection on the client.
 type clientStream struct {
@@ -82,18 +89,31 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 	}
 	track(cc)
 	k := newCtrl(ctx, cc, maxServerLine)
+	// The first exchange tells whether a bench server is there at all.
+	notBench := func(err error) error {
+		var pe *protoError
+		if errors.As(err, &pe) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, io.EOF) ||
+			errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+			return fmt.Errorf("%s does not answer like `mptcpkit bench server` (is that what listens there?): %w", cfg.Addr, err)
+		}
+		return fmt.Errorf("control connection to %s: %w", cfg.Addr, err)
+	}
 	cc.SetWriteDeadline(time.Now().Add(10 * time.Second))
 	if _, err := cc.Write(hello{Kind: kindControl, Cookie: ck}.marshal()); err != nil {
-		return fail(fmt.Errorf("control connection to %s: %w", cfg.Addr, err))
+		return fail(notBench(err))
 	}
 	start := msg{Type: "start", Mode: cfg.Mode, Streams: cfg.Streams, Reverse: cfg.Reverse,
 		DurationMS: max(1, cfg.Duration.Milliseconds()), RRSize: cfg.RRSize}
 	if err := k.send(&start, 10*time.Second); err != nil {
-		return fail(fmt.Errorf("control connection to %s: %w", cfg.Addr, err))
+		return fail(notBench(err))
 	}
-	ready, err := expect(k, "ready", 10*time.Second)
+	ready, err := expect(k, "ready", readyTimeout)
 	if err != nil {
-		return fail(err)
+		var se *ServerError
+		if errors.As(err, &se) {
+			return fail(err) // the server's own refusal
+		}
+		return fail(notBench(err))
 	}
 	res := &Result{
 		Server:                  cfg.Addr,
@@ -203,7 +223,7 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 		return fail(fmt.Errorf("server reported %d streams, want %d", len(result.Report), len(streams)))
 	}
 	if result.Error != "" {
-		return fail(fmt.Errorf("server: %s", result.Error))
+		return fail(&ServerError{result.Error})
 	}
 
 	// The sender's per-subflow figures: ours in forward and rr mode (after
@@ -295,21 +315,31 @@ func expect(k *ctrl, typ string, timeout time.Duration) (*msg, error) {
 	m, err := k.recv(timeout)
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-			return nil, fmt.Errorf("server closed the control connection (waiting for %q)", typ)
+			return nil, fmt.Errorf("server closed the control connection (waiting for %q): %w", typ, io.EOF)
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return nil, fmt.Errorf("no %q from the server within %v", typ, timeout)
+			return nil, fmt.Errorf("no %q from the server within %v: %w", typ, timeout, err)
+		}
+		if k.ctx.Err() != nil {
+			return nil, k.ctx.Err()
+		}
+		var pe *protoError
+		if errors.As(err, &pe) {
+			return nil, err
 		}
 		return nil, fmt.Errorf("control connection: %w", err)
 	}
 	if m.Type == "error" {
-		return nil, fmt.Errorf("server: %s", m.Error)
+		return nil, &ServerError{m.Error}
 	}
 	if m.Type != typ {
-		return nil, fmt.Errorf("server sent %q, want %q", m.Type, typ)
+		return nil, &protoError{fmt.Sprintf("server sent %q, want %q", m.Type, typ)}
 	}
 	return m, nil
 }
+
+// readyTimeout bounds the wait for the server's first answer.
+const readyTimeout = 10 * time.Second
 
 // settledStat waits (up to a second) until the sender's subflows report
 // want bytes acknowledged, so per-subflow figures are final.

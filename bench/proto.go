@@ -174,13 +174,18 @@ func (k *ctrl) recv(timeout time.Duration) (*msg, error) {
 	}
 	var m msg
 	if err := json.Unmarshal(line, &m); err != nil {
-		return nil, fmt.Errorf("malformed control message: %v", err)
+		return nil, &protoError{fmt.Sprintf("malformed control message: %v", err)}
 	}
 	if m.Type == "" {
-		return nil, errors.New("control message without a type")
+		return nil, &protoError{"control message without a type"}
 	}
 	return &m, nil
 }
+
+// protoError is a peer breaking the control protocol.
+type protoError struct{ msg string }
+
+func (e *protoError) Error() string { return e.msg }
 
 // readLine reads up to '\n' without buffering more than max bytes.
 func readLine(r *bufio.Reader, max int) ([]byte, error) {
@@ -188,7 +193,7 @@ func readLine(r *bufio.Reader, max int) ([]byte, error) {
 	for {
 		frag, err := r.ReadSlice('\n')
 		if len(line)+len(frag) > max {
-			return nil, fmt.Errorf("control message longer than %d bytes", max)
+			return nil, &protoError{fmt.Sprintf("control message longer than %d bytes", max)}
 		}
 		line = append(line, frag...)
 		switch {
