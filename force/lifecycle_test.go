@@ -197,7 +197,9 @@ time.sleep(60)  # ` + marker
 func TestRunMethodChoice(t *testing.T) {
 	ns := nstest.New(t, "method")
 	bpfOK := len(methods(t)) == 2
-	cmd := command(t, ns, "run", "-v", "--", "true")
+	// -n: `ip netns exec` would hide the cgroup v2 file system bpf needs.
+	cmd := exec.Command(self(t), "-n", ns.Name, "run", "-v", "--", "true")
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Run(); err != nil {

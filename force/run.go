@@ -94,8 +94,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	}
 	res := &Result{}
 	var sh *bpfprog.Shared
+	// The BPF method scopes by cgroup v2; `ip netns exec` remounts /sys and
+	// hides it, for example.
+	_, cgErr := cgroup.Root()
+	if cgErr != nil {
+		cgErr = fmt.Errorf("%w (under `ip netns exec` /sys is remounted without it: use `mptcpkit -n NETNS run` instead)", cgErr)
+	}
 	switch cfg.Method {
 	case "", Auto:
+		if cgErr != nil {
+			res.Method, res.Reason = Seccomp, fmt.Sprintf("BPF is not usable: %v", cgErr)
+			break
+		}
 		sh, err = bpfprog.OpenShared(cfg.PinDir)
 		if err != nil {
 			res.Method, res.Reason = Seccomp, fmt.Sprintf("BPF is not usable: %v", err)
@@ -103,7 +113,16 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			res.Method, res.Reason = BPF, "the kernel allows the fmod_ret program on update_socket_protocol"
 		}
 	case BPF:
-		sh, err = bpfprog.OpenShared(cfg.PinDir)
+		if cgErr != nil {
+			if perr := bpfprog.Probe(); perr != nil {
+				cgErr = perr // the more fundamental reason
+			}
+		}
+		if cgErr != nil {
+			err = cgErr
+		} else {
+			sh, err = bpfprog.OpenShared(cfg.PinDir)
+		}
 		if err != nil {
 			if errors.Is(err, bpfprog.ErrNotSupported) {
 				return nil, fmt.Errorf("--method bpf: %w; use --method seccomp (or auto), which needs no BPF", err)

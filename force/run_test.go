@@ -63,9 +63,17 @@ func methods(t *testing.T) []force.Method {
 	return append(ms, force.BPF)
 }
 
-// command runs `mptcpkit ARGS...` (the test binary) inside ns.
+// command runs `mptcpkit ARGS...` (the test binary) inside ns: with `ip
+// netns exec`, except for the bpf method, which needs the cgroup v2 and bpf
+// file systems `ip netns exec` hides: `mptcpkit -n NS run` then.
 func command(t testing.TB, ns *nstest.NS, args ...string) *exec.Cmd {
 	cmd := ns.Command(self(t), args...)
+	for i := 0; i+1 < len(args); i++ {
+		if args[i] == "--method" && args[i+1] == string(force.BPF) {
+			cmd = exec.Command(self(t), append([]string{"-n", ns.Name}, args...)...)
+			break
+		}
+	}
 	cmd.Env = append(os.Environ(), mainEnv+"=1")
 	return cmd
 }

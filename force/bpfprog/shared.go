@@ -38,16 +38,9 @@ func OpenShared(dir string) (*Shared, error) {
 	if dir == "" {
 		dir = PinDir
 	}
-	probe, err := NewMaps()
-	if err != nil {
+	if err := Probe(); err != nil {
 		return nil, err
 	}
-	p, err := NewProgram(probe)
-	probe.Close()
-	if err != nil {
-		return nil, err
-	}
-	p.Close()
 	if err := ensureBPFFS(filepath.Dir(dir)); err != nil {
 		return nil, err
 	}
@@ -55,7 +48,7 @@ func OpenShared(dir string) (*Shared, error) {
 		return nil, err
 	}
 	s := &Shared{dir: dir}
-	err = s.locked(func() error {
+	err := s.locked(func() error {
 		if l, err := link.LoadPinnedLink(s.pin("link"), nil); err == nil {
 			cg, err1 := ebpf.LoadPinnedMap(s.pin(CgroupsMap), nil)
 			co, err2 := ebpf.LoadPinnedMap(s.pin(CommsMap), nil)
@@ -95,6 +88,21 @@ func OpenShared(dir string) (*Shared, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// Probe loads the fmod_ret program (with empty maps) and unloads it: an
+// error wrapping ErrNotSupported means the kernel cannot run it.
+func Probe() error {
+	m, err := NewMaps()
+	if err != nil {
+		return err
+	}
+	defer m.Close()
+	p, err := NewProgram(m)
+	if err != nil {
+		return err
+	}
+	return p.Close()
 }
 
 func ensureBPFFS(mnt string) error {
