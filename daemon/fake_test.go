@@ -1,0 +1,177 @@
+package daemon_test
+
+import (
+	"context"
+	"errors"
+	"net/netip"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/mptcpkit/mptcpkit/daemon"
+	"github.com/mptcpkit/mptcpkit/netmon"
+	"github.com/mptcpkit/mptcpkit/pm"
+)
+
+// fakePM is an in-memory endpoint table that can fail on demand.
+type fakePM struct {
+	mu       sync.Mutex
+	eps      []pm.Endpoint
+	next     uint8
+	limits   pm.Limits
+	failAdd  map[netip.Addr]error
+	failList error
+}
+
+func (f *fakePM) Endpoints() ([]pm.Endpoint, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.failList; err != nil {
+		f.failList = nil
+		return nil, err
+	}
+	return append([]pm.Endpoint(nil), f.eps...), nil
+}
+
+func (f *fakePM) AddEndpoint(e pm.Endpoint) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if err := f.failAdd[e.Addr]; err != nil {
+		return err
+	}
+	if len(f.eps) >= 8 {
+		return &pm.Error{Message: "", Err: syscall.ERANGE}
+	}
+	f.next++
+	e.ID = f.next
+	f.eps = append(f.eps, e)
+	return nil
+}
+
+func (f *fakePM) DeleteEndpoint(id uint8, addr netip.Addr) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for i, e := range f.eps {
+		if e.ID == id {
+			f.eps = append(f.eps[:i], f.eps[i+1:]...)
+			return nil
+		}
+	}
+	return syscall.EINVAL
+}
+
+func (f *fakePM) SetEndpointFlags(id uint8, addr netip.Addr, flags pm.Flags) error {
+	return errors.New("not used")
+}
+func (f *fakePM) Limits() (pm.Limits, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.limits, nil
+}
+
+func (f *fakePM) SetLimits(u pm.LimitsUpdate) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if u.Subflows != nil {
+		f.limits.Subflows = *u.Subflows
+	}
+	if u.AddAddrAccepted != nil {
+		f.limits.AddAddrAccepted = *u.AddAddrAccepted
+	}
+	return nil
+}
+
+// TestFailures runs the daemon against a fake table and a fake monitor:
+// kernel errors are counted, reported in the state file with a readable
+// message (ERANGE named as the full table), and a later reconcile recovers.
+func TestFailures(t *testing.T) {
+	mon := netmon.NewFake(netmon.State{
+		Links: []netmon.Link{{Index: 2, Name: "eth0", Kind: "ethernet", AdminUp: true, Carrier: true}},
+		Addrs: []netmon.Addr{{Prefix: netip.MustParsePrefix("192.0.2.1/24"), LinkIndex: 2}},
+	})
+	f := &fakePM{failAdd: map[netip.Addr]error{netip.MustParseAddr("192.0.2.2"): &pm.Error{Err: syscall.ERANGE}}}
+	reg := prometheus.NewRegistry()
+	states := make(chan *daemon.State, 100)
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- daemon.Run(ctx, daemon.Config{
+			Monitor: mon, PM: f, Registry: reg, StatePath: filepath.Join(t.TempDir(), "s.json"),
+			Conflicts:   func() ([]daemon.Conflict, error) { return nil, nil },
+			OnReconcile: func(s *daemon.State) { states <- s },
+			Debounce:    time.Millisecond,
+		})
+	}()
+	next := func() *daemon.State {
+		t.Helper()
+		select {
+		case s := <-states:
+			return s
+		case err := <-done:
+			t.Fatalf("Run returned %v", err)
+		case <-time.After(3 * time.Second):
+			t.Fatal("no reconcile")
+		}
+		return nil
+	}
+	if s := next(); len(s.Endpoints) != 1 || s.LastError != "" || s.Limits == nil || s.Limits.Subflows != 1 {
+		t.Fatalf("first reconcile: %+v", s)
+	}
+	// A second address the kernel refuses with ERANGE (someone filled the
+	// table behind our back).
+	mon.Update(func(st *netmon.State) {
+		st.Addrs = append(st.Addrs, netmon.Addr{Prefix: netip.MustParsePrefix("192.0.2.2/24"), LinkIndex: 2})
+	})
+	s := next()
+	if !strings.Contains(s.LastError, "endpoint table is full (8 endpoints)") {
+		t.Errorf("last error %q does not explain ERANGE", s.LastError)
+	}
+	for _, d := range s.Decisions {
+		if d.Addr.String() == "192.0.2.2" && (d.In || !strings.Contains(d.Reason, "add failed")) {
+			t.Errorf("decision for 192.0.2.2: %+v", d)
+		}
+	}
+	if n := counter(t, reg, "mptcpkit_daemon_reconcile_errors_total"); n != 1 {
+		t.Errorf("reconcile errors = %v, want 1", n)
+	}
+	// The table can't be listed once; then everything recovers.
+	f.mu.Lock()
+	f.failList = errors.New("netlink: boom")
+	delete(f.failAdd, netip.MustParseAddr("192.0.2.2"))
+	f.mu.Unlock()
+	mon.Update(func(*netmon.State) {})
+	if s := next(); !strings.Contains(s.LastError, "boom") {
+		t.Errorf("last error %q", s.LastError)
+	}
+	mon.Update(func(*netmon.State) {})
+	if s := next(); s.LastError != "" || len(s.Endpoints) != 2 || s.Limits.Subflows != 2 {
+		t.Errorf("after recovery: error %q, endpoints %+v, limits %+v (auto: subflows = 2)", s.LastError, s.Endpoints, s.Limits)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if eps, _ := f.Endpoints(); len(eps) != 0 {
+		t.Errorf("left after stop: %+v", eps)
+	}
+}
+
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	t.Fatalf("no metric %s", name)
+	return 0
+}
