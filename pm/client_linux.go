@@ -27,6 +27,9 @@ type client struct {
 
 	// dialEvents opens the socket Events reads from.
 	dialEvents func() (*genetlink.Conn, error)
+	// eventsBuffer is the receive buffer asked for it; 0 means
+	// eventsReadBuffer (tests make it small to provoke overflows).
+	eventsBuffer int
 }
 
 var _ osClient = (*client)(nil)
@@ -256,13 +259,16 @@ func (c *client) Events(ctx context.Context, fn func(Event) error) error {
 	}
 	// Best effort: a larger buffer makes drops (ENOBUFS) rarer. The forced
 	// variant lifts the net.core.rmem_max cap when we have CAP_NET_ADMIN.
+	size := c.eventsBuffer
+	if size == 0 {
+		size = eventsReadBuffer
+	}
 	if rc, err := conn.SyscallConn(); err == nil {
-		ctlErr := rc.Control(func(fd uintptr) {
-			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, eventsReadBuffer) != nil {
-				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, eventsReadBuffer)
+		_ = rc.Control(func(fd uintptr) {
+			if unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, size) != nil {
+				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size)
 			}
 		})
-		_ = ctlErr
 	}
 
 	// Unblock Receive when ctx is done.
