@@ -162,7 +162,10 @@ func (u *Unit) parse(path string) error {
 			continue
 		}
 		if line[0] == '[' {
-			section = strings.Trim(line, "[]")
+			section = ""
+			if strings.HasSuffix(line, "]") {
+				section = line[1 : len(line)-1]
+			}
 			continue
 		}
 		if section != "Service" {
@@ -197,6 +200,12 @@ func Wrap(exe, cmdline string) (string, error) {
 	prefix, rest := cmdline[:i], strings.TrimSpace(cmdline[i:])
 	if strings.Contains(prefix, "@") {
 		return "", fmt.Errorf("ExecStart %q uses the @ prefix (a separate argv[0]), which mptcpkit enable cannot keep; write the drop-in by hand", cmdline)
+	}
+	if rest == "" {
+		return "", fmt.Errorf("ExecStart %q has no command", cmdline)
+	}
+	if strings.HasSuffix(rest, `\`) {
+		return "", fmt.Errorf("ExecStart %q ends in a backslash", cmdline)
 	}
 	if strings.Contains(rest, "mptcpkit run") {
 		return "", fmt.Errorf("ExecStart %q already runs under mptcpkit run", cmdline)
