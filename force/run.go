@@ -366,6 +366,18 @@ func runCgroup() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Remove what runs killed with SIGKILL left: empty run cgroups whose
+	// supervisor is gone.
+	stale, _ := filepath.Glob(filepath.Join(root, own, "mptcpkit-run-*"))
+	for _, d := range stale {
+		pid, err := strconv.Atoi(strings.TrimPrefix(filepath.Base(d), "mptcpkit-run-"))
+		if err != nil || unix.Kill(pid, 0) != unix.ESRCH {
+			continue
+		}
+		if procs, err := cgroup.Procs(d); err == nil && len(procs) == 0 {
+			cgroup.Remove(d)
+		}
+	}
 	dir := filepath.Join(root, own, fmt.Sprintf("mptcpkit-run-%d", os.Getpid()))
 	if err := os.Mkdir(dir, 0o755); err != nil {
 		return "", fmt.Errorf("make run cgroup: %w", err)
