@@ -130,9 +130,15 @@ func (d *daemon) apply(ds []Decision) error {
 		}
 	}
 	// 2. Choose, in rule order, what fits next to the foreign endpoints.
+	// Implicit endpoints (made by the kernel for addresses that carried a
+	// subflow) are replaced by an add for the same address, so one at a
+	// wanted address takes no extra slot.
 	foreign := 0
-	for addr := range byAddr {
+	for addr, k := range byAddr {
 		if _, mine := d.owned[addr]; !mine {
+			if _, wanted := want[addr]; wanted && k.Flags&pm.FlagImplicit != 0 {
+				continue
+			}
 			foreign++
 		}
 	}
@@ -144,7 +150,7 @@ func (d *daemon) apply(ds []Decision) error {
 		if !w.In {
 			continue
 		}
-		if k, ok := byAddr[w.Addr]; ok {
+		if k, ok := byAddr[w.Addr]; ok && k.Flags&pm.FlagImplicit == 0 {
 			if _, mine := d.owned[w.Addr]; !mine {
 				w.In = false
 				w.Reason = fmt.Sprintf("already has endpoint id %d (%s) added by someone else; left alone (owner = created)", k.ID, k.Flags)
