@@ -3,8 +3,8 @@ package lab
 import (
 	"errors"
 	"fmt"
-	"math"
 	"log/slog"
+	"math"
 	"regexp"
 	"strconv"
 	"strings"
