@@ -88,7 +88,11 @@ func cmdRun(e *env, args []string) error {
 		// CMD too; forwarding them would deliver them twice.
 		fwd = append(fwd, syscall.SIGINT, syscall.SIGQUIT)
 	} else {
-		signal.Ignore(syscall.SIGINT, syscall.SIGQUIT)
+		// Catch them without forwarding (signal.Ignore would make CMD
+		// inherit SIG_IGN across exec).
+		drain := make(chan os.Signal, 1)
+		signal.Notify(drain, syscall.SIGINT, syscall.SIGQUIT)
+		defer signal.Stop(drain)
 	}
 	signal.Notify(sigs, fwd...)
 	defer signal.Stop(sigs)
