@@ -223,8 +223,10 @@ type Interval struct {
 	// forward and request/response mode, read in reverse mode).
 	Bytes         int64   `json:"bytes"`
 	BitsPerSecond float64 `json:"bits_per_second"`
-	// Retransmits in the interval at the client's sockets; -1 when the
-	// client does not send (reverse mode).
+	// Retransmits in the interval at the sender: the client's sockets, or
+	// in reverse mode the server's as it last reported them (its reports
+	// may lag by up to one interval). The last interval makes up the
+	// difference to the run's total.
 	Retransmits int64 `json:"retransmits"`
 	// Subflows open at End over all streams.
 	Subflows int `json:"subflows"`

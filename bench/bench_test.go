@@ -271,6 +271,13 @@ func checkResult(t *testing.T, r *Result, cfg Config) {
 	if ivBytes != r.Bytes {
 		t.Errorf("intervals add up to %d bytes, total %d", ivBytes, r.Bytes)
 	}
+	var ivRetr int64
+	for _, iv := range r.Intervals {
+		ivRetr += iv.Retransmits
+	}
+	if ivRetr != r.Retransmits {
+		t.Errorf("intervals add up to %d retransmits, total %d", ivRetr, r.Retransmits)
+	}
 	if cfg.Streams > 1 {
 		perStream := make([]int64, cfg.Streams)
 		for _, iv := range r.Intervals {
@@ -847,11 +854,18 @@ func TestNotABenchServer(t *testing.T) {
 func TestServerBusy(t *testing.T) {
 	p := newPair(t, serverOpt{maxRuns: 1})
 	first := make(chan error, 1)
+	running := make(chan struct{})
+	var once sync.Once
 	go func() {
-		_, err := Run(context.Background(), p.config(Config{Duration: 1500 * time.Millisecond}), nil)
+		_, err := Run(context.Background(), p.config(Config{Duration: 1500 * time.Millisecond, Interval: 100 * time.Millisecond}),
+			func(Interval) { once.Do(func() { close(running) }) })
 		first <- err
 	}()
-	time.Sleep(500 * time.Millisecond)
+	select {
+	case <-running:
+	case err := <-first:
+		t.Fatalf("first run: %v", err)
+	}
 	_, err := Run(context.Background(), p.config(Config{Duration: time.Second}), nil)
 	var se *ServerError
 	if !errors.As(err, &se) || !strings.Contains(se.Msg, "server busy") {

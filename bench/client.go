@@ -31,7 +31,9 @@ type clientStream struct {
 	hist *histogram
 	// At the last interval:
 	retr, lastBytes, lastTrans int64
-	state                      string
+	// The server's cumulative retransmissions (its ticks, reverse runs).
+	serverRetr atomic.Int64
+	state      string
 }
 
 // Run runs one measurement against the server at cfg.Addr. progress, if
@@ -104,6 +106,9 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 	}
 	start := msg{Type: "start", Mode: cfg.Mode, Streams: cfg.Streams, Reverse: cfg.Reverse,
 		DurationMS: max(1, cfg.Duration.Milliseconds()), RRSize: cfg.RRSize}
+	if cfg.Reverse && cfg.Interval > 0 {
+		start.IntervalMS = max(1, cfg.Interval.Milliseconds())
+	}
 	if err := k.send(&start, 10*time.Second); err != nil {
 		return fail(notBench(err))
 	}
@@ -150,6 +155,26 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 	t0 := time.Now()
 	end := t0.Add(cfg.Duration)
 	log.Debug("bench: run started", "streams", cfg.Streams)
+
+	// From here on one goroutine reads the control connection: the server's
+	// ticks (reverse runs) update the streams' sender retransmissions, and
+	// the next other message is the answer to "done".
+	answer := make(chan ctrlAnswer, 1)
+	go func() {
+		for {
+			m, err := k.recv(cfg.Duration + 2*grace)
+			if err == nil && m.Type == "tick" {
+				for i, r := range m.Retransmits {
+					if i < len(streams) {
+						streams[i].serverRetr.Store(r)
+					}
+				}
+				continue
+			}
+			answer <- ctrlAnswer{m, err}
+			return
+		}
+	}()
 
 	// The transfer's deadlines, set before checking ctx: once ctx is done,
 	// the deadlines set on cancellation are the last word.
@@ -215,7 +240,13 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 	if err := k.send(&msg{Type: "done", Counts: counts}, 10*time.Second); err != nil {
 		return fail(fmt.Errorf("control connection: %w", err))
 	}
-	result, err := expect(k, "result", grace)
+	var a ctrlAnswer
+	select {
+	case a = <-answer:
+	case <-time.After(grace):
+		a.err = fmt.Errorf("no %q from the server within %v", "result", grace)
+	}
+	result, err := check(k, a.m, a.err, "result", cfg.Duration+2*grace)
 	if err != nil {
 		return fail(err)
 	}
@@ -295,6 +326,27 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 	if res.Seconds > 0 {
 		res.BitsPerSecond = float64(res.Bytes) * 8 / res.Seconds
 	}
+	if len(res.Intervals) > 0 {
+		// The last interval was measured before the final figures (and the
+		// server's last tick may predate its last retransmissions).
+		last := &res.Intervals[len(res.Intervals)-1]
+		var sum int64
+		for _, iv := range res.Intervals {
+			sum += iv.Retransmits
+		}
+		if d := res.Retransmits - sum; d > 0 {
+			last.Retransmits += d
+		}
+		for i := range last.Streams {
+			var sum int64
+			for _, iv := range res.Intervals {
+				sum += iv.Streams[i].Retransmits
+			}
+			if d := res.Streams[i].Retransmits - sum; d > 0 {
+				last.Streams[i].Retransmits += d
+			}
+		}
+	}
 	if cfg.RRSize > 0 {
 		var h histogram
 		for _, s := range streams {
@@ -313,6 +365,16 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 // expect reads the next control message and wants it of type typ.
 func expect(k *ctrl, typ string, timeout time.Duration) (*msg, error) {
 	m, err := k.recv(timeout)
+	return check(k, m, err, typ, timeout)
+}
+
+type ctrlAnswer struct {
+	m   *msg
+	err error
+}
+
+// check is expect for a message already read.
+func check(k *ctrl, m *msg, err error, typ string, timeout time.Duration) (*msg, error) {
 	if err != nil {
 		if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
 			return nil, fmt.Errorf("server closed the control connection (waiting for %q): %w", typ, io.EOF)
@@ -390,11 +452,8 @@ func intervals(cfg Config, t0 time.Time, streams []*clientStream, done <-chan st
 	tick := time.NewTicker(cfg.Interval)
 	defer tick.Stop()
 	emit := func(now time.Time, final bool) {
-		iv := Interval{Start: last.Sub(t0).Seconds(), End: now.Sub(t0).Seconds(), Retransmits: -1}
+		iv := Interval{Start: last.Sub(t0).Seconds(), End: now.Sub(t0).Seconds()}
 		d := now.Sub(last).Seconds()
-		if !cfg.Reverse {
-			iv.Retransmits = 0
-		}
 		if len(streams) > 1 {
 			iv.Streams = make([]StreamInterval, len(streams))
 		}
@@ -408,11 +467,12 @@ func intervals(cfg Config, t0 time.Time, streams []*clientStream, done <-chan st
 			trans := s.sc.trans.Load()
 			n, r := counters(s.c)
 			si := StreamInterval{ID: i, Bytes: bytes - s.lastBytes, Transactions: trans - s.lastTrans, Subflows: n, Retransmits: -1}
-			if !cfg.Reverse {
-				si.Retransmits = r - s.retr
-				s.retr = r
-				iv.Retransmits += si.Retransmits
+			if cfg.Reverse {
+				r = s.serverRetr.Load()
 			}
+			si.Retransmits = r - s.retr
+			s.retr = r
+			iv.Retransmits += si.Retransmits
 			if d > 0 {
 				si.BitsPerSecond = float64(si.Bytes) * 8 / d
 			}

@@ -30,11 +30,12 @@ import (
 //
 // A run, on the control connection:
 //
-//	client: start {mode, streams, reverse, duration_ms, rr_size}
+//	client: start {mode, streams, reverse, duration_ms, rr_size, interval_ms}
 //	server: ready {congestion_control}   (or error {error})
 //	client: opens the data connections, each with a data hello
 //	server: go                           (all data connections arrived)
 //	        ... the transfer: the sender half-closes when the time is up ...
+//	server: tick {retransmits}           (reverse runs: every interval_ms)
 //	client: done {counts}                (the client's byte counts)
 //	server: result {seconds, report}     (the server's counts and sockets)
 //	client: bye                          (the server may close the data connections)
@@ -98,7 +99,7 @@ func parseHello(b []byte) (hello, error) {
 
 // msg is every control message; Type says which fields matter.
 type msg struct {
-	Type string `json:"type"` // start, ready, go, done, result, bye, error
+	Type string `json:"type"` // start, ready, go, tick, done, result, bye, error
 
 	// start (client → server)
 	Mode       Mode  `json:"mode,omitempty"`
@@ -106,6 +107,11 @@ type msg struct {
 	Reverse    bool  `json:"reverse,omitempty"`
 	DurationMS int64 `json:"duration_ms,omitempty"`
 	RRSize     int   `json:"rr_size,omitempty"`
+	IntervalMS int64 `json:"interval_ms,omitempty"`
+
+	// tick (server → client, reverse runs): the server's cumulative
+	// retransmissions per stream, every interval_ms.
+	Retransmits []int64 `json:"retransmits,omitempty"`
 
 	// ready (server → client)
 	CongestionControl string `json:"congestion_control,omitempty"`

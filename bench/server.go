@@ -330,7 +330,34 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 			}
 		}()
 	}
+	// Reverse runs: the sender's retransmissions as the run goes.
+	stopTicks := make(chan struct{})
+	ticksDone := make(chan struct{})
+	go func() {
+		defer close(ticksDone)
+		if !start.Reverse || start.IntervalMS <= 0 {
+			return
+		}
+		tick := time.NewTicker(time.Duration(max(start.IntervalMS, 10)) * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stopTicks:
+				return
+			case <-tick.C:
+				m := msg{Type: "tick", Retransmits: make([]int64, len(conns))}
+				for i, dc := range conns {
+					_, m.Retransmits[i] = counters(dc)
+				}
+				if err := k.send(&m, s.handshakeTimeout()); err != nil {
+					return
+				}
+			}
+		}
+	}()
 	wg.Wait()
+	close(stopTicks)
+	<-ticksDone
 	seconds := time.Duration(lastEnd.Load()).Seconds()
 	for i := range counts {
 		if err := counts[i].err; err != nil {
