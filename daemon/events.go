@@ -46,4 +46,4 @@ func (d *daemon) watchEvents(ctx context.Context, fn func(pm.Event), lost func()
 }
 
 // countEvents only counts events (in-kernel path manager mode).
-func (d *daemon) countEvents(ctx context.Context) { d.watchEvents(ctx, nil, d.metrics.resetConns) }
+func (d *daemon) countEvents(ctx context.Context) { d.watchEvents(ctx, nil, nil) }

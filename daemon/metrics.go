@@ -12,13 +12,13 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mptcpkit/mptcpkit/pm"
+	"github.com/mptcpkit/mptcpkit/sockdiag"
 )
 
 // DefaultMetricsAddr is where `mptcpkit daemon` serves metrics by default.
@@ -36,9 +36,6 @@ type metrics struct {
 	eventsLost       prometheus.Counter
 	endpoints        *prometheus.GaugeVec
 	owned            prometheus.Gauge
-
-	mu    sync.Mutex
-	conns map[uint32]int // token -> subflows (from events)
 }
 
 func newMetrics(reg *prometheus.Registry, d *daemon) *metrics {
@@ -64,10 +61,9 @@ func newMetrics(reg *prometheus.Registry, d *daemon) *metrics {
 			Help: "Endpoints in the kernel's table by flag (an endpoint counts once per flag; flag=\"all\" counts each once)."}, []string{"flag"}),
 		owned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mptcpkit_daemon_owned_endpoints",
 			Help: "Endpoints the daemon added and manages."}),
-		conns: map[uint32]int{},
 	}
 	reg.MustRegister(m.reconciles, m.reconcileErrors, m.reconcileSeconds, m.changes, m.reloads, m.netlink,
-		m.events, m.eventsLost, m.endpoints, m.owned, &connCollector{m}, &netstatCollector{d: d})
+		m.events, m.eventsLost, m.endpoints, m.owned, &connCollector{d: d}, &netstatCollector{d: d})
 	return m
 }
 
@@ -88,50 +84,43 @@ func (m *metrics) setEndpoints(kernel []pm.Endpoint, owned int) {
 	m.owned.Set(float64(owned))
 }
 
-func (m *metrics) event(ev pm.Event) {
-	m.events.WithLabelValues(ev.Type.String()).Inc()
-	m.mu.Lock()
-	defer m.mu.Unlock()
-	switch ev.Type {
-	case pm.EventCreated:
-		m.conns[ev.Token] = 1
-	case pm.EventClosed:
-		delete(m.conns, ev.Token)
-	case pm.EventSubEstablished:
-		if _, ok := m.conns[ev.Token]; ok {
-			m.conns[ev.Token]++
-		}
-	case pm.EventSubClosed:
-		if n, ok := m.conns[ev.Token]; ok && n > 1 {
-			m.conns[ev.Token] = n - 1
-		}
-	}
-}
+func (m *metrics) event(ev pm.Event) { m.events.WithLabelValues(ev.Type.String()).Inc() }
 
-func (m *metrics) resetConns() {
-	m.mu.Lock()
-	m.conns = map[uint32]int{}
-	m.mu.Unlock()
-}
-
-type connCollector struct{ m *metrics }
+// connCollector counts MPTCP connections and their subflows in the
+// managed namespace over sock_diag at every scrape.
+type connCollector struct{ d *daemon }
 
 var (
-	connsDesc    = prometheus.NewDesc("mptcpkit_mptcp_connections", "MPTCP connections open since the daemon started watching events (CREATED minus CLOSED).", nil, nil)
-	subflowsDesc = prometheus.NewDesc("mptcpkit_mptcp_subflows", "Subflows of those connections (initial plus SUB_ESTABLISHED minus SUB_CLOSED).", nil, nil)
+	connsDesc    = prometheus.NewDesc("mptcpkit_mptcp_connections", "MPTCP connections in the namespace (sock_diag), by whether they fell back to TCP.", []string{"fallback"}, nil)
+	subflowsDesc = prometheus.NewDesc("mptcpkit_mptcp_subflows", "TCP subflows of the namespace's MPTCP connections (sock_diag).", nil, nil)
 	mibDesc      = prometheus.NewDesc("mptcpkit_mptcpext_total", "MPTCP MIB counters of the namespace (/proc/net/netstat MPTcpExt).", []string{"counter"}, nil)
 )
 
 func (c *connCollector) Describe(ch chan<- *prometheus.Desc) { ch <- connsDesc; ch <- subflowsDesc }
 func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
-	c.m.mu.Lock()
-	n, s := len(c.m.conns), 0
-	for _, v := range c.m.conns {
-		s += v
+	sd, err := sockdiag.Dial(&sockdiag.Config{NetNS: c.d.cfg.NetNS})
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(connsDesc, err)
+		return
 	}
-	c.m.mu.Unlock()
-	ch <- prometheus.MustNewConstMetric(connsDesc, prometheus.GaugeValue, float64(n))
-	ch <- prometheus.MustNewConstMetric(subflowsDesc, prometheus.GaugeValue, float64(s))
+	defer sd.Close()
+	conns, err := sd.Connections()
+	if err != nil {
+		ch <- prometheus.NewInvalidMetric(connsDesc, err)
+		return
+	}
+	var active, fallback, subflows int
+	for i := range conns {
+		if conns[i].Fallback() {
+			fallback++
+		} else {
+			active++
+		}
+		subflows += len(conns[i].Subflows)
+	}
+	ch <- prometheus.MustNewConstMetric(connsDesc, prometheus.GaugeValue, float64(active), "false")
+	ch <- prometheus.MustNewConstMetric(connsDesc, prometheus.GaugeValue, float64(fallback), "true")
+	ch <- prometheus.MustNewConstMetric(subflowsDesc, prometheus.GaugeValue, float64(subflows))
 }
 
 // netstatCollector reads the MPTcpExt counters inside the managed namespace

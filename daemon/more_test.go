@@ -185,7 +185,29 @@ func TestMetrics(t *testing.T) {
 			return c.Close()
 		})
 	}
+	// One connection stays open: the namespace has one MPTCP connection
+	// (its server side) with one subflow.
+	var open net.Conn
+	b.Do(t, func() (err error) {
+		d := net.Dialer{Timeout: 2 * time.Second}
+		d.SetMultipathTCP(true)
+		open, err = d.Dial("tcp", srv.Addr().String())
+		return err
+	})
+	defer open.Close()
+	open.Write([]byte("x"))
+	connRe := regexp.MustCompile(`mptcpkit_mptcp_connections\{fallback="false"\} (\d+)`)
 	deadline := time.Now().Add(2 * time.Second)
+	for {
+		body = scrape()
+		if m := connRe.FindStringSubmatch(body); m != nil && m[1] == "1" && strings.Contains(body, "mptcpkit_mptcp_subflows 1") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("connections/subflows gauges wrong:\n%s", grepLines(body, "mptcpkit_mptcp_"))
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for {
 		body = scrape()
 		if after := mib(body); after >= before+3 {
