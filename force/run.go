@@ -103,6 +103,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	switch cfg.Method {
 	case "", Auto:
 		if cgErr != nil {
+			if perr := bpfprog.Probe(); perr != nil {
+				cgErr = perr // the more fundamental reason
+			}
 			res.Method, res.Reason = Seccomp, fmt.Sprintf("BPF is not usable: %v", cgErr)
 			break
 		}
