@@ -7,7 +7,6 @@ import (
 	"net/netip"
 
 	"github.com/mdlayher/netlink"
-	"golang.org/x/sys/unix"
 )
 
 // Generic netlink names and numbers of the mptcp_pm family
@@ -16,6 +15,11 @@ const (
 	familyName  = "mptcp_pm"
 	eventsGroup = "mptcp_pm_events"
 	version     = 1
+
+	// Address families as Linux numbers them (the same on every
+	// architecture, unlike other systems' AF_INET6).
+	afInet  = 2
+	afInet6 = 10
 )
 
 // Commands.
@@ -79,8 +83,7 @@ const (
 
 // addrSel says which parts of an address go into an address nest.
 type addrSel struct {
-	id      bool // always send the ID attribute, even 0
-	noFlags bool
+	id bool // always send the ID attribute, even 0
 }
 
 // encodeAddr writes e as an address nest: FAMILY and ADDR4/ADDR6 when the
@@ -95,31 +98,29 @@ func encodeAddr(ae *netlink.AttributeEncoder, typ uint16, e Endpoint, sel addrSe
 
 // encodeAddrFields writes the attributes of an address nest.
 func encodeAddrFields(nae *netlink.AttributeEncoder, e Endpoint, sel addrSel) {
-	{
-		if e.Addr.IsValid() {
-			a := e.Addr.Unmap()
-			if a.Is4() {
-				nae.Uint16(addrFamily, unix.AF_INET)
-				b := a.As4()
-				nae.Bytes(addrAddr4, b[:])
-			} else {
-				nae.Uint16(addrFamily, unix.AF_INET6)
-				b := a.As16()
-				nae.Bytes(addrAddr6, b[:])
-			}
+	if e.Addr.IsValid() {
+		a := e.Addr.Unmap()
+		if a.Is4() {
+			nae.Uint16(addrFamily, afInet)
+			b := a.As4()
+			nae.Bytes(addrAddr4, b[:])
+		} else {
+			nae.Uint16(addrFamily, afInet6)
+			b := a.As16()
+			nae.Bytes(addrAddr6, b[:])
 		}
-		if e.ID != 0 || sel.id {
-			nae.Uint8(addrID, e.ID)
-		}
-		if e.Port != 0 {
-			nae.Uint16(addrPort, e.Port)
-		}
-		if e.Flags != 0 && !sel.noFlags {
-			nae.Uint32(addrFlags, uint32(e.Flags))
-		}
-		if e.IfIndex != 0 {
-			nae.Int32(addrIfIdx, int32(e.IfIndex))
-		}
+	}
+	if e.ID != 0 || sel.id {
+		nae.Uint8(addrID, e.ID)
+	}
+	if e.Port != 0 {
+		nae.Uint16(addrPort, e.Port) // host byte order, unlike the events' ports
+	}
+	if e.Flags != 0 {
+		nae.Uint32(addrFlags, uint32(e.Flags))
+	}
+	if e.IfIndex != 0 {
+		nae.Int32(addrIfIdx, int32(e.IfIndex))
 	}
 }
 
@@ -180,9 +181,9 @@ func decodeEndpoint(b []byte) (Endpoint, error) {
 // whichever is present (IPv4 first).
 func pickAddr(family uint16, a4, a6 netip.Addr) netip.Addr {
 	switch family {
-	case unix.AF_INET:
+	case afInet:
 		return a4
-	case unix.AF_INET6:
+	case afInet6:
 		return a6.Unmap()
 	}
 	if a4.IsValid() {
@@ -342,9 +343,9 @@ func encodeEvent(ev Event) ([]byte, error) {
 		if !a.IsValid() {
 			continue
 		}
-		f := uint16(unix.AF_INET6)
+		f := uint16(afInet6)
 		if a.Is4() {
-			f = unix.AF_INET
+			f = afInet
 		}
 		switch family {
 		case 0:

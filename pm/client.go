@@ -7,8 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"strings"
-
-	"golang.org/x/sys/unix"
+	"syscall"
 )
 
 // Config configures a Client. A nil *Config is the same as the zero Config.
@@ -409,7 +408,7 @@ type Error struct {
 	// Message is the kernel's extended acknowledgement text, such as
 	// "address not found", if it sent one.
 	Message string
-	// Err is the error number (a unix.Errno), or another low-level error.
+	// Err is the error number (a syscall.Errno), or another low-level error.
 	Err error
 }
 
@@ -447,9 +446,9 @@ func (e *Error) Is(target error) bool {
 
 func (e *Error) notExist() bool {
 	switch {
-	case errors.Is(e.Err, unix.ENOENT), errors.Is(e.Err, unix.ESRCH):
+	case errors.Is(e.Err, syscall.ENOENT), errors.Is(e.Err, syscall.ESRCH):
 		return true
-	case errors.Is(e.Err, unix.EINVAL):
+	case errors.Is(e.Err, syscall.EINVAL):
 		m := strings.ToLower(e.Message)
 		return strings.Contains(m, "not found") || strings.Contains(m, "invalid token") || strings.Contains(m, "unknown token")
 	}
@@ -465,15 +464,15 @@ func errText(err error) string {
 
 func (e *Error) hint() string {
 	switch {
-	case errors.Is(e.Err, unix.EPERM), errors.Is(e.Err, unix.EACCES):
+	case errors.Is(e.Err, syscall.EPERM), errors.Is(e.Err, syscall.EACCES):
 		return "needs CAP_NET_ADMIN; run as root"
-	case errors.Is(e.Err, unix.ERANGE) && strings.Contains(e.Op, "endpoint"):
+	case errors.Is(e.Err, syscall.ERANGE) && strings.Contains(e.Op, "endpoint"):
 		return fmt.Sprintf("the kernel allows at most %d endpoints; delete one first", MaxEndpoints)
-	case errors.Is(e.Err, unix.EEXIST):
+	case errors.Is(e.Err, syscall.EEXIST):
 		return "an endpoint with this address (or id) already exists; delete it first or use another"
-	case errors.Is(e.Err, unix.EBUSY):
+	case errors.Is(e.Err, syscall.EBUSY):
 		return "the id is already used by another endpoint; choose another id or leave it 0"
-	case errors.Is(e.Err, unix.ESRCH) && e.Op == "destroy subflow":
+	case errors.Is(e.Err, syscall.ESRCH) && e.Op == "destroy subflow":
 		return "no such subflow on this connection"
 	}
 	return ""
