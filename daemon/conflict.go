@@ -24,13 +24,13 @@ func (d *daemon) conflicts() ([]Conflict, error) {
 	if d.cfg.Conflicts != nil {
 		return d.cfg.Conflicts()
 	}
-	return detectConflicts(d.ns.FD())
+	return DetectConflicts(d.ns.FD())
 }
 
-// detectConflicts looks for mptcpd and NetworkManager processes living in
+// DetectConflicts looks for mptcpd and NetworkManager processes living in
 // the same network namespace as nsFD (a manager in another namespace does
 // not touch this one's endpoints).
-func detectConflicts(nsFD int) ([]Conflict, error) {
+func DetectConflicts(nsFD int) ([]Conflict, error) {
 	var target syscall.Stat_t
 	if err := syscall.Fstat(nsFD, &target); err != nil {
 		return nil, err

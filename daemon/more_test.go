@@ -232,3 +232,40 @@ func grepLines(s, sub string) string {
 	}
 	return strings.Join(out, "\n")
 }
+
+// TestConflictDetected: a process called mptcpd in the namespace is found
+// (by /proc/PID/comm and /proc/PID/ns/net) and the daemon refuses to start;
+// one in another namespace does not count.
+func TestConflictDetected(t *testing.T) {
+	a := nstest.New(t, "a")
+	other := nstest.New(t, "other")
+	bin := filepath.Join(t.TempDir(), "mptcpd")
+	sleep, err := os.ReadFile("/bin/sleep")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(bin, sleep, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	run := func(ns *nstest.NS) {
+		cmd := ns.Command(bin, "30")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	}
+	run(other)
+	time.Sleep(100 * time.Millisecond)
+	// Only the one in another namespace: no conflict.
+	if cs, err := daemon.DetectConflicts(a.FD()); err != nil || len(cs) != 0 {
+		t.Fatalf("conflicts with mptcpd in another namespace: %+v %v", cs, err)
+	}
+
+	run(a)
+	time.Sleep(100 * time.Millisecond)
+	err = daemon.Run(context.Background(), daemon.Config{NetNS: a.FD(), StatePath: filepath.Join(t.TempDir(), "s.json")})
+	if !errors.Is(err, daemon.ErrConflict) || !strings.Contains(err.Error(), "mptcpd (pid ") {
+		t.Fatalf("Run with mptcpd in the namespace = %v", err)
+	}
+	t.Logf("refusal: %v", err)
+}
