@@ -222,3 +222,37 @@ func TestAttach(t *testing.T) {
 		t.Errorf("in scope: SO_PROTOCOL %d, want %d", p, unix.IPPROTO_MPTCP)
 	}
 }
+
+// BenchmarkDecision runs the program through BPF_PROG_TEST_RUN (one
+// syscall per run: raw tracepoint test runs take no repeat count), for a
+// socket that exits early (UDP) and a TCP socket out of scope (comm and
+// cgroup lookups, then the ancestor walk up to this task's cgroup depth):
+// the difference is what the scope check costs inside a socket() call.
+func BenchmarkDecision(b *testing.B) {
+	maps, err := bpfprog.NewMaps()
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer maps.Close()
+	prog, err := bpfprog.NewRawTracepointProgram(maps)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer prog.Close()
+	for _, bc := range []struct {
+		name string
+		ctx  []byte
+	}{
+		{"udp-early-exit", ctxArgs(unix.AF_INET, unix.SOCK_DGRAM, 0, false)},
+		{"tcp-out-of-scope", ctxArgs(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_NONBLOCK, 0, false)},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			opts := &ebpf.RunOptions{Context: bc.ctx}
+			for b.Loop() {
+				if _, err := prog.Run(opts); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
