@@ -402,3 +402,35 @@ func TestCongestionControl(t *testing.T) {
 	}
 	assertGone(t, name)
 }
+
+func TestTransferFailover(t *testing.T) {
+	st := up(t, Config{Name: testName(t, "fo"), Paths: 2})
+	rep, err := Transfer(context.Background(), st, TransferConfig{
+		Duration: 5 * time.Second,
+		Events: []LinkEvent{
+			{At: 1 * time.Second, Path: 1, Up: false, Server: true},
+			{At: 3 * time.Second, Path: 1, Up: true, Server: true},
+		},
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Logf("%.1f Mbit/s, longest stall %v at %.2f s; path 1 back after %v", rep.Mbps, rep.LongestStall, rep.LongestStallAt, rep.Paths[0].ReturnedAfter)
+	if !rep.Completed || !rep.ChecksumMatch || rep.RecvBytes != rep.SentBytes {
+		t.Errorf("completed %v, checksum match %v, %d of %d bytes", rep.Completed, rep.ChecksumMatch, rep.RecvBytes, rep.SentBytes)
+	}
+	if rep.LongestStall <= 0 || rep.LongestStall > 3*time.Second {
+		t.Errorf("longest stall %v: want some, and well under the 2 s outage plus an RTO", rep.LongestStall)
+	}
+	// Path 2 carried the transfer while path 1 was down: its share of the
+	// samples between 1.5 s and 2.5 s grew.
+	var during uint64
+	for i, tl := 0, rep.Paths[1].Timeline; i+1 < len(tl); i++ {
+		if at := time.Duration(i+1) * 100 * time.Millisecond; at > 1500*time.Millisecond && at < 2500*time.Millisecond {
+			during += tl[i+1] - tl[i]
+		}
+	}
+	if during < 5<<20 {
+		t.Errorf("path 2 carried %d bytes while path 1 was down: want most of ~11 MB", during)
+	}
+}
