@@ -2,6 +2,7 @@ package daemon
 
 import (
 	"fmt"
+	"golang.org/x/sys/unix"
 	"net/netip"
 	"sort"
 
@@ -71,6 +72,8 @@ func plan(p *policy.Policy, st *netmon.State, avoid map[string]string) []Decisio
 				d.Reason = fmt.Sprintf("interface has no carrier (oper state %s)", l.OperState)
 			case a.Tentative():
 				d.Reason = "address is tentative (duplicate address detection not done)"
+			case a.Flags&unix.IFA_F_DEPRECATED != 0:
+				d.Reason = "address is deprecated (preferred lifetime over)"
 			default:
 				d.In = true
 				d.flags = pm.Flags(r.Flags)
