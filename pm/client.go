@@ -15,7 +15,8 @@ type Config struct {
 	// NetNS is an open file descriptor of a network namespace (for example
 	// from netns.Open(...).FD()). The Client's netlink sockets are created
 	// inside that namespace; the calling thread never changes namespace.
-	// 0 means the namespace of the calling process.
+	// 0 means the namespace of the calling process. Dial keeps its own
+	// reference: the caller may close the descriptor afterwards.
 	NetNS int
 }
 

@@ -27,6 +27,8 @@ type client struct {
 
 	// dialEvents opens the socket Events reads from.
 	dialEvents func() (*genetlink.Conn, error)
+	// nsfd is our duplicate of Config.NetNS (0 if none).
+	nsfd int
 	// eventsBuffer is the receive buffer asked for it; 0 means
 	// eventsReadBuffer (tests make it small to provoke overflows).
 	eventsBuffer int
@@ -46,6 +48,17 @@ func newClient(cfg *Config) (osClient, error) {
 	if err != nil {
 		c.Close()
 		return nil, err
+	}
+	if cfg.NetNS != 0 {
+		// Keep our own reference to the namespace for the events socket,
+		// so the caller may close its descriptor after Dial.
+		fd, err := unix.FcntlInt(uintptr(cfg.NetNS), unix.F_DUPFD_CLOEXEC, 0)
+		if err != nil {
+			c.Close()
+			return nil, fmt.Errorf("pm: duplicate network namespace descriptor %d: %w", cfg.NetNS, err)
+		}
+		cl.nsfd = fd
+		nlcfg = &netlink.Config{NetNS: fd}
 	}
 	cl.dialEvents = func() (*genetlink.Conn, error) { return genetlink.Dial(nlcfg) }
 	return cl, nil
@@ -71,7 +84,13 @@ func initClient(c *genetlink.Conn) (*client, error) {
 	return cl, nil
 }
 
-func (c *client) Close() error { return c.c.Close() }
+func (c *client) Close() error {
+	if c.nsfd != 0 {
+		unix.Close(c.nsfd)
+		c.nsfd = 0
+	}
+	return c.c.Close()
+}
 
 // execute sends one command of the family, with the attributes written by
 // attrs, and returns the replies. Errors are *Error with the kernel's text.

@@ -21,7 +21,13 @@ import (
 // reports it as ErrEventsLost instead of silently missing events.
 func TestEventsOverflow(t *testing.T) {
 	ns := nstest.New(t, "pm")
-	oc, err := newClient(&Config{NetNS: ns.FD()})
+	// A descriptor closed right after Dial: Events must still work.
+	nsf, err := os.Open("/run/netns/" + ns.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oc, err := newClient(&Config{NetNS: int(nsf.Fd())})
+	nsf.Close()
 	if err != nil {
 		t.Fatal(err)
 	}
