@@ -3,10 +3,14 @@ package bench
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"errors"
 	"io"
+	"log/slog"
+	"net"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 )
@@ -135,6 +139,50 @@ func FuzzReadLine(f *testing.F) {
 		}
 		if !bytes.HasPrefix(in, append(bytes.Clone(line), '\n')) {
 			t.Errorf("line %q is not the input's first line", line)
+		}
+	})
+}
+
+// FuzzServer feeds arbitrary bytes to the server's connection handler: it
+// must return (bounded by its timeouts) without an internal error, whatever
+// it is sent.
+func FuzzServer(f *testing.F) {
+	ctl := hello{Kind: kindControl, Cookie: cookie{1}}.marshal()
+	f.Add([]byte("GET / HTTP/1.1\r\n\r\n"))
+	f.Add(ctl)
+	f.Add(append(bytes.Clone(ctl), `{"type":"start","mode":"tcp","streams":1,"duration_ms":1000}`+"\n"...))
+	f.Add(append(bytes.Clone(ctl), `{"type":"start","mode":"mptcp","streams":128,"duration_ms":1,"rr_size":1048576}`+"\n"+`{"type":"done"}`+"\n"...))
+	f.Add(append(bytes.Clone(ctl), `{"type":"start","mode":"nope"}`+"\n"...))
+	f.Add(hello{Kind: kindData, Stream: 65535, Cookie: cookie{1}}.marshal())
+	f.Fuzz(func(t *testing.T, in []byte) {
+		var log syncBuffer
+		s := &Server{
+			Logger:           slog.New(slog.NewTextHandler(&log, nil)),
+			HandshakeTimeout: 20 * time.Millisecond,
+			AttachTimeout:    20 * time.Millisecond,
+			sessions:         map[cookie]*session{},
+		}
+		srv, peer := net.Pipe()
+		defer peer.Close()
+		go io.Copy(io.Discard, peer)
+		go peer.Write(in)
+		pending := make(chan struct{}, 1)
+		pending <- struct{}{}
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			s.handle(context.Background(), srv, pending)
+		}()
+		select {
+		case <-done:
+		case <-time.After(5 * time.Second):
+			t.Fatalf("handler still running 5 s after %q", in)
+		}
+		if strings.Contains(log.String(), "internal error") {
+			t.Fatalf("handler failed on %q:\n%s", in, log.String())
+		}
+		if len(s.sessions) != 0 || s.runs != 0 {
+			t.Errorf("after %q: %d sessions, %d runs left behind", in, len(s.sessions), s.runs)
 		}
 	})
 }

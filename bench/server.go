@@ -26,14 +26,24 @@ type Server struct {
 	// MaxPending bounds connections still in their handshake (default 256);
 	// more are closed at once.
 	MaxPending int
+	// AttachTimeout bounds how long a run waits for its data connections
+	// (default 10 s).
+	AttachTimeout time.Duration
 
 	mu       sync.Mutex
 	sessions map[cookie]*session
 	runs     int
 }
 
-// attachTimeout bounds how long a run waits for its data connections.
+// attachTimeout is the default of Server.AttachTimeout.
 const attachTimeout = 10 * time.Second
+
+func (s *Server) attachTimeout() time.Duration {
+	if s.AttachTimeout <= 0 {
+		return attachTimeout
+	}
+	return s.AttachTimeout
+}
 
 // grace is added to a run's duration for every deadline that must outlast it.
 const grace = 30 * time.Second
@@ -270,11 +280,11 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 	}
 	select {
 	case <-ss.full:
-	case <-time.After(attachTimeout):
+	case <-time.After(s.attachTimeout()):
 		ss.mu.Lock()
 		n := ss.n
 		ss.mu.Unlock()
-		err := fmt.Errorf("only %d of %d data connections arrived within %v", n, start.Streams, attachTimeout)
+		err := fmt.Errorf("only %d of %d data connections arrived within %v", n, start.Streams, s.attachTimeout())
 		log.Info("bench server: run failed", "err", err)
 		k.send(&msg{Type: "error", Error: err.Error()}, s.handshakeTimeout())
 		return
