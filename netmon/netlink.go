@@ -33,6 +33,10 @@ type Config struct {
 	// IFF_LOWER_UP flag in a link dump is current, so polling sees them at
 	// once.
 	CarrierPoll time.Duration
+	// ReceiveBuffer is the size of each subscription socket's receive
+	// buffer (default 4 MiB). When it overflows (ENOBUFS) the monitor
+	// resubscribes and signals a change so the user re-reads everything.
+	ReceiveBuffer int
 }
 
 // Netlink is a Monitor backed by rtnetlink subscriptions.
@@ -129,7 +133,6 @@ func (s *subscription) close() {
 	}
 }
 
-const rcvbuf = 4 << 20
 
 func (m *Netlink) subscribe() (*subscription, error) {
 	s := &subscription{
@@ -137,6 +140,10 @@ func (m *Netlink) subscribe() (*subscription, error) {
 		links:  make(chan netlink.LinkUpdate, 256),
 		addrs:  make(chan netlink.AddrUpdate, 256),
 		routes: make(chan netlink.RouteUpdate, 256),
+	}
+	rcvbuf := m.cfg.ReceiveBuffer
+	if rcvbuf <= 0 {
+		rcvbuf = 4 << 20
 	}
 	onErr := func(err error) {
 		select {

@@ -138,3 +138,55 @@ func TestFake(t *testing.T) {
 	f.Close()
 	f.Update(func(*netmon.State) {}) // no panic after Close
 }
+
+// TestOverflow: with a tiny receive buffer a burst of changes overflows the
+// subscription (ENOBUFS); the monitor resubscribes, says "resync", and keeps
+// reporting changes.
+func TestOverflow(t *testing.T) {
+	a := nstest.New(t, "a")
+	b := nstest.New(t, "b")
+	nstest.Link(t, a, "mk0", "10.71.0.1/24", b, "mk0", "10.71.0.2/24")
+	resync := make(chan struct{}, 1)
+	m, err := netmon.New(netmon.Config{NetNS: a.FD(), ReceiveBuffer: 1, OnEvent: func(kind string) {
+		if kind == "resync" {
+			select {
+			case resync <- struct{}{}:
+			default:
+			}
+		}
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer m.Close()
+	l, _ := a.Handle().LinkByName("mk0")
+	for i := 0; i < 300; i++ {
+		x, _ := netlink.ParseAddr("10.71.1.1/24")
+		a.Handle().AddrAdd(l, x)
+		a.Handle().AddrDel(l, x)
+	}
+	select {
+	case <-resync:
+	case <-time.After(3 * time.Second):
+		t.Fatal("no resync after a burst into a tiny buffer")
+	}
+	// Quiet, then one change: it must be notified by the new subscription.
+	time.Sleep(100 * time.Millisecond)
+	for drained := false; !drained; {
+		select {
+		case <-m.Changes():
+		default:
+			drained = true
+		}
+	}
+	x, _ := netlink.ParseAddr("10.71.2.1/24")
+	if err := a.Handle().AddrAdd(l, x); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-m.Changes():
+	case <-time.After(time.Second):
+		t.Fatal("no notification after the resubscription")
+	}
+	waitFor(t, m, "address after resync", func(st *netmon.State) bool { return hasAddr(st, "10.71.2.1") })
+}
