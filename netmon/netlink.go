@@ -133,7 +133,6 @@ func (s *subscription) close() {
 	}
 }
 
-
 func (m *Netlink) subscribe() (*subscription, error) {
 	s := &subscription{
 		done:   make(chan struct{}),
