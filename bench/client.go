@@ -33,7 +33,6 @@ type clientStream struct {
 	retr, lastBytes, lastTrans int64
 	// The server's cumulative retransmissions (its ticks, reverse runs).
 	serverRetr atomic.Int64
-	state      string
 }
 
 // Run runs one measurement against the server at cfg.Addr. progress, if
