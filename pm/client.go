@@ -55,6 +55,7 @@ type osClient interface {
 	CreateSubflow(token uint32, local Endpoint, remote netip.AddrPort) error
 	DestroySubflow(token uint32, local, remote netip.AddrPort) error
 	SetSubflowBackup(token uint32, local, remote netip.AddrPort, backup bool) error
+	LocalAddrs(token uint32) ([]Endpoint, error)
 }
 
 // Dial opens a Client. cfg may be nil. If the kernel has no mptcp_pm family
@@ -393,6 +394,13 @@ func (c *Client) SetSubflowBackup(token uint32, local, remote netip.AddrPort, ba
 		return invalidf("set subflow backup", "give the subflow's local address and remote address and port (got %s → %s)", local, remote)
 	}
 	return c.c.SetSubflowBackup(token, local, remote, backup)
+}
+
+// LocalAddrs lists the local addresses a userspace path manager has
+// announced or used for subflows on the connection with the given token
+// (GET_ADDR dump with a token; Linux 6.7+).
+func (c *Client) LocalAddrs(token uint32) ([]Endpoint, error) {
+	return c.c.LocalAddrs(token)
 }
 
 func checkPair(op string, local, remote netip.AddrPort) error {

@@ -193,6 +193,20 @@ func (c *client) Endpoints() ([]Endpoint, error) {
 	if err != nil {
 		return nil, err
 	}
+	return decodeEndpoints(msgs)
+}
+
+func (c *client) LocalAddrs(token uint32) ([]Endpoint, error) {
+	msgs, err := c.execute("list connection addresses", cmdGetAddr, netlink.Request|netlink.Dump, func(ae *netlink.AttributeEncoder) {
+		ae.Uint32(attrToken, token)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return decodeEndpoints(msgs)
+}
+
+func decodeEndpoints(msgs []genetlink.Message) ([]Endpoint, error) {
 	eps := make([]Endpoint, 0, len(msgs))
 	for _, m := range msgs {
 		e, err := decodeEndpointMsg(m.Data)

@@ -196,6 +196,11 @@ func TestRequests(t *testing.T) {
 			want: request{cmdGetAddr, 1, netlink.Request | netlink.Dump, nil},
 		},
 		{
+			name: "list a connection's local addresses",
+			call: func(c *Client) error { _, err := c.LocalAddrs(0xcafe); return err },
+			want: request{cmdGetAddr, 1, netlink.Request | netlink.Dump, tlv(attrToken, u32(0xcafe))},
+		},
+		{
 			name: "flush endpoints",
 			call: func(c *Client) error { return c.FlushEndpoints() },
 			want: request{cmdFlushAddrs, 1, ack, nil},

@@ -15,6 +15,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/pm"
 )
@@ -304,6 +306,24 @@ func TestUserspacePM(t *testing.T) {
 	})
 	if ssub.Local != announced || ssub.RemoteID != 7 {
 		t.Errorf("server SUB_ESTABLISHED %+v, want %s ← %s (id 7)", ssub, announced, csub.Local)
+	}
+
+	// The connections' local address lists, as the userspace PMs see them.
+	for _, x := range []struct {
+		side  string
+		c     *pm.Client
+		token uint32
+		want  []pm.Endpoint
+	}{
+		{"client", cc, ctok, []pm.Endpoint{{ID: 7, Addr: a("10.0.2.1"), Flags: pm.FlagSubflow, IfIndex: c2}}},
+		{"server", sc, stok, []pm.Endpoint{{ID: 5, Addr: announced.Addr(), Port: port, Flags: pm.FlagSignal}}},
+	} {
+		got, err := x.c.LocalAddrs(x.token)
+		if err != nil {
+			t.Errorf("%s LocalAddrs: %v", x.side, err)
+		} else if diff := cmp.Diff(x.want, got, addrCmp); diff != "" {
+			t.Errorf("%s LocalAddrs (-want +got):\n%s", x.side, diff)
+		}
 	}
 
 	// Backup priority (MP_PRIO) → SUB_PRIORITY on the peer.
