@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"os"
 	"os/signal"
@@ -13,7 +12,7 @@ import (
 	"github.com/mptcpkit/mptcpkit/policy"
 )
 
-// DefaultPolicyPath is read when it exists and --policy is not given.
+// defaultPolicyPath is read when it exists and --policy is not given.
 const defaultPolicyPath = "/etc/mptcpkit/daemon.toml"
 
 const daemonHelp = `Usage:
@@ -126,11 +125,7 @@ func cmdDaemon(e *env, args []string) error {
 		}
 	}()
 	cfg.Reload = reload
-	err = daemon.Run(e.ctx, cfg)
-	if errors.Is(err, daemon.ErrConflict) {
-		return err
-	}
-	return err
+	return daemon.Run(e.ctx, cfg)
 }
 
 func checkConfig(e *env, path string) error {
