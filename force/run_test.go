@@ -103,6 +103,7 @@ type sockInfo struct {
 	Proto    int  `json:"proto"`
 	Nonblock bool `json:"nonblock"`
 	Cloexec  bool `json:"cloexec"`
+	Owned    bool `json:"uid"` // the socket's owner is the process's uid
 }
 
 func pythonSockets(t *testing.T, cmd *exec.Cmd) map[string]sockInfo {
@@ -117,15 +118,15 @@ func pythonSockets(t *testing.T, cmd *exec.Cmd) map[string]sockInfo {
 
 func wantSockets(tcp int) map[string]sockInfo {
 	return map[string]sockInfo{
-		"tcp4":            {tcp, false, true},
-		"tcp6":            {tcp, false, true},
-		"tcp4_explicit":   {tcp, false, true},
-		"tcp4_nonblock":   {tcp, true, true},
-		"udp4":            {17, false, true},
-		"unix":            {0, false, true},
-		"mptcp":           {262, false, true},
-		"tcp4_libc":       {tcp, false, false},
-		"tcp4_libc_flags": {tcp, true, true},
+		"tcp4":            {tcp, false, true, true},
+		"tcp6":            {tcp, false, true, true},
+		"tcp4_explicit":   {tcp, false, true, true},
+		"tcp4_nonblock":   {tcp, true, true, true},
+		"udp4":            {17, false, true, true},
+		"unix":            {0, false, true, true},
+		"mptcp":           {262, false, true, true},
+		"tcp4_libc":       {tcp, false, false, true},
+		"tcp4_libc_flags": {tcp, true, true, true},
 	}
 }
 
@@ -153,6 +154,19 @@ func TestRunPython(t *testing.T) {
 	for _, m := range methods(t) {
 		t.Run(string(m), func(t *testing.T) {
 			got := pythonSockets(t, command(t, ns, "run", "--method", string(m), "--", "python3", py))
+			if d := cmp.Diff(wantSockets(262), got); d != "" {
+				t.Errorf("(-want +got)\n%s", d)
+			}
+		})
+		t.Run(string(m)+"/as-nobody", func(t *testing.T) {
+			// The sockets must belong to the program's user, not to the
+			// supervisor (root): iptables' owner match and uid routing see it.
+			src, err := os.ReadFile(py)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := pythonSockets(t, command(t, ns, "run", "--method", string(m), "--",
+				"setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "/usr/bin/python3", "-c", string(src)))
 			if d := cmp.Diff(wantSockets(262), got); d != "" {
 				t.Errorf("(-want +got)\n%s", d)
 			}

@@ -17,6 +17,8 @@
 // Needs Linux 5.14+ (SECCOMP_ADDFD_FLAG_SEND); [Install] returns an error
 // wrapping [ErrNotSupported] on older kernels.
 //
-// Caveat: the socket is created by the supervisor, so its credentials (the
-// socket's owner uid and LSM label) are the supervisor's, not the caller's.
+// The supervisor creates each socket on a thread whose file-system uid and
+// gid are the caller's, so the socket belongs to the caller's user (what
+// iptables' owner match and uid routing rules see). Its LSM label is still
+// the supervisor's.
 package seccomp

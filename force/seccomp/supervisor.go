@@ -6,6 +6,9 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"runtime"
+	"strconv"
+	"strings"
 	"time"
 	"unsafe"
 
@@ -188,6 +191,10 @@ var errGone = errors.New("caller gone")
 // socket creates the MPTCP socket in the caller's network namespace.
 func (s *Supervisor) socket(fd int, req *notif, family, typ int) (int, error) {
 	nsPath := fmt.Sprintf("/proc/%d/ns/net", req.Pid)
+	fsids, err := fsIDs(int(req.Pid))
+	if err != nil {
+		return -1, errGone
+	}
 	create := func() (int, error) {
 		// The pid may have been reused since the notification: check the
 		// notification is still live after resolving the namespace.
@@ -195,7 +202,7 @@ func (s *Supervisor) socket(fd int, req *notif, family, typ int) (int, error) {
 		if _, err := ioctl(fd, iocNotifIDValid, unsafe.Pointer(&id)); err != nil {
 			return -1, errGone
 		}
-		return unix.Socket(family, typ|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP)
+		return socketAs(fsids, family, typ|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP)
 	}
 	target, err := os.Readlink(nsPath)
 	if err != nil {
@@ -221,4 +228,45 @@ func (s *Supervisor) socket(fd int, req *notif, family, typ int) (int, error) {
 		return err
 	})
 	return sock, err
+}
+
+// fsIDs reads the caller's file-system uid and gid (/proc/PID/status).
+func fsIDs(pid int) ([2]int, error) {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
+	if err != nil {
+		return [2]int{}, err
+	}
+	ids := [2]int{-1, -1}
+	for _, line := range strings.Split(string(b), "\n") {
+		for i, key := range []string{"Uid:", "Gid:"} {
+			if rest, ok := strings.CutPrefix(line, key); ok {
+				// real, effective, saved, file system
+				if f := strings.Fields(rest); len(f) == 4 {
+					if n, err := strconv.Atoi(f[3]); err == nil {
+						ids[i] = n
+					}
+				}
+			}
+		}
+	}
+	if ids[0] < 0 || ids[1] < 0 {
+		return ids, fmt.Errorf("no Uid/Gid in /proc/%d/status", pid)
+	}
+	return ids, nil
+}
+
+// socketAs creates a socket on a locked thread whose file-system uid and
+// gid are the caller's, so the socket's owner (its inode, and so sk_uid:
+// what iptables' owner match and uid routing rules see) is the caller, not
+// the supervisor. Credentials are per thread in Linux; they are restored
+// before the thread is unlocked.
+func socketAs(ids [2]int, family, typ, proto int) (int, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	oldGid, _ := unix.SetfsgidRetGid(ids[1])
+	oldUid, _ := unix.SetfsuidRetUid(ids[0])
+	fd, err := unix.Socket(family, typ, proto)
+	unix.SetfsuidRetUid(oldUid)
+	unix.SetfsgidRetGid(oldGid)
+	return fd, err
 }

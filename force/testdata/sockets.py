@@ -8,6 +8,7 @@ def info(s):
         "proto": s.getsockopt(socket.SOL_SOCKET, socket.SO_PROTOCOL),
         "nonblock": bool(fcntl.fcntl(fd, fcntl.F_GETFL) & os.O_NONBLOCK),
         "cloexec": bool(fcntl.fcntl(fd, fcntl.F_GETFD) & fcntl.FD_CLOEXEC),
+        "uid": os.fstat(fd).st_uid == os.getuid(),  # the socket belongs to us
     }
 
 out = {}
