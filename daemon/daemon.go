@@ -234,6 +234,10 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 	}
 	d.log.Info("daemon starting", "netns", d.nsID, "mode", d.mode, "policy", d.pol.Source, "owner", d.pol.Owner, "state", d.cfg.StatePath)
+	if v, err := d.sysctl("net/mptcp/enabled"); err == nil && v == "0" {
+		d.log.Warn("net.mptcp.enabled = 0 in this namespace: endpoints are kept in line but no MPTCP connection will be made", "fix", "sysctl -w net.mptcp.enabled=1")
+	}
+	d.metrics.info.WithLabelValues(d.mode, d.nsID).Set(1)
 	if err := d.loadState(); err != nil {
 		return err
 	}

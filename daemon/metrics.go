@@ -36,6 +36,7 @@ type metrics struct {
 	eventsLost       prometheus.Counter
 	endpoints        *prometheus.GaugeVec
 	owned            prometheus.Gauge
+	info             *prometheus.GaugeVec
 }
 
 func newMetrics(reg *prometheus.Registry, d *daemon) *metrics {
@@ -61,9 +62,11 @@ func newMetrics(reg *prometheus.Registry, d *daemon) *metrics {
 			Help: "Endpoints in the kernel's table by flag (an endpoint counts once per flag; flag=\"all\" counts each once)."}, []string{"flag"}),
 		owned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mptcpkit_daemon_owned_endpoints",
 			Help: "Endpoints the daemon added and manages."}),
+		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mptcpkit_daemon_info",
+			Help: "1, labelled with the path manager in use (kernel or userspace) and the namespace managed."}, []string{"path_manager", "netns"}),
 	}
 	reg.MustRegister(m.reconciles, m.reconcileErrors, m.reconcileSeconds, m.changes, m.reloads, m.netlink,
-		m.events, m.eventsLost, m.endpoints, m.owned, &connCollector{d: d}, &netstatCollector{d: d})
+		m.events, m.eventsLost, m.endpoints, m.owned, m.info, &connCollector{d: d}, &netstatCollector{d: d})
 	return m
 }
 

@@ -147,7 +147,7 @@ func TestMetrics(t *testing.T) {
 		return n
 	}
 	body := scrape()
-	for _, want := range []string{`mptcpkit_endpoints{flag="subflow"} 1`, `mptcpkit_daemon_owned_endpoints 1`, `mptcpkit_daemon_reconciles_total`, `mptcpkit_daemon_endpoint_changes_total{action="add"} 1`} {
+	for _, want := range []string{`mptcpkit_endpoints{flag="subflow"} 1`, `mptcpkit_daemon_owned_endpoints 1`, `mptcpkit_daemon_reconciles_total`, `mptcpkit_daemon_endpoint_changes_total{action="add"} 1`, `mptcpkit_daemon_info{netns="net:[`, `path_manager="kernel"} 1`} {
 		if !strings.Contains(body, want) {
 			t.Errorf("metrics lack %q", want)
 		}
