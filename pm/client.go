@@ -250,12 +250,14 @@ func (c *Client) Endpoints() ([]Endpoint, error) { return c.c.Endpoints() }
 // FlushEndpoints deletes every endpoint. Limits are left unchanged.
 func (c *Client) FlushEndpoints() error { return c.c.FlushEndpoints() }
 
-// SetEndpointFlags sets the backup and fullmesh flags of the endpoint with
-// the given id (or, for id 0, of the endpoint with address addr), with the
-// kernel's semantics: BOTH bits are set to their value in flags, so a
-// caller who wants to change only one must pass the other's current value
-// (see Endpoint). Other bits of flags are ignored by the kernel. Existing
-// subflows of the endpoint are switched to backup or back with MP_PRIO.
+// SetEndpointFlags sets the backup and fullmesh flags of an endpoint: the
+// one with address addr if addr is valid (the kernel then looks it up by
+// address), else the one with the given id. Kernel semantics: BOTH bits are
+// set to their value in flags, so a caller who wants to change only one
+// must pass the other's current value (see Endpoint); other flags cannot be
+// changed and are refused with os.ErrInvalid. Existing subflows of the
+// endpoint are switched to backup or back with MP_PRIO. The kernel refuses
+// fullmesh on a signal endpoint ("invalid addr flags").
 func (c *Client) SetEndpointFlags(id uint8, addr netip.Addr, flags Flags) error {
 	if id == 0 && !addr.IsValid() {
 		return invalidf("change endpoint", "give an endpoint id or an address")

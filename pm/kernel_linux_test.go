@@ -272,14 +272,20 @@ func TestKernelErrors(t *testing.T) {
 	if !errors.Is(err, unix.EBUSY) || !strings.Contains(err.Error(), "id is already used") {
 		t.Errorf("same id, other address: %v, want EBUSY saying the id is used", err)
 	}
-	err = c.DeleteEndpoint(7, netip.Addr{})
 	var pe *pm.Error
+	err = c.DeleteEndpoint(7, netip.Addr{})
 	if !errors.As(err, &pe) || pe.Message != "address not found" || !errors.Is(err, os.ErrNotExist) || !errors.Is(err, unix.EINVAL) {
 		t.Errorf("delete missing: %#v, want EINVAL \"address not found\" matching os.ErrNotExist", err)
 	}
 	err = c.SetEndpointFlags(7, netip.Addr{}, pm.FlagBackup)
 	if !errors.Is(err, os.ErrNotExist) {
 		t.Errorf("change missing: %v, want os.ErrNotExist", err)
+	}
+	// fullmesh on a signal endpoint.
+	mustAdd(t, c, pm.Endpoint{ID: 2, Addr: a("10.0.0.2"), Flags: pm.FlagSignal})
+	err = c.SetEndpointFlags(2, netip.Addr{}, pm.FlagFullmesh)
+	if !errors.As(err, &pe) || !errors.Is(err, unix.EINVAL) || pe.Message != "invalid addr flags" {
+		t.Errorf("fullmesh on a signal endpoint: %#v, want EINVAL \"invalid addr flags\"", err)
 	}
 	// Userspace PM commands with a token no connection has.
 	err = c.Remove(0x12345678, 1)
