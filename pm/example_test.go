@@ -16,7 +16,7 @@ import (
 // namespace as `ip -n NS mptcp endpoint add` / `limits set` would, and lists
 // the result. (Needs root; a scratch namespace keeps the host untouched.)
 func ExampleClient_Endpoints() {
-	name := fmt.Sprintf("mkt-ExampleClient_Endpoints-%d", os.Getpid())
+	name := fmt.Sprintf("mkt-ExampleClient_Endpoints-%d-1", os.Getpid()) // mkt-NAME-PID-N: swept by nstest if left behind
 	ns, err := netns.Create(name)
 	if err != nil {
 		log.Fatal(err)
