@@ -331,7 +331,9 @@ const (
 
 // Events joins the mptcp_pm_events multicast group on its own socket and
 // calls fn for each event until ctx is done (it then returns nil) or fn
-// returns an error (returned as is). Joining needs CAP_NET_ADMIN.
+// returns an error (returned as is). fn runs on the goroutine that called
+// Events, one event at a time, in the kernel's order. Joining needs
+// CAP_NET_ADMIN.
 //
 // The kernel never blocks on a slow reader: if fn (or the caller) falls
 // behind and the socket's receive buffer fills up, the kernel drops events

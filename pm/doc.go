@@ -9,7 +9,13 @@
 // a subflow's backup priority.
 //
 // Dial with Config.NetNS set to a namespace's file descriptor works inside
-// that network namespace; the calling thread never changes namespace.
+// that network namespace; the calling thread never changes namespace. For a
+// namespace by name (/run/netns/NAME) or path, open it with package netns:
+//
+//	ns, err := netns.Open("blue") // or a path such as /proc/1234/ns/net
+//	...
+//	c, err := pm.Dial(&pm.Config{NetNS: ns.FD()})
+//	ns.Close() // the Client keeps its own reference
 //
 // Errors from the kernel are *Error values that keep the kernel's extended
 // acknowledgement text (such as "address not found") and unwrap to the
