@@ -94,11 +94,22 @@ type Config struct {
 	// sends RRSize bytes and waits for RRSize bytes back, one transaction
 	// outstanding at a time.
 	RRSize int
+	// CongestionControl, if set, is the congestion control algorithm both
+	// ends use on the data connections (TCP_CONGESTION, e.g. "reno" or
+	// "bbr"); empty: each namespace's default
+	// (net.ipv4.tcp_congestion_control).
+	CongestionControl string
 	// Dialer opens every connection of the run (nil: Dial, in the caller's
 	// namespace). NetNSDialer returns one that dials inside a namespace.
 	Dialer DialFunc
 	// Logger receives debug messages (nil: none).
 	Logger *slog.Logger
+}
+
+// Validate reports what is wrong with c, as Run would, without running.
+func (c *Config) Validate() error {
+	_, err := c.withDefaults()
+	return err
 }
 
 func (c *Config) withDefaults() (Config, error) {
@@ -135,6 +146,9 @@ func (c *Config) withDefaults() (Config, error) {
 	}
 	if cfg.RRSize > 0 && cfg.Reverse {
 		return cfg, errors.New("bench: request/response mode has no reverse direction (the client always asks)")
+	}
+	if err := validCC(cfg.CongestionControl); err != nil {
+		return cfg, err
 	}
 	if cfg.Dialer == nil {
 		cfg.Dialer = Dial
@@ -315,4 +329,18 @@ func Ratio(tcp, mptcp *Result) float64 {
 		return mptcp.BitsPerSecond / tcp.BitsPerSecond
 	}
 	return 0
+}
+
+// validCC checks a congestion control name the way the kernel bounds it
+// (TCP_CA_NAME_MAX = 16 including the NUL).
+func validCC(name string) error {
+	if len(name) > 15 {
+		return fmt.Errorf("bench: congestion control name %q is longer than 15 bytes", name)
+	}
+	for _, r := range name {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '_' || r == '-') {
+			return fmt.Errorf("bench: congestion control name %q has a character other than a-z, 0-9, _ and -", name)
+		}
+	}
+	return nil
 }

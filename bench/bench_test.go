@@ -879,3 +879,35 @@ func TestServerBusy(t *testing.T) {
 		t.Errorf("run after the busy period: %v", err)
 	}
 }
+
+// TestCongestionControl picks the congestion control per run: both ends
+// use it, whatever the namespaces' default, and a missing one is named.
+func TestCongestionControl(t *testing.T) {
+	p := newPair(t, serverOpt{})
+	def := p.client.ReadSysctl(t, "net.ipv4.tcp_congestion_control")
+	other := "reno"
+	if def == "reno" {
+		other = "bbr"
+	}
+	for _, reverse := range []bool{false, true} {
+		cfg := p.config(Config{Mode: ModeMPTCP, Duration: 500 * time.Millisecond, CongestionControl: other, Reverse: reverse})
+		r, err := Run(context.Background(), cfg, nil)
+		if err != nil {
+			t.Fatalf("Run with %s: %v", other, err)
+		}
+		if r.CongestionControl != other {
+			t.Errorf("reverse %v: congestion control %q, want %q (namespace default %q)", reverse, r.CongestionControl, other, def)
+		}
+		if r.ServerCongestionControl != other || r.ClientCongestionControl != other {
+			t.Errorf("reverse %v: client uses %q, server %q; want %q", reverse, r.ClientCongestionControl, r.ServerCongestionControl, other)
+		}
+	}
+	cfg := p.config(Config{Duration: 500 * time.Millisecond, CongestionControl: "nosuchcc"})
+	if _, err := Run(context.Background(), cfg, nil); err == nil || !strings.Contains(err.Error(), `congestion control "nosuchcc" is not available`) {
+		t.Errorf("Run with nosuchcc: %v", err)
+	}
+	cfg.CongestionControl = "Bad Name"
+	if _, err := Run(context.Background(), cfg, nil); err == nil || !strings.Contains(err.Error(), "has a character other than") {
+		t.Errorf("Run with a bad name: %v", err)
+	}
+}

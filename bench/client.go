@@ -104,7 +104,7 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 		return fail(notBench(err))
 	}
 	start := msg{Type: "start", Mode: cfg.Mode, Streams: cfg.Streams, Reverse: cfg.Reverse,
-		DurationMS: max(1, cfg.Duration.Milliseconds()), RRSize: cfg.RRSize}
+		DurationMS: max(1, cfg.Duration.Milliseconds()), RRSize: cfg.RRSize, CongestionControl: cfg.CongestionControl}
 	if cfg.Reverse && cfg.Interval > 0 {
 		start.IntervalMS = max(1, cfg.Interval.Milliseconds())
 	}
@@ -138,6 +138,11 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 			return fail(fmt.Errorf("data connection %d to %s: %w", i, cfg.Addr, err))
 		}
 		track(c)
+		if cfg.CongestionControl != "" {
+			if err := setCongestion(c, cfg.CongestionControl); err != nil {
+				return fail(fmt.Errorf("client: %w", err))
+			}
+		}
 		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
 		if _, err := c.Write(hello{Kind: kindData, Stream: uint16(i), Cookie: ck}.marshal()); err != nil {
 			return fail(fmt.Errorf("data connection %d to %s: %w", i, cfg.Addr, err))

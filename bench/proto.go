@@ -30,7 +30,7 @@ import (
 //
 // A run, on the control connection:
 //
-//	client: start {mode, streams, reverse, duration_ms, rr_size, interval_ms}
+//	client: start {mode, streams, reverse, duration_ms, rr_size, interval_ms, congestion_control}
 //	server: ready {congestion_control}   (or error {error})
 //	client: opens the data connections, each with a data hello
 //	server: go                           (all data connections arrived)
@@ -108,13 +108,13 @@ type msg struct {
 	DurationMS int64 `json:"duration_ms,omitempty"`
 	RRSize     int   `json:"rr_size,omitempty"`
 	IntervalMS int64 `json:"interval_ms,omitempty"`
+	// start: the data connections' congestion control ("" = default);
+	// ready: the server's default.
+	CongestionControl string `json:"congestion_control,omitempty"`
 
 	// tick (server → client, reverse runs): the server's cumulative
 	// retransmissions per stream, every interval_ms.
 	Retransmits []int64 `json:"retransmits,omitempty"`
-
-	// ready (server → client)
-	CongestionControl string `json:"congestion_control,omitempty"`
 
 	// done (client → server): what the client counted per stream.
 	Counts []int64 `json:"counts,omitempty"`

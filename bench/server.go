@@ -211,7 +211,7 @@ func validateStart(m *msg) error {
 	case m.RRSize > 0 && m.Reverse:
 		return errors.New("request/response mode has no reverse direction")
 	}
-	return nil
+	return validCC(m.CongestionControl)
 }
 
 // control runs one client's run from its control connection.
@@ -295,6 +295,15 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 	delete(s.sessions, ck) // no more data connections for this run
 	s.mu.Unlock()
 	conns := ss.conns
+	if cc := start.CongestionControl; cc != "" {
+		for _, dc := range conns {
+			if err := setCongestion(dc, cc); err != nil {
+				log.Info("bench server: run failed", "err", err)
+				k.send(&msg{Type: "error", Error: err.Error()}, s.handshakeTimeout())
+				return
+			}
+		}
+	}
 	log.Debug("bench server: run starting")
 	if err := k.send(&msg{Type: "go"}, s.handshakeTimeout()); err != nil {
 		log.Info("bench server: client went away", "err", err)

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"errors"
+	"fmt"
 	"net"
 	"net/netip"
 	"syscall"
@@ -62,6 +63,23 @@ func congestion(c any) string {
 		return err
 	})
 	return cc
+}
+
+// setCongestion sets the congestion control of c (TCP_CONGESTION; on an
+// MPTCP socket the kernel applies it to every subflow).
+func setCongestion(c any, name string) error {
+	err := control(c, func(fd int) error {
+		return unix.SetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, name)
+	})
+	switch {
+	case errors.Is(err, unix.ENOENT):
+		return fmt.Errorf("congestion control %q is not available in this kernel (see /proc/sys/net/ipv4/tcp_available_congestion_control; modprobe tcp_%s may add it): %w", name, name, err)
+	case errors.Is(err, unix.EPERM):
+		return fmt.Errorf("congestion control %q is not allowed (add it to net.ipv4.tcp_allowed_congestion_control): %w", name, err)
+	case err != nil:
+		return fmt.Errorf("set congestion control %q: %w", name, err)
+	}
+	return nil
 }
 
 // sockState says whether c is an MPTCP socket using MPTCP ("mptcp"), an

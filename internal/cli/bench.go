@@ -56,7 +56,8 @@ Examples:
 `
 
 const benchClientHelp = `Usage: mptcpkit bench client HOST [--port P] [--mptcp | --tcp | --compare]
-                            [-t SECONDS] [-P STREAMS] [-R] [-i INTERVAL] [--rr SIZE] [-j]
+                            [-t SECONDS] [-P STREAMS] [-R] [-i INTERVAL] [--rr SIZE]
+                            [-C NAME] [-j]
 
 Run one measurement against 'mptcpkit bench server' on HOST.
 
@@ -71,6 +72,8 @@ Options:
   -i INTERVAL     seconds between progress lines (default 1; 0: none)
   --rr SIZE       latency mode: SIZE-byte requests answered by SIZE-byte
                   responses, one outstanding per stream (K and M suffixes)
+  -C, --cc NAME   congestion control of the data connections at both ends
+                  (e.g. reno, bbr; default: each namespace's own)
   -j, --json      print one JSON document with every figure
 
 Examples:
@@ -78,6 +81,7 @@ Examples:
   mptcpkit bench client 10.0.1.2 --tcp -t 3 -P 4
   mptcpkit bench client 10.0.1.2 --compare -j > report.json
   mptcpkit bench client 10.0.1.2 --rr 1K -t 5
+  mptcpkit bench client 10.0.1.2 -C reno -P 4
 `
 
 func cmdBench(e *env, args []string) error {
@@ -204,6 +208,9 @@ func cmdBenchClient(e *env, args []string) error {
 	reverse := fs.Bool("R", false, "")
 	interval := fs.String("i", "1", "")
 	rr := fs.String("rr", "", "")
+	var cc string
+	fs.StringVar(&cc, "C", "", "")
+	fs.StringVar(&cc, "cc", "", "")
 	pos, err := parseInterleaved(fs, cmd, args)
 	if err != nil {
 		return err
@@ -262,6 +269,10 @@ func cmdBenchClient(e *env, args []string) error {
 		if *reverse {
 			return usagef(cmd, "--rr and -R exclude each other: in latency mode the client always asks")
 		}
+	}
+	cfg.CongestionControl = cc
+	if err := (&bench.Config{Addr: cfg.Addr, CongestionControl: cc}).Validate(); err != nil {
+		return usagef(cmd, "--cc: %v", strings.TrimPrefix(err.Error(), "bench: "))
 	}
 	ns, err := e.openNetNS()
 	if err != nil {

@@ -34,6 +34,8 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"bench", "client", "h", "--rr", "64", "-R"}, "--rr and -R exclude each other"},
 		{[]string{"bench", "client", "h", "--port", "70000"}, "--port 70000 out of range"},
 		{[]string{"bench", "client", "h", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"bench", "client", "h", "--cc", "Cubic!"}, `--cc: congestion control name "Cubic!" has a character other than`},
+		{[]string{"bench", "client", "h", "-C", "averyveryverylongname"}, "is longer than 15 bytes"},
 		{[]string{"bench", "server", "extra"}, `unexpected argument "extra"`},
 		{[]string{"bench", "server", "--bind", "nowhere"}, `--bind "nowhere" is not an IP address`},
 		{[]string{"bench", "server", "--port", "0"}, "--port 0 out of range"},
@@ -175,7 +177,7 @@ func TestBenchClientJSON(t *testing.T) {
 		}
 	}
 	t.Run("single", func(t *testing.T) {
-		out, stderr, code := runCLI(context.Background(), "-n", client, "bench", "client", "10.0.1.2", "--port", "5401", "-t", "1", "--tcp", "-j")
+		out, stderr, code := runCLI(context.Background(), "-n", client, "bench", "client", "10.0.1.2", "--port", "5401", "-t", "1", "--tcp", "-j", "--cc", "reno")
 		if code != 0 {
 			t.Fatalf("exit %d: %s", code, stderr)
 		}
@@ -184,6 +186,9 @@ func TestBenchClientJSON(t *testing.T) {
 			t.Fatalf("stdout is not one JSON document: %v\n%s", err, out)
 		}
 		check(t, r, "tcp", false)
+		if r["congestion_control"] != "reno" || r["server_congestion_control"] != "reno" {
+			t.Errorf("--cc reno: congestion control %v, server's %v", r["congestion_control"], r["server_congestion_control"])
+		}
 	})
 	t.Run("compare-rr", func(t *testing.T) {
 		out, stderr, code := runCLI(context.Background(), "-n", client, "-j", "bench", "client", "10.0.1.2:5401", "-t", "1", "--compare", "--rr", "1K")
