@@ -218,8 +218,23 @@ func TestMetrics(t *testing.T) {
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	if !regexp.MustCompile(`mptcpkit_daemon_pm_events_total\{type="(CREATED|ESTABLISHED)"\} [1-9]`).MatchString(body) {
-		t.Errorf("no path-manager events counted:\n%s", grepLines(body, "pm_events"))
+	// Path-manager events are counted (the daemon's event socket may join
+	// after the first connections on a loaded machine: connect until seen).
+	evRe := regexp.MustCompile(`mptcpkit_daemon_pm_events_total\{type="(CREATED|ESTABLISHED)"\} [1-9]`)
+	for deadline := time.Now().Add(3 * time.Second); !evRe.MatchString(body); body = scrape() {
+		if time.Now().After(deadline) {
+			t.Fatalf("no path-manager events counted:\n%s", grepLines(body, "pm_events"))
+		}
+		b.Do(t, func() error {
+			d := net.Dialer{Timeout: 2 * time.Second}
+			d.SetMultipathTCP(true)
+			c, err := d.Dial("tcp", srv.Addr().String())
+			if err != nil {
+				return err
+			}
+			return c.Close()
+		})
+		time.Sleep(50 * time.Millisecond)
 	}
 }
 

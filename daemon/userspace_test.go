@@ -65,7 +65,7 @@ flags = ["subflow"]
 	if eps := h.endpoints(); len(eps) != 0 {
 		t.Fatalf("userspace mode added kernel endpoints: %q", table(eps))
 	}
-	time.Sleep(300 * time.Millisecond) // both event sockets joined
+	time.Sleep(100 * time.Millisecond) // the test's own event socket joined
 
 	listen := func(port string) net.Listener {
 		var ln net.Listener
@@ -130,10 +130,31 @@ flags = ["subflow"]
 		}
 	}
 
+	// The daemon's event socket joins asynchronously: probe until a
+	// connection gets its subflow (a loaded machine may need a moment).
+	lnOther := listen("5202")
+	for i := 0; ; i++ {
+		probe := dial(lnOther)
+		ok := false
+		for deadline := time.Now().Add(500 * time.Millisecond); time.Now().Before(deadline); time.Sleep(10 * time.Millisecond) {
+			if locals(probe) == "10.84.1.1 10.84.2.1" {
+				ok = true
+				break
+			}
+		}
+		probe.Close()
+		if ok {
+			break
+		}
+		if i == 5 {
+			t.Fatal("no connection got a subflow from the daemon in 3 s")
+		}
+	}
+
 	bulk := dial(listen("5201"))
 	took := waitLocals(bulk, "10.84.1.1 10.84.2.1 10.84.3.1")
 	t.Logf("bulk connection: subflows on all three paths %v after connect", took)
-	other := dial(listen("5202"))
+	other := dial(lnOther)
 	waitLocals(other, "10.84.1.1 10.84.2.1")
 	time.Sleep(100 * time.Millisecond)
 	if got := locals(other); got != "10.84.1.1 10.84.2.1" {
