@@ -104,6 +104,16 @@ func cmdBench(e *env, args []string) error {
 // parseInterleaved parses flags that may come before or after positional
 // arguments and returns the positional ones.
 func parseInterleaved(fs *flag.FlagSet, cmd string, args []string) ([]string, error) {
+	// Help first: the flag package and parseFlags would each print it.
+	for _, a := range args {
+		if a == "--" {
+			break
+		}
+		if a == "-h" || a == "-help" || a == "--help" {
+			fs.Usage()
+			return nil, errHelp
+		}
+	}
 	var pos []string
 	for {
 		if err := parseFlags(fs, cmd, args); err != nil {
