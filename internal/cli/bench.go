@@ -18,7 +18,7 @@ import (
 const benchHelp = `Usage:
   mptcpkit bench server [--bind ADDR] [--port P]
   mptcpkit bench client HOST [--port P] [--mptcp | --tcp | --compare] [-t SECONDS]
-                        [-P STREAMS] [-R] [-i INTERVAL] [--rr SIZE] [-j]
+                        [-P STREAMS] [-R] [-i INTERVAL] [--rr SIZE] [-C NAME] [-j]
 
 Measure TCP and MPTCP throughput and latency between two hosts, like iperf3 -m,
 and report what iperf3 does not: the bytes each subflow (path) carried, the
