@@ -10,6 +10,7 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
+	"syscall"
 	"time"
 
 	"github.com/mptcpkit/mptcpkit/proxy/handshake"
@@ -176,6 +177,7 @@ func (c *Client) Serve(ctx context.Context, ln net.Listener) error {
 		max = DefaultMaxConns
 	}
 	sem := make(chan struct{}, max)
+	checkNoFile(log, max)
 	t := &tracker{pipes: map[*pipe]struct{}{}}
 	pool := newBufferPool()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
@@ -194,7 +196,8 @@ func (c *Client) Serve(ctx context.Context, ln net.Listener) error {
 				return nil
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				log.Warn("accept failed; retrying", "err", err)
 				time.Sleep(50 * time.Millisecond)
 				continue
 			}

@@ -149,13 +149,14 @@ func childClient(nsName string) int {
 	to, _ := handshake.ParseDestination(destAddr)
 	c := &proxy.Client{
 		Server: serverAddr, PSK: []byte(testKey), Mode: proxy.ModeFixed, To: to,
+		MaxConns: 20000,
 		Dial: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
 			var d net.Dialer
 			d.SetMultipathTCP(true)
 			err = ns.Do(func() (err error) { c, err = d.DialContext(ctx, network, addr); return err })
 			return c, err
 		},
-		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
+		Logger: slog.New(slog.NewTextHandler(os.Stderr, &slog.HandlerOptions{Level: slog.LevelWarn})),
 	}
 	var ln net.Listener
 	if err := ns.Do(func() (err error) {
@@ -182,7 +183,8 @@ func childServer(nsName string) int {
 		return 1
 	}
 	s := &proxy.Server{
-		PSK: []byte(testKey),
+		PSK:      []byte(testKey),
+		MaxConns: 20000,
 		Dial: func(ctx context.Context, network, addr string) (c net.Conn, err error) {
 			var d net.Dialer
 			d.SetMultipathTCP(false)

@@ -182,3 +182,21 @@ func tcpConn(c net.Conn) *net.TCPConn {
 // buffer.
 type writerOnly struct{ io.Writer }
 type readerOnly struct{ io.Reader }
+
+// FDsPerConn is how many file descriptors one relayed connection holds in a
+// proxy at most: its two sockets, and for each direction the pipe pair Go's
+// splice keeps while it waits for data.
+const FDsPerConn = 6
+
+// checkNoFile warns when maxConns relayed connections could exhaust the
+// open-file limit.
+func checkNoFile(log interface{ Warn(string, ...any) }, maxConns int) {
+	var lim unix.Rlimit
+	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil {
+		return
+	}
+	if need := uint64(maxConns)*FDsPerConn + 64; lim.Cur < need {
+		log.Warn("the open-file limit is below what --max-conns may need; raise it (systemd LimitNOFILE=, ulimit -n) or lower --max-conns",
+			"max_conns", maxConns, "fds_needed", need, "rlimit_nofile", lim.Cur)
+	}
+}

@@ -138,6 +138,7 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 		max = DefaultMaxConns
 	}
 	sem := make(chan struct{}, max)
+	checkNoFile(log, max)
 	t := &tracker{pipes: map[*pipe]struct{}{}}
 	pool := newBufferPool()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
