@@ -44,7 +44,7 @@ func TestAddressesFollowed(t *testing.T) {
 	}
 
 	h := start(t, a, daemon.Config{Policy: mustPolicy(t, basicPolicy)})
-	h.waitTable([]string{"10.72.0.1 subflow,backup"}, time.Second)
+	h.waitTable([]string{"10.72.0.1 subflow,backup"}, 2*time.Second)
 	eps := h.endpoints()
 	if eps[0].IfIndex != ifIndex(t, a, "mk0") {
 		t.Errorf("endpoint dev = %d, want mk0's index %d", eps[0].IfIndex, ifIndex(t, a, "mk0"))
@@ -70,7 +70,7 @@ func TestAddressesFollowed(t *testing.T) {
 	t.Logf("reaction time to a new address: %v", reactions)
 
 	delAddr(t, a, "mk0", "10.72.1.1/24")
-	took := h.waitTable([]string{"10.72.0.1 subflow,backup", "10.72.2.1 subflow,backup", "2001:db8:72::1 subflow,backup"}, time.Second)
+	took := h.waitTable([]string{"10.72.0.1 subflow,backup", "10.72.2.1 subflow,backup", "2001:db8:72::1 subflow,backup"}, 2*time.Second)
 	t.Logf("reaction time to a removed address: %v", took)
 
 	// The state file says why each address is in or out.
@@ -111,17 +111,17 @@ func TestCarrier(t *testing.T) {
 	nstest.Link(t, a, "mk1", "10.74.1.1/24", b, "mk1", "10.74.1.2/24")
 	h := start(t, a, daemon.Config{})
 	both := []string{"10.74.0.1 subflow", "10.74.1.1 subflow"}
-	h.waitTable(both, time.Second)
+	h.waitTable(both, 2*time.Second)
 
 	setLink(t, b, "mk1", false)
-	lost := h.waitTable([]string{"10.74.0.1 subflow"}, time.Second)
+	lost := h.waitTable([]string{"10.74.0.1 subflow"}, 2*time.Second)
 	setLink(t, b, "mk1", true)
 	back := h.waitTable(both, 2*time.Second)
 	t.Logf("carrier loss -> endpoint removed in %v; carrier back -> endpoint restored in %v", lost, back)
 
 	// Own end down, re-addressed, up.
 	setLink(t, a, "mk1", false)
-	h.waitTable([]string{"10.74.0.1 subflow"}, time.Second)
+	h.waitTable([]string{"10.74.0.1 subflow"}, 2*time.Second)
 	delAddr(t, a, "mk1", "10.74.1.1/24")
 	addAddr(t, a, "mk1", "10.74.1.9/24")
 	setLink(t, a, "mk1", true)
@@ -153,7 +153,7 @@ func TestRestart(t *testing.T) {
 	}
 	foreign := []string{"10.75.1.1 signal", "10.75.200.1 subflow"}
 	h1 := start(t, a, daemon.Config{Policy: keep})
-	h1.waitTable(append([]string{"10.75.0.1 subflow"}, foreign...), time.Second)
+	h1.waitTable(append([]string{"10.75.0.1 subflow"}, foreign...), 2*time.Second)
 	ids1 := h1.endpoints()
 	if err := h1.stop(); err != nil {
 		t.Fatal(err)
@@ -164,7 +164,7 @@ func TestRestart(t *testing.T) {
 	addAddr(t, a, "mk0", "10.75.2.1/24")
 	delAddr(t, a, "mk0", "10.75.0.1/24")
 	h2 := start(t, a, daemon.Config{Policy: keep, StatePath: h1.state})
-	h2.waitTable(append([]string{"10.75.2.1 subflow"}, foreign...), time.Second)
+	h2.waitTable(append([]string{"10.75.2.1 subflow"}, foreign...), 2*time.Second)
 	// Same again with nothing changed: no duplicates, same ids.
 	if err := h2.stop(); err != nil {
 		t.Fatal(err)
@@ -193,7 +193,7 @@ func TestRestart(t *testing.T) {
 	// remove_on_exit = true now: only ours go.
 	h3.stop()
 	h4 := start(t, a, daemon.Config{Policy: mustPolicy(t, "version = 1\n[[rule]]\ninterface = \"mk*\"\nflags = [\"subflow\"]\n"), StatePath: h1.state})
-	h4.waitTable(append([]string{"10.75.2.1 subflow"}, foreign...), time.Second)
+	h4.waitTable(append([]string{"10.75.2.1 subflow"}, foreign...), 2*time.Second)
 	h4.stop()
 	h4.waitTable(foreign, 0)
 }
@@ -223,7 +223,7 @@ flags = ["subflow", "backup"]
 	h := start(t, a, daemon.Config{Policy: pol})
 	want := []string{"10.76.1.1 subflow", "10.76.1.2 subflow", "10.76.1.3 subflow", "10.76.1.4 subflow", "10.76.1.5 subflow",
 		"10.76.0.1 subflow,backup", "10.76.0.2 subflow,backup", "10.76.0.3 subflow,backup"}
-	h.waitTable(want, time.Second)
+	h.waitTable(want, 2*time.Second)
 	logs := h.logs.String()
 	if !strings.Contains(logs, "more addresses qualify than the kernel's 8 endpoint slots") ||
 		!strings.Contains(logs, "10.76.0.4 (mka0") || !strings.Contains(logs, "10.76.0.5 (mka0") {
@@ -234,7 +234,7 @@ flags = ["subflow", "backup"]
 	}
 	// A slot frees up: the next address by rule order gets it.
 	delAddr(t, a, "mkb0", "10.76.1.5/24")
-	h.waitTable(append(want[:4:4], "10.76.0.1 subflow,backup", "10.76.0.2 subflow,backup", "10.76.0.3 subflow,backup", "10.76.0.4 subflow,backup"), time.Second)
+	h.waitTable(append(want[:4:4], "10.76.0.1 subflow,backup", "10.76.0.2 subflow,backup", "10.76.0.3 subflow,backup", "10.76.0.4 subflow,backup"), 2*time.Second)
 }
 
 func itoa(i int) string { return strings.TrimSpace(strings.Repeat(" ", 0) + string(rune('0'+i))) }

@@ -52,7 +52,7 @@ func TestFailover(t *testing.T) {
 	shape(t, c, "mk1", "100mbit")
 	shape(t, c, "mk2", "100mbit")
 	h := start(t, c, daemon.Config{})
-	h.waitTable([]string{"10.78.1.1 subflow", "10.78.2.1 subflow"}, time.Second)
+	h.waitTable([]string{"10.78.1.1 subflow", "10.78.2.1 subflow"}, 2*time.Second)
 
 	var ln net.Listener
 	s.Do(t, func() (err error) {
@@ -126,7 +126,7 @@ func TestFailover(t *testing.T) {
 	}
 
 	setLink(t, s, "mk2", false) // the client's mk2 loses carrier
-	lost := h.waitTable([]string{"10.78.1.1 subflow"}, time.Second)
+	lost := h.waitTable([]string{"10.78.1.1 subflow"}, 2*time.Second)
 	// Deleting the endpoint closes its subflow: the counters seen after the
 	// return are the new subflow's.
 	for deadline := time.Now().Add(time.Second); ; time.Sleep(10 * time.Millisecond) {
@@ -140,7 +140,7 @@ func TestFailover(t *testing.T) {
 	time.Sleep(600 * time.Millisecond)
 	upAt := time.Now()
 	setLink(t, s, "mk2", true)
-	restored := h.waitTable([]string{"10.78.1.1 subflow", "10.78.2.1 subflow"}, time.Second)
+	restored := h.waitTable([]string{"10.78.1.1 subflow", "10.78.2.1 subflow"}, 2*time.Second)
 	var again time.Duration
 	for {
 		if n, ok := pathBytes(t, conn, p2); ok && n >= 64<<10 {

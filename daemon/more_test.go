@@ -35,11 +35,11 @@ func TestReload(t *testing.T) {
 	write("version = 1\n[[rule]]\ninterface = \"mk*\"\nflags = [\"subflow\"]\n")
 	reload := make(chan struct{})
 	h := start(t, a, daemon.Config{Policy: mustPolicy(t, "version = 1\n[[rule]]\ninterface = \"mk*\"\nflags = [\"subflow\"]\n"), PolicyPath: file, Reload: reload})
-	h.waitTable([]string{"10.79.0.1 subflow"}, time.Second)
+	h.waitTable([]string{"10.79.0.1 subflow"}, 2*time.Second)
 
 	write("version = 1\n[[rule]]\ninterface = \"mk*\"\nflags = [\"subflow\", \"backup\"]\n")
 	reload <- struct{}{}
-	h.waitTable([]string{"10.79.0.1 subflow,backup"}, time.Second) // changed in place (SET_FLAGS)
+	h.waitTable([]string{"10.79.0.1 subflow,backup"}, 2*time.Second) // changed in place (SET_FLAGS)
 
 	write("version = 1\n[[rule]]\ninterface = \"mk*\"\nflags = [\"signal\", \"fullmesh\"]\n")
 	reload <- struct{}{}
@@ -51,7 +51,7 @@ func TestReload(t *testing.T) {
 
 	write("version = 1\n[[rule]]\ninterface = \"mk*\"\nflags = [\"signal\"]\n")
 	reload <- struct{}{}
-	h.waitTable([]string{"10.79.0.1 signal"}, time.Second) // needs delete + add
+	h.waitTable([]string{"10.79.0.1 signal"}, 2*time.Second) // needs delete + add
 }
 
 // TestOwnerAll: owner = "all" removes foreign endpoints the policy does not
@@ -77,7 +77,7 @@ add_addr_accepted = "auto"
 interface = "mk*"
 flags = ["subflow"]
 `)})
-	h.waitTable([]string{"10.80.0.1 subflow"}, time.Second)
+	h.waitTable([]string{"10.80.0.1 subflow"}, 2*time.Second)
 	l, err := c.Limits()
 	if err != nil {
 		t.Fatal(err)
@@ -102,7 +102,7 @@ func TestConflictRefused(t *testing.T) {
 		t.Fatalf("Run = %v, want a conflict error naming NetworkManager and --coexist", err)
 	}
 	h := start(t, a, daemon.Config{Conflicts: nm, Coexist: true})
-	h.waitTable([]string{"10.81.0.1 subflow"}, time.Second)
+	h.waitTable([]string{"10.81.0.1 subflow"}, 2*time.Second)
 	s := h.waitState(func(s *daemon.State) bool { return len(s.Decisions) > 0 })
 	for _, d := range s.Decisions {
 		if d.Addr.String() == "10.81.1.1" && !strings.Contains(d.Reason, "managed by NetworkManager") {
@@ -127,7 +127,7 @@ func TestMetrics(t *testing.T) {
 	addr := ln.Addr().String()
 	ln.Close()
 	h := start(t, a, daemon.Config{MetricsAddr: addr})
-	h.waitTable([]string{"10.82.0.1 subflow"}, time.Second)
+	h.waitTable([]string{"10.82.0.1 subflow"}, 2*time.Second)
 	scrape := func() string {
 		t.Helper()
 		resp, err := http.Get("http://" + addr + "/metrics")

@@ -19,7 +19,7 @@ func TestRapidCycles(t *testing.T) {
 	b := nstest.New(t, "b")
 	nstest.Link(t, a, "mk0", "10.77.0.1/24", b, "mk0", "10.77.0.2/24")
 	h := start(t, a, daemon.Config{})
-	h.waitTable([]string{"10.77.0.1 subflow"}, time.Second)
+	h.waitTable([]string{"10.77.0.1 subflow"}, 2*time.Second)
 	time.Sleep(150 * time.Millisecond) // let the first poll and events settle
 	g0, fd0 := runtime.NumGoroutine(), countFDs(t)
 
