@@ -17,6 +17,15 @@
 // and the sending side counts what it wrote; Result carries both and Run
 // fails if they differ.
 //
+// What the report holds: per stream, the state of the socket at both ends
+// ("mptcp", "fallback" with the kernel's reason, or "tcp", from package
+// mptcp), the sending side's subflows with the bytes each path carried
+// (tcpi_bytes_acked), retransmissions and RTT, and the congestion control
+// in use (TCP_CONGESTION; Config.CongestionControl sets it at both ends).
+// In reverse runs the server sends, so it reports its subflows, and its
+// retransmissions every interval, over the control channel. Request/response
+// runs (Config.RRSize) add a latency summary from a fixed-size histogram.
+//
 // Namespaces: a Config.Dialer (client) and the listener handed to
 // Server.Serve (server) decide where sockets live; NetNSDialer and Listen run
 // inside a network namespace when given one, so a lab can drive both ends in
