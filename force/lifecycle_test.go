@@ -233,3 +233,24 @@ func TestRunMethodChoice(t *testing.T) {
 		t.Errorf("the command ran although the method failed")
 	}
 }
+
+// TestRunSocketActivation: descriptors systemd passes (LISTEN_FDS) reach
+// the command at the same numbers, with LISTEN_PID set to the command's pid.
+func TestRunSocketActivation(t *testing.T) {
+	ns := nstest.New(t, "listen")
+	f, err := os.CreateTemp(t.TempDir(), "listen-fd")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	// sh execs mptcpkit, so $$ is mptcpkit's pid: LISTEN_PID names it, as
+	// systemd would. The command prints its pid, LISTEN_PID and what fd 3 is.
+	inner := `echo "$$ $LISTEN_PID $LISTEN_FDS $(readlink /proc/self/fd/3)"`
+	cmd := ns.Command("sh", "-c", `LISTEN_FDS=1 LISTEN_PID=$$ exec "$0" run --method seccomp -- sh -c "$1"`, self(t), inner)
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	cmd.ExtraFiles = []*os.File{f}
+	out := strings.Fields(output(t, cmd))
+	if len(out) != 4 || out[0] != out[1] || out[2] != "1" || out[3] != f.Name() {
+		t.Errorf("command saw pid, LISTEN_PID, LISTEN_FDS, fd 3 = %q; want its own pid twice, 1, %s", out, f.Name())
+	}
+}
