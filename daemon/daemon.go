@@ -101,6 +101,7 @@ type daemon struct {
 	leftOut  string // last left-out message, logged on change
 	closers  []func()
 	lastErr  string
+	kernel   []KernelEndpoint // the whole table as last read
 }
 
 func newDaemon(cfg Config) (*daemon, error) {
@@ -380,6 +381,9 @@ func (d *daemon) saveState(ds []Decision, limits *pm.Limits) *State {
 	}
 	for _, e := range d.sortedOwned() {
 		s.Endpoints = append(s.Endpoints, *e)
+	}
+	if d.mode == "kernel" && ds != nil {
+		s.Kernel = append([]KernelEndpoint{}, d.kernel...)
 	}
 	if s.Endpoints == nil {
 		s.Endpoints = []OwnedEndpoint{}

@@ -165,6 +165,17 @@ func TestRestart(t *testing.T) {
 	delAddr(t, a, "mk0", "10.75.0.1/24")
 	h2 := start(t, a, daemon.Config{Policy: keep, StatePath: h1.state})
 	h2.waitTable(append([]string{"10.75.2.1 subflow"}, foreign...), 2*time.Second)
+	h2.waitState(func(s *daemon.State) bool {
+		ours, theirs := 0, 0
+		for _, k := range s.Kernel {
+			if k.Ours {
+				ours++
+			} else {
+				theirs++
+			}
+		}
+		return ours == 1 && theirs == 2 && len(s.Endpoints) == 1 && s.Endpoints[0].Addr.String() == "10.75.2.1"
+	})
 	// Same again with nothing changed: no duplicates, same ids.
 	if err := h2.stop(); err != nil {
 		t.Fatal(err)

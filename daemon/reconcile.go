@@ -221,6 +221,11 @@ func (d *daemon) apply(ds []Decision) error {
 			}
 		}
 		d.metrics.setEndpoints(kernel, len(d.owned))
+		d.kernel = d.kernel[:0]
+		for _, k := range kernel {
+			_, mine := d.owned[k.Addr]
+			d.kernel = append(d.kernel, KernelEndpoint{ID: k.ID, Addr: k.Addr, Flags: k.Flags.String(), IfIndex: k.IfIndex, Ours: mine})
+		}
 		if err := d.applyLimits(kernel); err != nil {
 			errs = append(errs, err)
 		}

@@ -25,6 +25,16 @@ type OwnedEndpoint struct {
 	flags   pm.Flags
 }
 
+// KernelEndpoint is an entry of the kernel's table, as `daemon status`
+// shows it.
+type KernelEndpoint struct {
+	ID      uint8      `json:"id"`
+	Addr    netip.Addr `json:"address"`
+	Flags   string     `json:"flags"`
+	IfIndex int        `json:"ifindex,omitempty"`
+	Ours    bool       `json:"ours"`
+}
+
 // State is the daemon's state file: what it owns and, for `mptcpkit
 // daemon status`, why each address is in or out.
 type State struct {
@@ -36,9 +46,11 @@ type State struct {
 	Updated   time.Time       `json:"updated"`
 	Endpoints []OwnedEndpoint `json:"endpoints"`
 	Decisions []Decision      `json:"decisions"`
-	LeftOut   []string        `json:"left_out,omitempty"`
-	Limits    *pm.Limits      `json:"limits,omitempty"`
-	LastError string          `json:"last_error,omitempty"`
+	// Kernel is the whole endpoint table as last read, ours and foreign.
+	Kernel    []KernelEndpoint `json:"kernel,omitempty"`
+	LeftOut   []string         `json:"left_out,omitempty"`
+	Limits    *pm.Limits       `json:"limits,omitempty"`
+	LastError string           `json:"last_error,omitempty"`
 }
 
 // ReadState reads a state file.

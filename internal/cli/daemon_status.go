@@ -78,6 +78,18 @@ func writeDaemonStatus(w io.Writer, s *daemon.State, now time.Time) {
 		fmt.Fprintf(tw, "  %s\tid %d\t%s\tdev %s\n", ep.Addr, ep.ID, ep.Flags, ep.Link)
 	}
 	tw.Flush()
+	if len(s.Kernel) > 0 {
+		fmt.Fprintf(w, "\nkernel endpoint table (%d of %d):\n", len(s.Kernel), daemon.MaxEndpoints)
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, k := range s.Kernel {
+			owner := "foreign (left alone)"
+			if k.Ours {
+				owner = "ours"
+			}
+			fmt.Fprintf(tw, "  id %d\t%s\t%s\t%s\n", k.ID, k.Addr, k.Flags, owner)
+		}
+		tw.Flush()
+	}
 	fmt.Fprintf(w, "\naddresses:\n")
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	for _, d := range s.Decisions {

@@ -68,7 +68,7 @@ func TestDaemonCLI(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("status: exit %d: %s", code, stderr)
 	}
-	for _, want := range []string{"(running), kernel path manager", "endpoints it manages (1):", "10.83.0.1  id 1  subflow  dev mk0", "in   10.83.0.1", "matched rule at line 2", "out  127.0.0.1", "loopback address"} {
+	for _, want := range []string{"(running), kernel path manager", "endpoints it manages (1):", "10.83.0.1  id 1  subflow  dev mk0", "in   10.83.0.1", "matched rule at line 2", "out  127.0.0.1", "loopback address", "kernel endpoint table (1 of 8):", "id 1  10.83.0.1  subflow  ours"} {
 		if !strings.Contains(stdout, want) {
 			t.Errorf("status lacks %q:\n%s", want, stdout)
 		}
