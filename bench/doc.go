@@ -27,7 +27,7 @@
 // runs (Config.RRSize) add a latency summary from a fixed-size histogram.
 //
 // Namespaces: a Config.Dialer (client) and the listener handed to
-// Server.Serve (server) decide where sockets live; NetNSDialer and Listen run
-// inside a network namespace when given one, so a lab can drive both ends in
-// one process.
+// Server.Serve (server) decide where sockets live; NetNSDialer and
+// ListenNetNS open them inside a network namespace, so a lab can drive both
+// ends in one process.
 package bench
