@@ -478,7 +478,7 @@ func errText(err error) string {
 func (e *Error) hint() string {
 	switch {
 	case errors.Is(e.Err, syscall.EPERM), errors.Is(e.Err, syscall.EACCES):
-		return "needs CAP_NET_ADMIN; run as root"
+		return "needs CAP_NET_ADMIN in the network namespace (run as root, or grant the capability)"
 	case errors.Is(e.Err, syscall.ERANGE) && strings.Contains(e.Op, "endpoint"):
 		return fmt.Sprintf("the kernel allows at most %d endpoints; delete one first", MaxEndpoints)
 	case errors.Is(e.Err, syscall.EEXIST):

@@ -487,7 +487,7 @@ func TestExtendedAck(t *testing.T) {
 		{unix.EINVAL, "address not found", true, "pm: get endpoint: address not found (invalid argument)"},
 		{unix.EINVAL, "invalid token", true, "pm: get endpoint: invalid token (invalid argument)"},
 		{unix.EINVAL, "flags mustn't have both signal and fullmesh", false, "pm: get endpoint: flags mustn't have both signal and fullmesh (invalid argument)"},
-		{unix.EPERM, "", false, "pm: get endpoint: operation not permitted: needs CAP_NET_ADMIN; run as root"},
+		{unix.EPERM, "", false, "pm: get endpoint: operation not permitted: needs CAP_NET_ADMIN in the network namespace (run as root, or grant the capability)"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.msg, func(t *testing.T) {
