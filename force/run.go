@@ -52,6 +52,10 @@ type Config struct {
 	// Signals are forwarded to the command while it runs, and to every
 	// remaining descendant after it has exited.
 	Signals <-chan os.Signal
+	// Foreground says the command shares a terminal's foreground process
+	// group with us: the terminal sends it SIGINT and SIGQUIT itself, so
+	// those are forwarded only after it has exited (to what it left).
+	Foreground bool
 	// Log gets progress and the method decision (Debug); nil: none.
 	Log *slog.Logger
 	// Self is the mptcpkit executable used as the shim; "" = /proc/self/exe.
@@ -270,6 +274,9 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				mu.Lock()
 				alive := mainAlive
 				mu.Unlock()
+				if alive && cfg.Foreground && (s == syscall.SIGINT || s == syscall.SIGQUIT) {
+					continue // the terminal delivered it already
+				}
 				if alive {
 					unix.Kill(pid, s)
 				} else {

@@ -82,32 +82,25 @@ func cmdRun(e *env, args []string) error {
 		log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	}
 	sigs := make(chan os.Signal, 8)
-	fwd := []os.Signal{syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGALRM}
-	if !terminalForeground() {
-		// In a terminal's foreground the terminal sends SIGINT/SIGQUIT to
-		// CMD too; forwarding them would deliver them twice.
-		fwd = append(fwd, syscall.SIGINT, syscall.SIGQUIT)
-	} else {
-		// Catch them without forwarding (signal.Ignore would make CMD
-		// inherit SIG_IGN across exec).
-		drain := make(chan os.Signal, 1)
-		signal.Notify(drain, syscall.SIGINT, syscall.SIGQUIT)
-		defer signal.Stop(drain)
-	}
-	signal.Notify(sigs, fwd...)
+	// In a terminal's foreground the terminal sends SIGINT/SIGQUIT to CMD
+	// too: force.Run then forwards them only once CMD has exited.
+	// (signal.Ignore is no option: CMD would inherit SIG_IGN across exec.)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGHUP, syscall.SIGUSR1, syscall.SIGUSR2, syscall.SIGALRM,
+		syscall.SIGINT, syscall.SIGQUIT)
 	defer signal.Stop(sigs)
 
 	stdout, _ := e.stdout.(*os.File)
 	stderr, _ := e.stderr.(*os.File)
 	res, err := force.Run(context.Background(), force.Config{
-		Method:  m,
-		Args:    fs.Args(),
-		Stdin:   os.Stdin,
-		Stdout:  stdout,
-		Stderr:  stderr,
-		NetNS:   ns,
-		Signals: sigs,
-		Log:     log,
+		Method:     m,
+		Args:       fs.Args(),
+		Stdin:      os.Stdin,
+		Stdout:     stdout,
+		Stderr:     stderr,
+		NetNS:      ns,
+		Signals:    sigs,
+		Foreground: terminalForeground(),
+		Log:        log,
 	})
 	if errors.Is(err, force.ErrNotFound) {
 		fmt.Fprintf(e.stderr, "mptcpkit run: %v\n", err)
