@@ -3,6 +3,7 @@ package cli
 import (
 	"bytes"
 	"context"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/mptcpkit/mptcpkit/daemon"
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
+	"github.com/mptcpkit/mptcpkit/pm"
 )
 
 func TestDaemonCheckConfigGolden(t *testing.T) {
@@ -184,4 +186,31 @@ func daemonPID(t *testing.T, state string) int {
 		t.Fatalf("state file: %+v %v", s, err)
 	}
 	return s.PID
+}
+
+func TestDaemonStatusGolden(t *testing.T) {
+	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
+	s := &daemon.State{
+		Version: 1, PID: 0, NetNS: "net:[4026531840]", Mode: "kernel", Policy: "/etc/mptcpkit/daemon.toml", Updated: at,
+		Limits: &pm.Limits{Subflows: 2, AddAddrAccepted: 0},
+		Endpoints: []daemon.OwnedEndpoint{
+			{ID: 1, Addr: netip.MustParseAddr("192.0.2.1"), Flags: "subflow", IfIndex: 2, Link: "eth0"},
+			{ID: 3, Addr: netip.MustParseAddr("198.51.100.7"), Flags: "subflow,backup", IfIndex: 3, Link: "wlan0"},
+		},
+		Kernel: []daemon.KernelEndpoint{
+			{ID: 1, Addr: netip.MustParseAddr("192.0.2.1"), Flags: "subflow", IfIndex: 2, Ours: true},
+			{ID: 2, Addr: netip.MustParseAddr("203.0.113.9"), Flags: "signal"},
+			{ID: 3, Addr: netip.MustParseAddr("198.51.100.7"), Flags: "subflow,backup", IfIndex: 3, Ours: true},
+		},
+		Decisions: []daemon.Decision{
+			{Addr: netip.MustParseAddr("192.0.2.1"), Link: "eth0", In: true, Flags: "subflow", Reason: `matched rule "wired"`},
+			{Addr: netip.MustParseAddr("198.51.100.7"), Link: "wlan0", In: true, Flags: "subflow,backup", Reason: `matched rule "wifi"`},
+			{Addr: netip.MustParseAddr("10.9.0.1"), Link: "veth3", Reason: `ignored by rule "virtual"`},
+			{Addr: netip.MustParseAddr("fe80::1"), Link: "eth0", Reason: "link-local address"},
+			{Addr: netip.MustParseAddr("100.64.0.9"), Link: "wwan0", Reason: "interface has no carrier (oper state lowerlayerdown)"},
+		},
+	}
+	var b bytes.Buffer
+	writeDaemonStatus(&b, s, at.Add(3*time.Second))
+	golden(t, "daemon/status.txt", b.String())
 }
