@@ -254,3 +254,22 @@ func TestRunSocketActivation(t *testing.T) {
 		t.Errorf("command saw pid, LISTEN_PID, LISTEN_FDS, fd 3 = %q; want its own pid twice, 1, %s", out, f.Name())
 	}
 }
+
+// TestRunTerminalSIGINT: on a terminal, Ctrl-C reaches the command exactly
+// once (the terminal sends it to the whole foreground group; run must not
+// forward it a second time).
+func TestRunTerminalSIGINT(t *testing.T) {
+	ns := nstest.New(t, "tty")
+	prog := "import signal, time\nn = [0]\nsignal.signal(signal.SIGINT, lambda *a: n.__setitem__(0, n[0] + 1))\n" +
+		"print('ready', flush=True)\ntime.sleep(1)\nprint('sigint', n[0], flush=True)\n"
+	term, err := filepath.Abs("testdata/onterminal.py")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := ns.Command("python3", term, self(t), "run", "--method", "seccomp", "--", "python3", "-c", prog)
+	cmd.Env = append(os.Environ(), mainEnv+"=1")
+	out := output(t, cmd)
+	if !strings.Contains(out, "sigint 1\n") || !strings.Contains(out, "status 0") {
+		t.Errorf("want the command to see one SIGINT and exit 0; got %q", out)
+	}
+}
