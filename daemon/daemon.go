@@ -322,14 +322,14 @@ func (d *daemon) loadState() error {
 	if s == nil {
 		return nil
 	}
+	if s.PID != os.Getpid() && s.PID > 0 && processAlive(s.PID) {
+		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", s.PID)); strings.TrimSpace(string(comm)) == "mptcpkit" {
+			return fmt.Errorf("daemon: another mptcpkit daemon (pid %d, netns %s) uses state file %s; stop it or give this one a different --state", s.PID, s.NetNS, d.cfg.StatePath)
+		}
+	}
 	if s.NetNS != d.nsID {
 		d.log.Warn("state file belongs to another network namespace; starting with nothing owned", "state", d.cfg.StatePath, "its_netns", s.NetNS, "netns", d.nsID)
 		return nil
-	}
-	if s.PID != os.Getpid() && s.PID > 0 && processAlive(s.PID) && s.PID != 0 {
-		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", s.PID)); strings.TrimSpace(string(comm)) == "mptcpkit" {
-			return fmt.Errorf("daemon: another mptcpkit daemon (pid %d) uses state file %s; stop it or give a different --state", s.PID, d.cfg.StatePath)
-		}
 	}
 	for _, e := range s.Endpoints {
 		e := e

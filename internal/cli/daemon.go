@@ -1,9 +1,11 @@
 package cli
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -39,7 +41,8 @@ SIGTERM/SIGINT remove the endpoints it added (remove_on_exit) and exit.
 Options:
   --policy FILE        policy file (TOML, version = 1)
   --check-config FILE  validate FILE, print what it says, change nothing
-  --state PATH         state file (default ` + daemon.DefaultStatePath + `)
+  --state PATH         state file (default ` + daemon.DefaultStatePath + `;
+                       with -n NETNS: /run/mptcpkit/daemon-NETNS.json)
   --metrics ADDR       serve Prometheus metrics at http://ADDR/metrics
                        (default ` + daemon.DefaultMetricsAddr + `; "" turns them off)
   --coexist            run although NetworkManager or mptcpd manage MPTCP
@@ -75,6 +78,12 @@ func cmdDaemon(e *env, args []string) error {
 	}
 	if *check != "" {
 		return checkConfig(e, *check)
+	}
+	stateSet := false
+	fs.Visit(func(f *flag.Flag) { stateSet = stateSet || f.Name == "state" })
+	if !stateSet && e.netns != "" {
+		// One daemon per namespace: each gets its own state file.
+		*state = filepath.Join(filepath.Dir(daemon.DefaultStatePath), "daemon-"+filepath.Base(e.netns)+".json")
 	}
 	if *interval < time.Second {
 		return usagef(cmd, "daemon: --interval %v is too short; use 1s or more", *interval)

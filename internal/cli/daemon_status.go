@@ -3,9 +3,11 @@ package cli
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -15,13 +17,14 @@ import (
 )
 
 const daemonStatusHelp = `Usage:
-  mptcpkit [-j] daemon status [--state PATH]
+  mptcpkit [-n NETNS] [-j] daemon status [--state PATH]
 
 Show what the daemon manages: the endpoints it added, and for every address
 whether it has an endpoint and why (or why not), from its state file.
 
 Options:
-  --state PATH   state file (default ` + daemon.DefaultStatePath + `)
+  --state PATH   state file (default ` + daemon.DefaultStatePath + `; with
+                 -n NETNS the one of that namespace's daemon)
   -j, --json     print the state file's JSON
 
 Examples:
@@ -38,6 +41,11 @@ func cmdDaemonStatus(e *env, args []string) error {
 	}
 	if fs.NArg() > 0 {
 		return usagef("daemon", "%s: unexpected argument %q", cmd, fs.Arg(0))
+	}
+	stateSet := false
+	fs.Visit(func(f *flag.Flag) { stateSet = stateSet || f.Name == "state" })
+	if !stateSet && e.netns != "" {
+		*state = filepath.Join(filepath.Dir(daemon.DefaultStatePath), "daemon-"+filepath.Base(e.netns)+".json")
 	}
 	s, err := daemon.ReadState(*state)
 	if errors.Is(err, os.ErrNotExist) {
