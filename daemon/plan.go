@@ -99,5 +99,19 @@ func plan(p *policy.Policy, st *netmon.State, avoid map[string]string) []Decisio
 		}
 		return a.Addr.Less(b.Addr)
 	})
+	// The kernel keys endpoints by address: the same address on two
+	// links gets one endpoint, on the link that comes first.
+	first := map[netip.Addr]string{}
+	for i := range ds {
+		if !ds[i].In {
+			continue
+		}
+		if l, dup := first[ds[i].Addr]; dup {
+			ds[i].In = false
+			ds[i].Reason = "the same address on " + l + " has the endpoint (one per address)"
+			continue
+		}
+		first[ds[i].Addr] = ds[i].Link
+	}
 	return ds
 }

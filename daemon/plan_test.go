@@ -32,6 +32,7 @@ func TestPlan(t *testing.T) {
 			{Prefix: netip.MustParsePrefix("10.9.9.1/24"), LinkIndex: 4},
 			{Prefix: netip.MustParsePrefix("203.0.113.1/24"), LinkIndex: 5},
 			{Prefix: netip.MustParsePrefix("100.64.0.1/10"), LinkIndex: 6},
+			{Prefix: netip.MustParsePrefix("192.0.2.1/32"), LinkIndex: 6},
 		},
 		DefaultRoute4: true,
 	}
@@ -68,7 +69,9 @@ flags = ["subflow"]
 	want := []row{
 		// In, by rule order: mobile (rule 2) before rest (rule 3).
 		{"100.64.0.1", true, "subflow,backup", `matched rule "mobile"`},
-		{"192.0.2.1", true, "subflow", `matched rule "rest"`},
+		{"192.0.2.1", true, "subflow,backup", `matched rule "mobile"`},
+		// The same address on eth0 (rule 3) after wwan0 (rule 2).
+		{"192.0.2.1", false, "subflow", "the same address on wwan0 has the endpoint (one per address)"},
 		// Out, by rule then link order.
 		{"10.9.9.1", false, "", `ignored by rule "no veth"`},
 		{"127.0.0.1", false, "", "loopback address"},
