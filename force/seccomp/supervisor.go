@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"os"
 	"runtime"
-	"strconv"
-	"strings"
 	"time"
 	"unsafe"
 
@@ -230,29 +228,16 @@ func (s *Supervisor) socket(fd int, req *notif, family, typ int) (int, error) {
 	return sock, err
 }
 
-// fsIDs reads the caller's file-system uid and gid (/proc/PID/status).
+// fsIDs returns the caller's uid and gid as the owner of /proc/PID (its
+// effective ids, which are its file-system ids unless it changed those
+// alone; a non-dumpable process shows root). Cheaper than parsing
+// /proc/PID/status on every socket.
 func fsIDs(pid int) ([2]int, error) {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", pid))
-	if err != nil {
+	var st unix.Stat_t
+	if err := unix.Stat(fmt.Sprintf("/proc/%d", pid), &st); err != nil {
 		return [2]int{}, err
 	}
-	ids := [2]int{-1, -1}
-	for _, line := range strings.Split(string(b), "\n") {
-		for i, key := range []string{"Uid:", "Gid:"} {
-			if rest, ok := strings.CutPrefix(line, key); ok {
-				// real, effective, saved, file system
-				if f := strings.Fields(rest); len(f) == 4 {
-					if n, err := strconv.Atoi(f[3]); err == nil {
-						ids[i] = n
-					}
-				}
-			}
-		}
-	}
-	if ids[0] < 0 || ids[1] < 0 {
-		return ids, fmt.Errorf("no Uid/Gid in /proc/%d/status", pid)
-	}
-	return ids, nil
+	return [2]int{int(st.Uid), int(st.Gid)}, nil
 }
 
 // socketAs creates a socket on a locked thread whose file-system uid and
@@ -261,6 +246,9 @@ func fsIDs(pid int) ([2]int, error) {
 // the supervisor. Credentials are per thread in Linux; they are restored
 // before the thread is unlocked.
 func socketAs(ids [2]int, family, typ, proto int) (int, error) {
+	if ids[0] == unix.Geteuid() && ids[1] == unix.Getegid() {
+		return unix.Socket(family, typ, proto)
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	oldGid, _ := unix.SetfsgidRetGid(ids[1])
