@@ -19,6 +19,7 @@
 //
 // The supervisor creates each socket on a thread whose file-system uid and
 // gid are the caller's, so the socket belongs to the caller's user (what
-// iptables' owner match and uid routing rules see). Its LSM label is still
-// the supervisor's.
+// iptables' owner match and uid routing rules see); the ids are read as the
+// owner of /proc/PID, so for a non-dumpable caller they are root's. The
+// socket's LSM label is the supervisor's.
 package seccomp
