@@ -257,6 +257,7 @@ func (s *Server) handle(ctx context.Context, raw net.Conn, t *tracker, pool *buf
 		c.Close()
 		return
 	}
+	raw.SetDeadline(time.Now().Add(orDefault(s.HandshakeTimeout, DefaultHandshakeTimeout))) // the dial may have used it up
 	if err := s.reply(c, hello, req, handshake.StatusOK, true); err != nil {
 		log.Info("client gone during the handshake", "err", err)
 		dst.Close()
