@@ -29,7 +29,9 @@
 // (incrementing their reference counts), and on release decrements them; the
 // user that leaves both maps empty unpins the link, which detaches the
 // program. A user killed with SIGKILL leaves its entries behind; the entry for
-// a cgroup that no longer exists matches nobody and is pruned by the next user.
+// a cgroup that no longer exists matches nobody and is pruned by the next
+// user (cgroup.Exists); names left by a killed `force` stay until the pins
+// are removed (rm -r /sys/fs/bpf/mptcpkit).
 //
 // # Testing the decisions where attaching is refused
 //

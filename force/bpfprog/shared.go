@@ -8,6 +8,7 @@ import (
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
+	"github.com/mptcpkit/mptcpkit/force/cgroup"
 	"golang.org/x/sys/unix"
 )
 
@@ -57,6 +58,7 @@ func OpenShared(dir string) (*Shared, error) {
 				return fmt.Errorf("load pinned maps from %s: %w (remove %s if it is stale)", dir, err, dir)
 			}
 			s.link, s.Maps = l, &Maps{Cgroups: cg, Comms: co}
+			pruneCgroups(cg)
 			return nil
 		}
 		m, err := NewMaps()
@@ -193,4 +195,26 @@ func empty(m *ebpf.Map) bool {
 	var v uint32
 	it := m.Iterate()
 	return !it.Next(&k, &v)
+}
+
+// pruneCgroups deletes the entries of cgroups that no longer exist: a
+// `run --method bpf` killed with SIGKILL cannot remove its own, and they
+// would keep the program attached for ever.
+func pruneCgroups(m *ebpf.Map) {
+	root, err := cgroup.Root()
+	if err != nil {
+		return
+	}
+	var id uint64
+	var n uint32
+	var gone []uint64
+	it := m.Iterate()
+	for it.Next(&id, &n) {
+		if ok, err := cgroup.Exists(root, id); err == nil && !ok {
+			gone = append(gone, id)
+		}
+	}
+	for _, id := range gone {
+		m.Delete(id)
+	}
 }

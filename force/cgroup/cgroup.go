@@ -7,6 +7,7 @@ package cgroup
 
 import (
 	"bufio"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -196,4 +197,30 @@ func Remove(dir string) error {
 		time.Sleep(20 * time.Millisecond)
 	}
 	return errors.Join(append(errs, fmt.Errorf("remove cgroup %s: %w", dir, err))...)
+}
+
+// Exists reports whether a cgroup with id lives in the cgroup v2 hierarchy
+// mounted at root, by opening it by file handle (the handle of a cgroup2
+// directory is its 64-bit id).
+func Exists(root string, id uint64) (bool, error) {
+	h, _, err := unix.NameToHandleAt(unix.AT_FDCWD, root, 0)
+	if err != nil {
+		return false, fmt.Errorf("name_to_handle_at %s: %w", root, err)
+	}
+	mnt, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return false, err
+	}
+	defer unix.Close(mnt)
+	b := make([]byte, 8)
+	binary.NativeEndian.PutUint64(b, id)
+	fd, err := unix.OpenByHandleAt(mnt, unix.NewFileHandle(h.Type(), b), unix.O_RDONLY|unix.O_CLOEXEC)
+	if err != nil {
+		if errors.Is(err, unix.ESTALE) || errors.Is(err, unix.ENOENT) {
+			return false, nil
+		}
+		return false, fmt.Errorf("open_by_handle_at cgroup %d: %w", id, err)
+	}
+	unix.Close(fd)
+	return true, nil
 }

@@ -56,3 +56,28 @@ func TestRoot(t *testing.T) {
 		t.Error("ID of a non-cgroup directory: no error")
 	}
 }
+
+func TestExists(t *testing.T) {
+	root, err := Root()
+	if err != nil {
+		t.Skipf("no cgroup v2 here: %v", err)
+	}
+	dir := filepath.Join(root, "mptcpkit-test-exists-"+strings.ReplaceAll(t.Name(), "/", "-"))
+	if err := os.Mkdir(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	defer Remove(dir)
+	id, err := ID(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := Exists(root, id); !ok || err != nil {
+		t.Errorf("Exists(live cgroup %d) = %v, %v", id, ok, err)
+	}
+	if err := Remove(dir); err != nil {
+		t.Fatal(err)
+	}
+	if ok, err := Exists(root, id); ok || err != nil {
+		t.Errorf("Exists(removed cgroup %d) = %v, %v; want false", id, ok, err)
+	}
+}
