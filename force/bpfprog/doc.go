@@ -25,7 +25,7 @@
 // `mptcpkit run` and `mptcpkit force` invocations share ONE program and link.
 // [Shared] pins the maps and the link under /sys/fs/bpf/mptcpkit (mounting
 // bpffs there if needed); every user takes an exclusive flock on
-// /sys/fs/bpf/mptcpkit/.lock (the directory itself), adds its scope entries
+// the directory /sys/fs/bpf/mptcpkit itself, adds its scope entries
 // (incrementing their reference counts), and on release decrements them; the
 // user that leaves both maps empty unpins the link, which detaches the
 // program. A user killed with SIGKILL leaves its entries behind; the entry for
