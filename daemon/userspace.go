@@ -40,12 +40,14 @@ func (u *userspacePM) run(ctx context.Context) {
 		return
 	}
 	u.d.log.Info("userspace path manager: creating subflows per connection (net.mptcp.path_manager=userspace)")
+	u.adopt()
 	u.d.watchEvents(ctx, u.event, func() {
+		// Events were lost: forget what we knew (CLOSED may have been
+		// lost too) and learn the open connections again.
 		u.mu.Lock()
-		defer u.mu.Unlock()
-		// Events were lost: connections we know may be gone or changed;
-		// keep what we know, SUB_CLOSED/CLOSED will not come for lost ones.
-		u.d.log.Warn("userspace path manager: events lost; connections opened meanwhile get no extra subflows")
+		u.conns = map[uint32]*usConn{}
+		u.mu.Unlock()
+		u.adopt()
 	})
 }
 

@@ -1,0 +1,98 @@
+package daemon_test
+
+import (
+	"context"
+	"io"
+	"net"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mptcpkit/mptcpkit/daemon"
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
+	"github.com/mptcpkit/mptcpkit/mptcp"
+)
+
+// TestUserspaceAdopt: a client connection opened before the daemon started
+// gets its subflows once the daemon runs; a server-side connection in the
+// same namespace is left alone.
+func TestUserspaceAdopt(t *testing.T) {
+	c := nstest.New(t, "client")
+	s := nstest.New(t, "server")
+	c.Sysctl(t, "net.mptcp.path_manager", "userspace")
+	nstest.Link(t, c, "mk1", "10.86.1.1/24", s, "mk1", "10.86.1.2/24")
+	nstest.Link(t, c, "mk2", "10.86.2.1/24", s, "mk2", "10.86.2.2/24")
+	s.Run(t, "ip", "mptcp", "limits", "set", "subflows", "8", "add_addr_accepted", "8")
+
+	listenIn := func(ns *nstest.NS, addr string) net.Listener {
+		var ln net.Listener
+		ns.Do(t, func() (err error) {
+			lc := net.ListenConfig{}
+			lc.SetMultipathTCP(true)
+			ln, err = lc.Listen(context.Background(), "tcp", addr)
+			return err
+		})
+		t.Cleanup(func() { ln.Close() })
+		return ln
+	}
+	dialFrom := func(ns *nstest.NS, local, addr string) net.Conn {
+		var conn net.Conn
+		ns.Do(t, func() (err error) {
+			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 3 * time.Second}
+			d.SetMultipathTCP(true)
+			conn, err = d.Dial("tcp", addr)
+			return err
+		})
+		t.Cleanup(func() { conn.Close() })
+		conn.Write([]byte("hello"))
+		return conn
+	}
+	// Client side: c -> s.
+	sln := listenIn(s, "10.86.1.2:5201")
+	go func() {
+		for {
+			a, err := sln.Accept()
+			if err != nil {
+				return
+			}
+			go io.Copy(io.Discard, a)
+		}
+	}()
+	client := dialFrom(c, "10.86.1.1", "10.86.1.2:5201")
+	// Server side in c: s -> c.
+	cln := listenIn(c, "10.86.1.1:7000")
+	accepted := make(chan net.Conn, 1)
+	go func() {
+		a, err := cln.Accept()
+		if err == nil {
+			accepted <- a
+			io.Copy(io.Discard, a)
+		}
+	}()
+	dialFrom(s, "10.86.1.2", "10.86.1.1:7000")
+	server := <-accepted
+	time.Sleep(100 * time.Millisecond) // both fully established
+
+	start(t, c, daemon.Config{})
+	locals := func(conn net.Conn) string {
+		sfs, err := mptcp.Subflows(conn)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var l []string
+		for _, sf := range sfs {
+			l = append(l, sf.Local.Addr().String())
+		}
+		sort.Strings(l)
+		return strings.Join(l, " ")
+	}
+	for deadline := time.Now().Add(2 * time.Second); locals(client) != "10.86.1.1 10.86.2.1"; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("connection opened before the daemon: subflows from %q", locals(client))
+		}
+	}
+	if got := locals(server); got != "10.86.1.1" {
+		t.Errorf("server-side connection got subflows: %q", got)
+	}
+}
