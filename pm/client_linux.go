@@ -287,11 +287,9 @@ func (c *client) Events(ctx context.Context, fn func(Event) error) error {
 		return fmt.Errorf("pm: events: open generic netlink socket: %w", err)
 	}
 	defer conn.Close()
-	if err := conn.JoinGroup(c.group); err != nil {
-		return toError("join "+eventsGroup, err)
-	}
-	// Best effort: a larger buffer makes drops (ENOBUFS) rarer. The forced
-	// variant lifts the net.core.rmem_max cap when we have CAP_NET_ADMIN.
+	// Best effort, before joining: a larger buffer makes drops (ENOBUFS)
+	// rarer. The forced variant lifts the net.core.rmem_max cap when we
+	// have CAP_NET_ADMIN.
 	size := c.eventsBuffer
 	if size == 0 {
 		size = eventsReadBuffer
@@ -302,6 +300,10 @@ func (c *client) Events(ctx context.Context, fn func(Event) error) error {
 				_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUF, size)
 			}
 		})
+	}
+
+	if err := conn.JoinGroup(c.group); err != nil {
+		return toError("join "+eventsGroup, err)
 	}
 
 	// Unblock Receive when ctx is done.
