@@ -373,3 +373,30 @@ func TestUserspacePM(t *testing.T) {
 	conn.Close()
 	crec.wait("CLOSED", func(ev pm.Event) bool { return ev.Type == pm.EventClosed && ev.Token == ctok })
 }
+
+// TestEventsIPv6 checks that events of an IPv6 connection carry its IPv6
+// addresses and ports.
+func TestEventsIPv6(t *testing.T) {
+	cns, sns := nstest.New(t, "client"), nstest.New(t, "server")
+	nstest.Link(t, cns, "c1", "", sns, "s1", "")
+	cns.Run(t, "ip", "addr", "add", "fd00:1::1/64", "dev", "c1", "nodad")
+	sns.Run(t, "ip", "addr", "add", "fd00:1::2/64", "dev", "s1", "nodad")
+	crec := record(t, dial(t, cns), cns, "client")
+
+	ln := listen(t, sns, "[fd00:1::2]:0")
+	serve(t, ln)
+	server := netip.AddrPortFrom(a("fd00:1::2"), uint16(ln.Addr().(*net.TCPAddr).Port))
+	conn := dialMPTCP(t, cns, server.String())
+	pingPong(t, conn)
+	local := conn.LocalAddr().(*net.TCPAddr).AddrPort()
+
+	created := crec.wait("CREATED", func(ev pm.Event) bool { return ev.Type == pm.EventCreated && ev.Remote == server })
+	if created.Local != local || !created.Local.Addr().Is6() {
+		t.Errorf("CREATED %+v, want local %s", created, local)
+	}
+	crec.wait("ESTABLISHED", func(ev pm.Event) bool {
+		return ev.Type == pm.EventEstablished && ev.Token == created.Token && ev.Local == local && ev.Remote == server
+	})
+	conn.Close()
+	crec.wait("CLOSED", func(ev pm.Event) bool { return ev.Type == pm.EventClosed && ev.Token == created.Token })
+}
