@@ -16,6 +16,8 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+
+	"golang.org/x/sys/unix"
 	"testing"
 
 	"github.com/vishvananda/netlink"
@@ -153,7 +155,7 @@ func Link(t testing.TB, a *NS, aIf, aCIDR string, b *NS, bIf, bCIDR string) {
 				t.Fatalf("nstest: address %q: %v", e.cidr, err)
 			}
 			// No DAD delay for IPv6 test addresses.
-			addr.Flags |= 0x80 // IFA_F_NODAD
+			addr.Flags |= unix.IFA_F_NODAD
 			if err := e.ns.h.AddrAdd(l, addr); err != nil {
 				t.Fatalf("nstest: add %s to %s: %v", e.cidr, e.name, err)
 			}
