@@ -81,14 +81,15 @@ func figureCPU(t *testing.T) {
 // figureIdle holds 10,000 idle proxied connections and reads the resident
 // memory of the proxy processes.
 func figureIdle(t *testing.T) {
-	// Each idle relayed connection holds six descriptors in each proxy: its
-	// two sockets and, for each direction, the pipe pair Go's splice keeps
-	// while it waits for data. Where the hard RLIMIT_NOFILE is below
-	// 6 x 10,000 (+ slack) and cannot be raised (no CAP_SYS_RESOURCE in a
-	// container), measure as many as fit and report per-connection figures.
+	// Each idle relayed connection holds two descriptors in each proxy (its
+	// sockets; splice takes a pipe only while data moves), and this process
+	// holds the application's and the destination's ends. Where the hard
+	// RLIMIT_NOFILE is below 2 x 10,000 (+ slack) and cannot be raised (no
+	// CAP_SYS_RESOURCE in a container), measure as many as fit and report
+	// per-connection figures.
 	n := 10000
-	if lim := noFileLimit(t, 6*uint64(n)+1000); lim < 6*uint64(n)+1000 {
-		n = int(lim-1000) / 6 / 500 * 500
+	if lim := noFileLimit(t, 2*uint64(n)+2000); lim < 2*uint64(n)+2000 {
+		n = int(lim-2000) / 2 / 500 * 500
 		t.Logf("RLIMIT_NOFILE hard limit %d: measuring %d connections", lim, n)
 	}
 	l := newLab(t, false)
@@ -135,6 +136,8 @@ func figureIdle(t *testing.T) {
 	time.Sleep(time.Second)
 	s1, c1 := rss(t, srv.Process.Pid), rss(t, cli.Process.Pid)
 	tcpMem := strings.TrimSpace(l.srv.Run(t, "grep", "^TCP:", "/proc/net/sockstat"))
+	fds := func(pid int) int { e, _ := os.ReadDir(fmt.Sprintf("/proc/%d/fd", pid)); return len(e) }
+	t.Logf("FIGURE idle fds: server %d, client %d open descriptors for %d connections", fds(srv.Process.Pid), fds(cli.Process.Pid), n)
 	t.Logf("FIGURE idle: %d idle proxied connections opened in %v: server RSS %d -> %d KiB (%.1f KiB/conn, %.1f MiB per 10,000), client RSS %d -> %d KiB (%.1f KiB/conn, %.1f MiB per 10,000); server ns sockstat %q",
 		n, time.Since(start).Round(time.Millisecond), s0>>10, s1>>10, float64(s1-s0)/1024/float64(n), float64(s1-s0)/float64(n)*10000/(1<<20),
 		c0>>10, c1>>10, float64(c1-c0)/1024/float64(n), float64(c1-c0)/float64(n)*10000/(1<<20), tcpMem)

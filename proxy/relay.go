@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net"
+	"os"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -89,7 +90,7 @@ func (p *pipe) copy(dst, src net.Conn) int64 {
 	d, dok := dst.(*net.TCPConn)
 	s, sok := src.(*net.TCPConn)
 	if dok && sok {
-		n, err = d.ReadFrom(s) // splice(2)
+		n, err = spliceWhenReadable(d, s)
 	} else {
 		bp := p.pool.p.Get().(*[]byte)
 		n, err = io.CopyBuffer(writerOnly{dst}, readerOnly{src}, *bp)
@@ -111,6 +112,64 @@ func (p *pipe) copy(dst, src net.Conn) int64 {
 		p.abort("error: " + err.Error())
 	}
 	return n
+}
+
+// spliceWhenReadable moves src → dst with splice(2) (Go's TCPConn.ReadFrom)
+// until EOF, but splices only what is already queued on src: it waits for
+// data with the poller, holding no pipe, and then splices exactly the
+// queued bytes (SIOCINQ). A plain io.Copy would keep a pipe pair per
+// direction (2 descriptors and a 1 MiB pipe's buffer array) for as long as
+// the connection is idle. If the socket cannot report its queue, it falls
+// back to a plain ReadFrom.
+func spliceWhenReadable(dst, src *net.TCPConn) (int64, error) {
+	rc, err := src.SyscallConn()
+	if err != nil {
+		return dst.ReadFrom(src)
+	}
+	var total int64
+	var peek [1]byte
+	for {
+		var avail int
+		var perr error
+		eof := false
+		err := rc.Read(func(fd uintptr) bool {
+			n, _, err := unix.Recvfrom(int(fd), peek[:], unix.MSG_PEEK|unix.MSG_DONTWAIT)
+			switch {
+			case err == unix.EAGAIN || err == unix.EINTR:
+				return false // wait for readability, no pipe held
+			case err != nil:
+				perr = err
+			case n == 0:
+				eof = true
+			default:
+				avail, perr = unix.IoctlGetInt(int(fd), unix.SIOCINQ)
+			}
+			return true
+		})
+		if err == nil {
+			err = perr
+		}
+		switch {
+		case errors.Is(err, unix.ENOTTY) || errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.EINVAL):
+			n, err := dst.ReadFrom(src) // no SIOCINQ: plain splice
+			return total + n, err
+		case err != nil:
+			return total, &net.OpError{Op: "read", Net: "tcp", Source: src.LocalAddr(), Addr: src.RemoteAddr(), Err: os.NewSyscallError("recvfrom", err)}
+		case eof:
+			return total, nil
+		}
+		if avail <= 0 {
+			avail = 1 // data raced in between; splice at least the peeked byte
+		}
+		n, err := dst.ReadFrom(&io.LimitedReader{R: src, N: int64(avail)})
+		total += n
+		if err != nil {
+			return total, err
+		}
+		if n == 0 {
+			return total, nil // EOF
+		}
+	}
 }
 
 // startIdleTimer closes the pipe when the watched TCP socket has neither
@@ -184,8 +243,8 @@ type writerOnly struct{ io.Writer }
 type readerOnly struct{ io.Reader }
 
 // FDsPerConn is how many file descriptors one relayed connection holds in a
-// proxy at most: its two sockets, and for each direction the pipe pair Go's
-// splice keeps while it waits for data.
+// proxy at most: its two sockets, and for each direction moving data the
+// pipe pair splice uses (an idle connection holds only its sockets).
 const FDsPerConn = 6
 
 // checkNoFile warns when maxConns relayed connections could exhaust the
