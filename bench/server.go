@@ -145,8 +145,14 @@ func (s *Server) handle(ctx context.Context, c net.Conn, pending chan struct{}) 
 	}()
 	peer := c.RemoteAddr()
 	c.SetReadDeadline(time.Now().Add(s.handshakeTimeout()))
+	// Shutting down cuts the wait for a hello short.
+	stop := context.AfterFunc(ctx, func() { c.SetReadDeadline(time.Now()) })
 	var b [helloLen]byte
-	if _, err := io.ReadFull(c, b[:]); err != nil {
+	_, err := io.ReadFull(c, b[:])
+	if !stop() && err == nil {
+		err = ctx.Err()
+	}
+	if err != nil {
 		s.log().Info("bench server: dropped connection without a hello", "peer", peer, "err", err)
 		c.Close()
 		return
@@ -174,17 +180,18 @@ func (s *Server) handle(ctx context.Context, c net.Conn, pending chan struct{}) 
 
 // session is one run on the server.
 type session struct {
-	start msg
-	mu    sync.Mutex
-	conns []net.Conn
-	n     int
-	full  chan struct{} // closed when every stream is attached
+	start  msg
+	mu     sync.Mutex
+	conns  []net.Conn
+	n      int
+	full   chan struct{} // closed when every stream is attached
+	closed bool          // the run is over: attach no more
 }
 
 func (ss *session) attach(i int, c net.Conn) bool {
 	ss.mu.Lock()
 	defer ss.mu.Unlock()
-	if i < 0 || i >= len(ss.conns) || ss.conns[i] != nil {
+	if ss.closed || i < 0 || i >= len(ss.conns) || ss.conns[i] != nil {
 		return false
 	}
 	c.SetReadDeadline(time.Time{})
@@ -245,14 +252,24 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 		k.send(&msg{Type: "error", Error: err.Error()}, s.handshakeTimeout())
 		return
 	}
-	defer func() {
+	// The run's slot is free once the result goes out (or the run failed);
+	// the data connections may linger until the client's bye.
+	var freed bool
+	free := func() {
 		s.mu.Lock()
-		s.runs--
+		if !freed {
+			freed = true
+			s.runs--
+		}
 		if s.sessions[ck] == ss {
 			delete(s.sessions, ck)
 		}
 		s.mu.Unlock()
+	}
+	defer func() {
+		free()
 		ss.mu.Lock()
+		ss.closed = true
 		for _, dc := range ss.conns {
 			if dc != nil {
 				dc.Close()
@@ -414,6 +431,7 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 			res.Error = fmt.Sprintf("stream %d: %v", i, counts[i].err)
 		}
 	}
+	free() // before the result: a client that has it may start its next run
 	if err := k.send(&res, s.handshakeTimeout()); err != nil {
 		log.Info("bench server: client went away before the result", "err", err)
 		return
