@@ -13,6 +13,14 @@
 // finds them all by name, also without a state file, so two labs coexist
 // and an interrupted Up leaves nothing behind.
 //
+// On top of Up and Down: StartBench runs package bench between the two
+// namespaces in-process (Bencher.Run reports goodput and what each path
+// carried), Demo is `mptcpkit lab demo` (TCP vs MPTCP, JSON report, SVG
+// chart, always cleaned up), Transfer is a checked MPTCP transfer (SHA-256
+// at both ends, longest stall, per-path subflow bytes from package mptcp)
+// with link events for fault injection, Failover builds a lab around it,
+// and Aggregate is the N-path efficiency benchmark.
+//
 // Addressing: lab number L (1..254, the smallest free one), path P:
 // client 10.L.P.1/24, server 10.L.P.2/24 on a direct path; on a delayed
 // path the server side moves to 10.L.(100+P).2/24 and the router holds

@@ -42,7 +42,7 @@ func shape(ns *netns.NetNS, h *netlink.Handle, dev string, rate uint64, queue in
 	}
 	if delay > 0 {
 		n := netlink.NewNetem(netlink.QdiscAttrs{LinkIndex: idx, Handle: leaf, Parent: htbClass},
-			netlink.NetemQdiscAttrs{Latency: uint32(delay / time.Microsecond), Limit: uint32(max(queue, 10000))})
+			netlink.NetemQdiscAttrs{Latency: uint32(delay / time.Microsecond), Limit: netemLimit(rate, queue, delay)})
 		if err := h.QdiscAdd(n); err != nil {
 			return fmt.Errorf("netem delay %v on %s: %w", delay, dev, err)
 		}
@@ -104,4 +104,12 @@ func createTun(name string) error {
 		return fmt.Errorf("TUNSETPERSIST: %w", err)
 	}
 	return nil
+}
+
+// netemLimit is a netem leaf's packet limit: the queue plus the packets in
+// flight during the delay at the path's rate (1000-byte packets, to be
+// generous), since netem holds both in one queue.
+func netemLimit(rate uint64, queue int, delay time.Duration) uint32 {
+	inFlight := float64(rate) / 8 / 1000 * delay.Seconds()
+	return uint32(queue) + uint32(inFlight) + 16
 }

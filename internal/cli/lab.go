@@ -129,7 +129,12 @@ func cmdLabUp(e *env, args []string) error {
 		return labJSON(e, st)
 	}
 	fmt.Fprintf(e.stdout, "lab %s is up (remove it with `mptcpkit lab down %s`)\n", st.Name, st.Name)
-	return printLab(e, st)
+	if err := printLab(e, st); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "\nTry:\n  mptcpkit lab exec server --name %s -- mptcpkit bench server &\n  mptcpkit lab exec client --name %s -- mptcpkit bench client %s --compare\n",
+		st.Name, st.Name, st.Paths[0].ServerAddr)
+	return nil
 }
 
 // labConfigFlags registers the lab-building flags on fs and returns a
