@@ -64,7 +64,11 @@ func TestProxyHelp(t *testing.T) {
 func TestProxyCLI(t *testing.T) {
 	cli, srv, dst := nstest.New(t, "cli"), nstest.New(t, "srv"), nstest.New(t, "dst")
 	nstest.Link(t, cli, "c1", "10.0.1.1/24", srv, "s1", "10.0.1.2/24")
+	nstest.Link(t, cli, "c2", "10.0.2.1/24", srv, "s2", "10.0.2.2/24")
 	nstest.Link(t, srv, "sd", "10.9.0.1/24", dst, "d0", "10.9.0.2/24")
+	cli.Run(t, "ip", "rule", "add", "from", "10.0.2.1", "table", "102")
+	cli.Run(t, "ip", "route", "add", "10.0.1.2/32", "dev", "c2", "table", "102")
+	cli.Run(t, "ip", "mptcp", "endpoint", "add", "10.0.2.1", "dev", "c2", "subflow")
 	dst.Run(t, "ip", "route", "add", "default", "via", "10.9.0.1")
 	key := filepath.Join(t.TempDir(), "key")
 	os.WriteFile(key, []byte("a-proxy-test-key-0123456789\n"), 0o600)
@@ -108,6 +112,17 @@ func TestProxyCLI(t *testing.T) {
 	c.Write([]byte("hello"))
 	buf := make([]byte, 5)
 	_, err := io.ReadFull(c, buf)
+	// `mptcpkit conns` in the server namespace shows the proxied
+	// connection with its two subflows (one per path).
+	var conns string
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(100 * time.Millisecond) {
+		if conns, _, _ = runCLI(context.Background(), "-n", srv.Name, "conns"); strings.Contains(conns, "subflows 2") {
+			break
+		}
+	}
+	if !strings.Contains(conns, "10.0.1.2:7000") || !strings.Contains(conns, "subflows 2") || !strings.Contains(conns, "10.0.2.1:") {
+		t.Errorf("mptcpkit conns in the server namespace does not show the proxy connection with 2 subflows:\n%s", conns)
+	}
 	c.Close()
 	time.Sleep(100 * time.Millisecond) // let the end of the connection be logged
 	cancel()
