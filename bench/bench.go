@@ -248,6 +248,18 @@ type Interval struct {
 	Transactions int64 `json:"transactions,omitempty"`
 	// Streams has the same figures per stream when there are several.
 	Streams []StreamInterval `json:"streams,omitempty"`
+	// Paths says what each path (pair of addresses, over all streams)
+	// carried in the interval, as the client's kernel counted it: bytes
+	// acknowledged when the client sends, received when it receives.
+	Paths []PathInterval `json:"paths,omitempty"`
+}
+
+// PathInterval is one path's share of an Interval.
+type PathInterval struct {
+	Local         string  `json:"local"`
+	Remote        string  `json:"remote"`
+	Bytes         int64   `json:"bytes"`
+	BitsPerSecond float64 `json:"bits_per_second"`
 }
 
 // StreamInterval is one stream's share of an Interval.

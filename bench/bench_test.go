@@ -415,6 +415,24 @@ func TestRunTwoPaths(t *testing.T) {
 			t.Errorf("path from %s carried %d of %d bytes", a, paths[a], r.Bytes)
 		}
 	}
+	// The per-interval path figures tell the same story.
+	perPath := map[string]int64{}
+	for _, iv := range r.Intervals {
+		for _, p := range iv.Paths {
+			if p.Remote != "10.0.1.2" {
+				t.Errorf("interval %.1f: path %s -> %s, want the server's 10.0.1.2", iv.Start, p.Local, p.Remote)
+			}
+			perPath[p.Local] += p.Bytes
+		}
+	}
+	for _, a := range []string{"10.0.1.1", "10.0.2.1"} {
+		if got, want := perPath[a], int64(paths[a]); got > want || got < want*9/10 {
+			t.Errorf("intervals say path %s carried %d bytes, its subflows at the end %d", a, got, want)
+		}
+	}
+	if mid := r.Intervals[len(r.Intervals)/2]; len(mid.Paths) != 2 {
+		t.Errorf("interval %.1f-%.1f shows %d paths, want 2: %+v", mid.Start, mid.End, len(mid.Paths), mid.Paths)
+	}
 	// One 50 Mbit/s path alone caps TCP at ~48 Mbit/s.
 	if r.BitsPerSecond < 60e6 {
 		t.Errorf("MPTCP over 2 x 50 Mbit/s: %.1f Mbit/s, want > 60", r.BitsPerSecond/1e6)

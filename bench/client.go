@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"crypto/rand"
 	"errors"
@@ -8,6 +9,8 @@ import (
 	"io"
 	"net"
 	"os"
+	"slices"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"syscall"
@@ -33,6 +36,8 @@ type clientStream struct {
 	retr, lastBytes, lastTrans int64
 	// The server's cumulative retransmissions (its ticks, reverse runs).
 	serverRetr atomic.Int64
+	// Each subflow's byte count at the last interval, by "local remote".
+	lastSub map[string]uint64
 }
 
 // Run runs one measurement against the server at cfg.Addr. progress, if
@@ -148,7 +153,7 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 			return fail(fmt.Errorf("data connection %d to %s: %w", i, cfg.Addr, err))
 		}
 		c.SetWriteDeadline(time.Time{})
-		streams[i] = &clientStream{c: c}
+		streams[i] = &clientStream{c: c, lastSub: map[string]uint64{}}
 		if cfg.RRSize > 0 {
 			streams[i].hist = new(histogram)
 		}
@@ -458,6 +463,7 @@ func intervals(cfg Config, t0 time.Time, streams []*clientStream, done <-chan st
 	emit := func(now time.Time, final bool) {
 		iv := Interval{Start: last.Sub(t0).Seconds(), End: now.Sub(t0).Seconds()}
 		d := now.Sub(last).Seconds()
+		paths := map[[2]string]int64{}
 		if len(streams) > 1 {
 			iv.Streams = make([]StreamInterval, len(streams))
 		}
@@ -469,7 +475,23 @@ func intervals(cfg Config, t0 time.Time, streams []*clientStream, done <-chan st
 				bytes = s.sc.written.Load()
 			}
 			trans := s.sc.trans.Load()
-			n, r := counters(s.c)
+			sfs := subflowsOf(s.c)
+			n := len(sfs)
+			var r int64
+			for _, sf := range sfs {
+				r += int64(sf.Retransmits)
+				cur := sf.Bytes
+				if cfg.Reverse {
+					cur = sf.BytesReceived
+				}
+				key := sf.Local + " " + sf.Remote
+				prev, ok := s.lastSub[key]
+				if !ok || cur < prev {
+					prev = 0
+				}
+				s.lastSub[key] = cur
+				paths[pathKey(sf.Local, sf.Remote)] += int64(cur - prev)
+			}
 			si := StreamInterval{ID: i, Bytes: bytes - s.lastBytes, Transactions: trans - s.lastTrans, Subflows: n, Retransmits: -1}
 			if cfg.Reverse {
 				r = s.serverRetr.Load()
@@ -491,12 +513,14 @@ func intervals(cfg Config, t0 time.Time, streams []*clientStream, done <-chan st
 		if d > 0 {
 			iv.BitsPerSecond = float64(iv.Bytes) * 8 / d
 		}
+		iv.Paths = pathIntervals(paths, d)
 		last = now
 		if final && len(out) > 0 && iv.End-iv.Start < cfg.Interval.Seconds()/10 {
 			// Too short for a line of its own: fold it into the last one
 			// so that the intervals still add up.
 			p := &out[len(out)-1]
 			p.fold(iv)
+			p.foldPaths(iv.Paths)
 			for i := range p.Streams {
 				p.Streams[i].fold(iv.Streams[i], p.End-p.Start)
 			}
@@ -538,4 +562,42 @@ func (si *StreamInterval) fold(next StreamInterval, seconds float64) {
 	}
 	si.Subflows = next.Subflows
 	si.BitsPerSecond = float64(si.Bytes) * 8 / seconds
+}
+
+// pathKey names the path of a subflow: its two addresses without ports.
+func pathKey(local, remote string) [2]string {
+	host := func(a string) string {
+		if h, _, err := net.SplitHostPort(a); err == nil {
+			return h
+		}
+		return a
+	}
+	return [2]string{host(local), host(remote)}
+}
+
+func pathIntervals(paths map[[2]string]int64, seconds float64) []PathInterval {
+	out := make([]PathInterval, 0, len(paths))
+	for k, b := range paths {
+		p := PathInterval{Local: k[0], Remote: k[1], Bytes: b}
+		if seconds > 0 {
+			p.BitsPerSecond = float64(b) * 8 / seconds
+		}
+		out = append(out, p)
+	}
+	slices.SortFunc(out, func(a, b PathInterval) int {
+		return cmp.Or(strings.Compare(a.Local, b.Local), strings.Compare(a.Remote, b.Remote))
+	})
+	return out
+}
+
+// foldPaths adds a short following interval's path bytes to iv's.
+func (iv *Interval) foldPaths(next []PathInterval) {
+	m := map[[2]string]int64{}
+	for _, p := range iv.Paths {
+		m[[2]string{p.Local, p.Remote}] += p.Bytes
+	}
+	for _, p := range next {
+		m[[2]string{p.Local, p.Remote}] += p.Bytes
+	}
+	iv.Paths = pathIntervals(m, iv.End-iv.Start)
 }

@@ -66,6 +66,14 @@ func FormatInterval(id string, iv Interval) string {
 	return b.String()
 }
 
+// FormatPath formats one path's share of an interval, to go under the
+// interval's line:
+//
+//	path 10.0.1.1 -> 10.0.1.2   5.60 MBytes  47.0 Mbits/sec
+func FormatPath(p PathInterval) string {
+	return fmt.Sprintf("      path %s -> %s  %11s  %14s", p.Local, p.Remote, FormatBytes(p.Bytes), FormatBits(p.BitsPerSecond))
+}
+
 // IntervalID is the id FormatInterval shows for a run with n streams.
 func IntervalID(streams int) string {
 	if streams > 1 {

@@ -383,7 +383,9 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 			case <-tick.C:
 				m := msg{Type: "tick", Retransmits: make([]int64, len(conns))}
 				for i, dc := range conns {
-					_, m.Retransmits[i] = counters(dc)
+					for _, sf := range subflowsOf(dc) {
+						m.Retransmits[i] += int64(sf.Retransmits)
+					}
 				}
 				if err := k.send(&m, s.handshakeTimeout()); err != nil {
 					return

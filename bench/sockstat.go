@@ -142,19 +142,15 @@ func stat(c net.Conn) connStat {
 	return s
 }
 
-// counters is the cheap part of stat for progress reports: subflow count
-// and retransmissions.
-func counters(c net.Conn) (subflows int, retrans int64) {
-	if sfs, err := mptcp.Subflows(c); err == nil {
-		for _, sf := range sfs {
-			retrans += int64(sf.TotalRetrans)
-		}
-		return len(sfs), retrans
+// subflowsOf lists c's subflows (one for a TCP connection), or nil.
+func subflowsOf(c net.Conn) []Subflow {
+	if sfs, err := mptcpSubflows(c); err == nil {
+		return sfs
 	}
 	if sf, err := tcpSubflow(c); err == nil {
-		return 1, int64(sf.Retransmits)
+		return []Subflow{sf}
 	}
-	return 0, 0
+	return nil
 }
 
 // mptcpSubflows lists the subflows of an MPTCP connection.

@@ -12,13 +12,13 @@ import (
 	"time"
 
 	"github.com/mptcpkit/mptcpkit/bench"
-	"github.com/mptcpkit/mptcpkit/netns"
 )
 
 const benchHelp = `Usage:
   mptcpkit bench server [--bind ADDR] [--port P]
   mptcpkit bench client HOST [--port P] [--mptcp | --tcp | --compare] [-t SECONDS]
-                        [-P STREAMS] [-R] [-i INTERVAL] [--rr SIZE] [-C NAME] [-j]
+                        [-P STREAMS] [-R] [-i INTERVAL] [--rr SIZE] [-C NAME]
+                        [--paths] [-j]
 
 Measure TCP and MPTCP throughput and latency between two hosts, like iperf3 -m,
 and report what iperf3 does not: the bytes each subflow (path) carried, the
@@ -57,7 +57,7 @@ Examples:
 
 const benchClientHelp = `Usage: mptcpkit bench client HOST [--port P] [--mptcp | --tcp | --compare]
                             [-t SECONDS] [-P STREAMS] [-R] [-i INTERVAL] [--rr SIZE]
-                            [-C NAME] [-j]
+                            [-C NAME] [--paths] [-j]
 
 Run one measurement against 'mptcpkit bench server' on HOST.
 
@@ -74,6 +74,7 @@ Options:
                   responses, one outstanding per stream (K and M suffixes)
   -C, --cc NAME   congestion control of the data connections at both ends
                   (e.g. reno, bbr; default: each namespace's own)
+  --paths         under each interval, what each path (address pair) carried
   -j, --json      print one JSON document with every figure
 
 Examples:
@@ -82,6 +83,7 @@ Examples:
   mptcpkit bench client 10.0.1.2 --compare -j > report.json
   mptcpkit bench client 10.0.1.2 --rr 1K -t 5
   mptcpkit bench client 10.0.1.2 -C reno -P 4
+  mptcpkit bench client 10.0.1.2 --paths        # watch each path's share
 `
 
 func cmdBench(e *env, args []string) error {
@@ -218,6 +220,7 @@ func cmdBenchClient(e *env, args []string) error {
 	reverse := fs.Bool("R", false, "")
 	interval := fs.String("i", "1", "")
 	rr := fs.String("rr", "", "")
+	showPaths := fs.Bool("paths", false, "")
 	var cc string
 	fs.StringVar(&cc, "C", "", "")
 	fs.StringVar(&cc, "cc", "", "")
@@ -292,10 +295,10 @@ func cmdBenchClient(e *env, args []string) error {
 		defer ns.Close()
 	}
 	cfg.Dialer = bench.NetNSDialer(ns)
-	return runBenchClient(e, cfg, *compare, ns)
+	return runBenchClient(e, cfg, *compare, *showPaths)
 }
 
-func runBenchClient(e *env, cfg bench.Config, compare bool, ns *netns.NetNS) error {
+func runBenchClient(e *env, cfg bench.Config, compare, showPaths bool) error {
 	id := bench.IntervalID(cfg.Streams)
 	header := func(m bench.Mode) {
 		if e.json {
@@ -321,6 +324,11 @@ func runBenchClient(e *env, cfg bench.Config, compare bool, ns *netns.NetNS) err
 			fmt.Fprintln(e.stdout, bench.FormatInterval(strconv.Itoa(s.ID+1), iv.Stream(i)))
 		}
 		fmt.Fprintln(e.stdout, bench.FormatInterval(id, iv))
+		if showPaths {
+			for _, p := range iv.Paths {
+				fmt.Fprintln(e.stdout, bench.FormatPath(p))
+			}
+		}
 	}
 	if !compare {
 		header(cfg.Mode)

@@ -104,7 +104,7 @@ func benchLab(t *testing.T) (client string) {
 
 func TestBenchClientText(t *testing.T) {
 	client := benchLab(t)
-	out, stderr, code := runCLI(context.Background(), "-n", client, "bench", "client", "10.0.1.2", "--port", "5401", "-t", "1.5", "-i", "0.5", "-P", "2")
+	out, stderr, code := runCLI(context.Background(), "-n", client, "bench", "client", "10.0.1.2", "--port", "5401", "-t", "1.5", "-i", "0.5", "-P", "2", "--paths")
 	if code != 0 {
 		t.Fatalf("exit %d: %s", code, stderr)
 	}
@@ -112,6 +112,8 @@ func TestBenchClientText(t *testing.T) {
 		"Connecting to 10.0.1.2:5401: MPTCP, 2 stream(s), 1.5s, upload (client sends)",
 		"[SUM]   0.00-0.50   sec",
 		"[  1] 10.0.1.1:", "[  2] 10.0.1.1:",
+		"[  1]   0.00-0.50   sec", "[  2]   0.00-0.50   sec", // per stream
+		"      path 10.0.1.1 -> 10.0.1.2 ",
 		"mptcp (server: mptcp)",
 		"      subflow 10.0.1.1:",
 		"sender (client)", "receiver (server)",
