@@ -172,3 +172,38 @@ func TestLabDemoInterrupted(t *testing.T) {
 		t.Error("interrupted lab demo left its lab behind")
 	}
 }
+
+func TestLabFailoverCLI(t *testing.T) {
+	name := labTestName("f")
+	cleanLab(t, name)
+	out, errs, code := runCLI(context.Background(), "-j", "lab", "failover", "--name", name, "-t", "4", "--down-at", "1", "--down-for", "1.5", "--side", "server")
+	if code != 0 {
+		t.Fatalf("lab failover: exit %d\n%s%s", code, out, errs)
+	}
+	var rep lab.FailoverReport
+	if err := json.Unmarshal([]byte(out), &rep); err != nil {
+		t.Fatalf("lab failover -j: %v\n%s", err, out)
+	}
+	tr := rep.Transfer
+	if tr == nil || !tr.Completed || !tr.ChecksumMatch || tr.SHA256Sent == "" || tr.CC == "" || len(tr.Paths) != 2 || len(tr.Events) != 2 {
+		t.Errorf("failover report: %+v", tr)
+	}
+	if lab.Exists(name) {
+		t.Error("lab failover left its lab behind")
+	}
+}
+
+func TestLabBenchCLI(t *testing.T) {
+	name := labTestName("b")
+	cleanLab(t, name)
+	out, errs, code := runCLI(context.Background(), "lab", "bench", "--name", name, "--paths", "1", "-t", "1", "--cc", "reno")
+	if code != 0 {
+		t.Fatalf("lab bench: exit %d\n%s%s", code, out, errs)
+	}
+	if !strings.Contains(out, "EFFICIENCY") || !strings.Contains(out, "reno") || !strings.Contains(out, "100Mbit") {
+		t.Errorf("lab bench output:\n%s", out)
+	}
+	if lab.Exists(name) {
+		t.Error("lab bench left its lab behind")
+	}
+}
