@@ -48,7 +48,7 @@ const (
 	maxServerLine = 4 << 20
 )
 
-var magic = [4]byte{'M', 'K', 'B', 1}
+const magic = "MKB\x01"
 
 type cookie [16]byte
 
@@ -60,7 +60,7 @@ type hello struct {
 
 func (h hello) marshal() []byte {
 	b := make([]byte, helloLen)
-	copy(b[0:4], magic[:])
+	copy(b[0:4], magic)
 	b[4] = protoVersion
 	b[5] = h.Kind
 	binary.BigEndian.PutUint16(b[6:8], h.Stream)
@@ -68,16 +68,14 @@ func (h hello) marshal() []byte {
 	return b
 }
 
-var (
-	errNotBench = errors.New("not an mptcpkit bench peer (bad magic)")
-)
+var errNotBench = errors.New("not an mptcpkit bench peer (bad magic)")
 
 func parseHello(b []byte) (hello, error) {
 	var h hello
 	if len(b) != helloLen {
 		return h, fmt.Errorf("hello is %d bytes, want %d", len(b), helloLen)
 	}
-	if !bytes.Equal(b[0:4], magic[:]) {
+	if string(b[0:4]) != magic {
 		return h, errNotBench
 	}
 	if b[4] != protoVersion {
