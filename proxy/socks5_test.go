@@ -84,4 +84,3 @@ func FuzzSOCKSRequest(f *testing.F) {
 		}
 	})
 }
-
