@@ -89,6 +89,9 @@ func cmdLabBench(e *env, args []string) error {
 	cfg.Progress = func(s string) { fmt.Fprintf(progress, "[%5.1fs] %s\n", time.Since(t0).Seconds(), s) }
 	res, err := lab.Aggregate(e.ctx, cfg)
 	if err != nil {
+		if e.ctx.Err() != nil {
+			return labInterrupted(e, "bench")
+		}
 		return err
 	}
 	if e.json {

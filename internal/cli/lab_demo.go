@@ -72,6 +72,9 @@ func cmdLabDemo(e *env, args []string) error {
 		Progress: func(s string) { fmt.Fprintf(progress, "[%5.1fs] %s\n", time.Since(t0).Seconds(), s) },
 	})
 	if err != nil {
+		if e.ctx.Err() != nil {
+			return labInterrupted(e, "demo")
+		}
 		if errors.Is(err, lab.ErrExists) {
 			return fmt.Errorf("%w\n(a demo killed hard leaves its lab; `mptcpkit lab down %s` removes it)", err, *name)
 		}
@@ -114,4 +117,11 @@ func labLogger(e *env) *slog.Logger {
 		return e.log
 	}
 	return nil
+}
+
+// labInterrupted reports a lab verb stopped by Ctrl-C (its lab is removed
+// by then) with the shell's status for SIGINT.
+func labInterrupted(e *env, verb string) error {
+	fmt.Fprintf(e.stderr, "mptcpkit: lab %s interrupted; everything it made is removed\n", verb)
+	return &ExitError{Code: 130}
 }

@@ -78,6 +78,9 @@ func cmdLabFailover(e *env, args []string) error {
 		Progress: func(s string) { fmt.Fprintf(progress, "[%5.1fs] %s\n", time.Since(t0).Seconds(), s) },
 	})
 	if err != nil {
+		if e.ctx.Err() != nil {
+			return labInterrupted(e, "failover")
+		}
 		return err
 	}
 	if e.json {

@@ -162,8 +162,8 @@ func TestLabDemoInterrupted(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	out, errs, code := runCLI(ctx, "lab", "demo", "--name", name, "-t", "5", "--out", t.TempDir())
-	if code == 0 {
-		t.Fatalf("interrupted lab demo exited 0:\n%s", out)
+	if code != 130 || !strings.Contains(errs, "interrupted") {
+		t.Errorf("interrupted lab demo: exit %d, stderr %q: want 130 and a word on it", code, errs)
 	}
 	if !strings.Contains(out, "removing lab") {
 		t.Errorf("interrupted demo did not say it removed its lab:\n%s%s", out, errs)
