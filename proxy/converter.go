@@ -1,0 +1,179 @@
+package proxy
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net"
+	"net/netip"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"github.com/mptcpkit/mptcpkit/proxy/convert"
+	"github.com/mptcpkit/mptcpkit/proxy/handshake"
+)
+
+// Converter is an RFC 8803 Transport Converter (server mode): it accepts
+// MPTCP connections whose stream starts with a Convert message — in the SYN
+// with TCP Fast Open — connects to the destination of its Connect TLV over
+// plain TCP, answers with a Convert message (an Error TLV for what it
+// refuses or does not support) and relays. The Convert protocol has no
+// authentication, so a Converter only serves clients from AllowFrom, and its
+// Policy applies as for Server.
+type Converter struct {
+	AllowFrom []netip.Prefix // client source prefixes; empty serves nobody
+	Policy    *Policy
+
+	MaxConns         int
+	HandshakeTimeout time.Duration
+	DialTimeout      time.Duration
+	IdleTimeout      time.Duration
+	DrainTimeout     time.Duration
+
+	Dial   func(ctx context.Context, network, address string) (net.Conn, error)
+	Logger *slog.Logger
+}
+
+// ListenConvert opens an MPTCP listener with TCP Fast Open (queue tfoQueue)
+// for a Converter. TFO also needs net.ipv4.tcp_fastopen with the server
+// bit (0x2; 0x200 to accept data without a cookie).
+func ListenConvert(ctx context.Context, address string, tfoQueue int) (net.Listener, error) {
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(true)
+	lc.Control = func(network, address string, c syscall.RawConn) error {
+		var serr error
+		if err := c.Control(func(fd uintptr) {
+			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN, tfoQueue)
+		}); err != nil {
+			return err
+		}
+		return serr
+	}
+	ln, err := lc.Listen(ctx, network(address), address)
+	if err != nil {
+		return nil, err
+	}
+	if proto, _ := socketProtocol(ln.(*net.TCPListener)); proto != unix.IPPROTO_MPTCP {
+		ln.Close()
+		return nil, ErrNoMPTCP
+	}
+	return ln, nil
+}
+
+// Serve accepts Convert clients on ln until ctx is done, then drains.
+func (cv *Converter) Serve(ctx context.Context, ln net.Listener) error {
+	log := cv.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	max := cv.MaxConns
+	if max <= 0 {
+		max = DefaultMaxConns
+	}
+	if len(cv.AllowFrom) == 0 {
+		log.Warn("converter: no --allow-from prefixes: every client will be refused (the Convert protocol has no authentication)")
+	}
+	sem := make(chan struct{}, max)
+	t := &tracker{pipes: map[*pipe]struct{}{}}
+	pool := newBufferPool()
+	stop := context.AfterFunc(ctx, func() { ln.Close() })
+	defer stop()
+	log.Info("RFC 8803 converter listening", "addr", ln.Addr().String(), "allow_from", len(cv.AllowFrom))
+	for {
+		c, err := ln.Accept()
+		if err != nil {
+			if ctx.Err() != nil {
+				drain(log, t, orDefault(cv.DrainTimeout, DefaultDrainTimeout))
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				time.Sleep(50 * time.Millisecond)
+				continue
+			}
+			drain(log, t, orDefault(cv.DrainTimeout, DefaultDrainTimeout))
+			return err
+		}
+		select {
+		case sem <- struct{}{}:
+		default:
+			log.Warn("refused: connection limit reached", "from", c.RemoteAddr().String())
+			c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
+			c.Write(convert.AppendError(nil, convert.ErrResourceExceeded))
+			c.Close()
+			continue
+		}
+		t.wg.Add(1)
+		go func() {
+			defer t.wg.Done()
+			defer func() { <-sem }()
+			cv.handle(ctx, log, c, t, pool)
+		}()
+	}
+}
+
+func (cv *Converter) refuse(log *slog.Logger, c net.Conn, code convert.ErrorCode, msg string, args ...any) {
+	log.Warn("refused: "+msg, append(args, "code", code.String())...)
+	c.Write(convert.AppendError(nil, code))
+	c.Close()
+}
+
+func (cv *Converter) handle(ctx context.Context, log *slog.Logger, c net.Conn, t *tracker, pool *bufferPool) {
+	start := time.Now()
+	log = log.With("from", c.RemoteAddr().String())
+	c.SetDeadline(start.Add(orDefault(cv.HandshakeTimeout, DefaultHandshakeTimeout)))
+	src := c.RemoteAddr().(*net.TCPAddr).AddrPort().Addr().Unmap()
+	allowed := false
+	for _, p := range cv.AllowFrom {
+		allowed = allowed || p.Contains(src)
+	}
+	if !allowed {
+		cv.refuse(log, c, convert.ErrNotAuthorized, "client not in --allow-from")
+		return
+	}
+	req, err := convert.ReadRequest(c)
+	if err != nil {
+		var ce *convert.Error
+		if errors.As(err, &ce) {
+			cv.refuse(log, c, ce.Code, "bad Convert message", "err", err)
+		} else {
+			log.Debug("client gone before its Convert message", "err", err)
+			c.Close()
+		}
+		return
+	}
+	if !req.Connect.IsValid() { // Info only: say what we support, close
+		c.Write(convert.AppendOK(nil, true))
+		c.Close()
+		return
+	}
+	log = log.With("to", req.Connect.String())
+	s := &Server{Policy: cv.Policy, Dial: cv.Dial, DialTimeout: cv.DialTimeout}
+	dst, status, err := s.connect(ctx, handshake.Destination{Addr: req.Connect.Addr(), Port: req.Connect.Port()})
+	if err != nil {
+		code := convert.ErrDestinationUnreachable
+		switch status {
+		case handshake.StatusDenied:
+			code = convert.ErrNotAuthorized
+		case handshake.StatusRefused:
+			code = convert.ErrConnectionReset
+		}
+		cv.refuse(log, c, code, status.String(), "err", err)
+		return
+	}
+	if _, err := c.Write(convert.AppendOK(nil, req.Info)); err != nil {
+		dst.Close()
+		c.Close()
+		return
+	}
+	c.SetDeadline(time.Time{})
+	log.Info("relaying (convert)", "setup", time.Since(start).Round(time.Microsecond))
+	p := &pipe{a: c, b: dst, watch: dst, pool: pool, idle: max(orDefault(cv.IdleTimeout, DefaultIdleTimeout), 0)}
+	t.add(p)
+	r := p.run()
+	t.remove(p)
+	log.Info("connection ended", "up_bytes", r.Up, "down_bytes", r.Down,
+		"duration", time.Since(start).Round(time.Millisecond), "end", r.End)
+}
