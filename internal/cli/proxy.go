@@ -21,6 +21,7 @@ const proxyHelp = `Usage:
                         [--allow CIDR,...] [--deny CIDR,...] [--max-conns N] [--idle-timeout D]
   mptcpkit proxy client --server HOST:PORT (--to HOST:PORT | --socks5 | --transparent [--tproxy])
                         [--listen ADDR:PORT] (--psk-file PATH | --tls-cert F --tls-key F --server-ca F)
+  mptcpkit proxy convert --listen ADDR:PORT --allow-from CIDR,...   (RFC 8803 converter)
 
 A TCP<->MPTCP converter, for applications and servers that do not speak
 Multipath TCP. Near the user, 'proxy client' accepts plain TCP and carries
@@ -33,8 +34,12 @@ challenge-response (the same --psk-file on both sides), or TLS 1.3 with client
 certificates. The server never connects to loopback, link-local, multicast or
 its own addresses; --allow narrows what it may reach further.
 
-Run 'mptcpkit proxy server --help' or 'mptcpkit proxy client --help' for the
-options; docs/proxy.md has the firewall rules for --transparent.
+'proxy convert' is an RFC 8803 Transport Converter for clients that send a
+Convert message in their SYN (no authentication: it serves --allow-from only).
+
+Run 'mptcpkit proxy server --help', 'mptcpkit proxy client --help' or
+'mptcpkit proxy convert --help' for the options; docs/proxy.md has the firewall
+rules for --transparent.
 
 Examples:
   head -c 32 /dev/urandom | base64 > /etc/mptcpkit/proxy.key   # copy it to both hosts
@@ -48,18 +53,20 @@ Examples:
 func cmdProxy(e *env, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(e.stdout, proxyHelp)
-		return usagef("proxy", "proxy needs a verb: server or client")
+		return usagef("proxy", "proxy needs a verb: server, client or convert")
 	}
 	switch args[0] {
 	case "server":
 		return cmdProxyServer(e, args[1:])
 	case "client":
 		return cmdProxyClient(e, args[1:])
+	case "convert":
+		return cmdProxyConvert(e, args[1:])
 	case "-h", "--help", "-help", "help":
 		fmt.Fprint(e.stdout, proxyHelp)
 		return nil
 	}
-	return usagef("proxy", "unknown proxy verb %q (want server or client)", args[0])
+	return usagef("proxy", "unknown proxy verb %q (want server, client or convert)", args[0])
 }
 
 // proxyLogger logs as text, or as JSON with -j.

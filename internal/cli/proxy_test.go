@@ -41,6 +41,9 @@ func TestProxyUsageErrors(t *testing.T) {
 		{[]string{"proxy", "client", "--server", "h:1", "--to", "a", "--psk-file", key}, "want HOST:PORT"},
 		{[]string{"proxy", "client", "--server", "h:1", "--socks5", "--tproxy", "--psk-file", key}, "--tproxy goes with --transparent"},
 		{[]string{"proxy", "client", "--server", "h:1", "--socks5"}, "the server wants proof"},
+		{[]string{"proxy", "convert", "--listen", ":5124"}, "--allow-from CIDR,... is required"},
+		{[]string{"proxy", "convert", "--allow-from", "10.0.0.0/8"}, "--listen ADDR:PORT is required"},
+		{[]string{"proxy", "convert", "--listen", ":5124", "--allow-from", "x"}, "--allow-from"},
 	}
 	for _, tt := range tests {
 		_, errs, code := runCLI(context.Background(), tt.args...)
@@ -51,7 +54,7 @@ func TestProxyUsageErrors(t *testing.T) {
 }
 
 func TestProxyHelp(t *testing.T) {
-	for _, args := range [][]string{{"proxy", "--help"}, {"proxy", "server", "--help"}, {"proxy", "client", "-h"}} {
+	for _, args := range [][]string{{"proxy", "--help"}, {"proxy", "server", "--help"}, {"proxy", "client", "-h"}, {"proxy", "convert", "--help"}} {
 		out, _, code := runCLI(context.Background(), args...)
 		if code != 0 || !strings.Contains(out, "Usage:") || !strings.Contains(out, "Examples:") {
 			t.Errorf("mptcpkit %s: exit %d, output lacks Usage/Examples:\n%s", strings.Join(args, " "), code, out)
