@@ -404,8 +404,8 @@ func (c counter) Write(b []byte) (int, error) {
 }
 
 // steadyGoodput uploads through c for dur and returns the goodput the
-// destination saw between 0.8 s and the end (after slow start and the
-// second subflow's join; the same for every path layout).
+// destination saw from min(1.2 s, dur/3) to the end (after slow start and
+// the subflows' joins; the same for every path layout).
 func (l *lab) steadyGoodput(t *testing.T, c *net.TCPConn, dur time.Duration) float64 {
 	t.Helper()
 	return steadyGoodput(t, l.dest, c, dur)
@@ -421,9 +421,10 @@ func steadyGoodput(t *testing.T, dest *destApp, c *net.TCPConn, dur time.Duratio
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
-		time.Sleep(800 * time.Millisecond)
+		skip := min(1200*time.Millisecond, dur/3)
+		time.Sleep(skip)
 		s0 = sample{time.Now(), dest.received.Load()}
-		time.Sleep(dur - 900*time.Millisecond)
+		time.Sleep(dur - skip - 100*time.Millisecond)
 		s1 = sample{time.Now(), dest.received.Load()}
 	}()
 	upload(t, c, 0, dur)

@@ -63,7 +63,7 @@ func TestGoodputTwoPaths(t *testing.T) {
 		done := make(chan struct{})
 		go func() {
 			defer close(done)
-			got = l.steadyGoodput(t, dialApp(t, l.cli, "127.0.0.1:6000"), 3*time.Second)
+			got = l.steadyGoodput(t, dialApp(t, l.cli, "127.0.0.1:6000"), 3500*time.Millisecond)
 		}()
 		time.Sleep(time.Second)
 		cs := conns()
