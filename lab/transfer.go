@@ -60,10 +60,13 @@ type TransferReport struct {
 	Mbps           float64 `json:"mbit_per_s"`
 	// LongestStall is the longest time the receiver got no data, and when
 	// it started (seconds into the transfer).
-	LongestStall   time.Duration  `json:"longest_stall_ns"`
-	LongestStallAt float64        `json:"longest_stall_at_s"`
-	Events         []LinkEvent    `json:"events"`
-	Paths          []PathTransfer `json:"paths"`
+	LongestStall   time.Duration `json:"longest_stall_ns"`
+	LongestStallAt float64       `json:"longest_stall_at_s"`
+	Events         []LinkEvent   `json:"events"`
+	// SampleTimes are the times (seconds into the transfer) of the
+	// per-path Timeline samples.
+	SampleTimes []float64      `json:"sample_times_s,omitempty"`
+	Paths       []PathTransfer `json:"paths"`
 	// Subflows at the end, from the sender's socket (package mptcp).
 	Subflows []mptcp.Subflow `json:"subflows,omitempty"`
 }
@@ -315,6 +318,9 @@ func Transfer(ctx context.Context, st *State, cfg TransferConfig) (*TransferRepo
 	}
 	if rep.Seconds > 0 {
 		rep.Mbps = float64(r.n) * 8 / rep.Seconds / 1e6
+	}
+	for _, s := range samples {
+		rep.SampleTimes = append(rep.SampleTimes, s.t.Seconds())
 	}
 	for i, p := range st.Paths {
 		pt := PathTransfer{Path: p.Index}
