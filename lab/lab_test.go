@@ -227,6 +227,18 @@ func TestDownWithoutState(t *testing.T) {
 	}
 	// A process inside the lab, and the state file gone: Down still finds all.
 	sleeper := startIn(t, st.Server, "sleep", "60")
+	// `ip netns exec` enters the namespace before it execs sleep: wait
+	// for that, or Down could run before the process is in the lab.
+	for deadline := time.Now().Add(10 * time.Second); ; {
+		comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", sleeper.Process.Pid))
+		if strings.TrimSpace(string(comm)) == "sleep" {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("sleep did not start in %s", st.Server)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 	if err := os.Remove(statePath(name)); err != nil {
 		t.Fatal(err)
 	}
@@ -234,7 +246,14 @@ func TestDownWithoutState(t *testing.T) {
 		t.Fatal(err)
 	}
 	assertGone(t, name)
-	if err := sleeper.Wait(); err == nil {
+	waited := make(chan error, 1)
+	go func() { waited <- sleeper.Wait() }()
+	select {
+	case err := <-waited:
+		if err == nil {
+			t.Error("the process in the lab's server namespace ended by itself, not killed")
+		}
+	case <-time.After(10 * time.Second):
 		t.Error("the process in the lab's server namespace was not killed")
 	}
 }
