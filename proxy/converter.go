@@ -3,6 +3,7 @@ package proxy
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
@@ -52,6 +53,9 @@ func ListenConvert(ctx context.Context, address string, tfoQueue int) (net.Liste
 		return serr
 	}
 	ln, err := lc.Listen(ctx, network(address), address)
+	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOPROTOOPT) {
+		return nil, fmt.Errorf("%w: %v", ErrNoTFO, err)
+	}
 	if err != nil {
 		return nil, err
 	}
@@ -61,6 +65,10 @@ func ListenConvert(ctx context.Context, address string, tfoQueue int) (net.Liste
 	}
 	return ln, nil
 }
+
+// ErrNoTFO is returned (wrapped) by ListenConvert when the kernel refuses
+// TCP Fast Open on an MPTCP listener (it needs Linux 6.2+).
+var ErrNoTFO = errors.New("TCP Fast Open on MPTCP sockets unsupported by this kernel (needs Linux 6.2+)")
 
 // Serve accepts Convert clients on ln until ctx is done, then drains.
 func (cv *Converter) Serve(ctx context.Context, ln net.Listener) error {
