@@ -250,7 +250,10 @@ type Interval struct {
 	Streams []StreamInterval `json:"streams,omitempty"`
 	// Paths says what each path (pair of addresses, over all streams)
 	// carried in the interval, as the client's kernel counted it: bytes
-	// acknowledged when the client sends, received when it receives.
+	// acknowledged when the client sends, received when it receives. The
+	// last interval also holds what was acknowledged after the transfer
+	// ended (data still queued then), so the paths add up to the final
+	// per-subflow figures.
 	Paths []PathInterval `json:"paths,omitempty"`
 }
 

@@ -269,6 +269,7 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 	// The sender's per-subflow figures: ours in forward and rr mode (after
 	// the last acknowledgements arrived), the server's in reverse mode.
 	var mismatch []error
+	finalPaths := map[[2]string]int64{}
 	for i, s := range streams {
 		rep := result.Report[i]
 		var st connStat
@@ -317,6 +318,15 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 		if i == 0 && rep.CongestionControl != "" {
 			res.ServerCongestionControl = rep.CongestionControl
 		}
+		// What the client's kernel counted per path at the end, in the
+		// intervals' terms.
+		for _, sf := range st.Subflows {
+			b := sf.Bytes
+			if cfg.Reverse {
+				b = sf.BytesReceived
+			}
+			finalPaths[pathKey(sf.Local, sf.Remote)] += int64(b)
+		}
 		res.Streams = append(res.Streams, str)
 		res.Bytes += str.Bytes
 		res.SenderBytes += str.SenderBytes
@@ -346,6 +356,23 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 		if d := res.Retransmits - sum; d > 0 {
 			last.Retransmits += d
 		}
+		// Bytes still in flight at the last interval were acknowledged since.
+		seen := map[[2]string]int64{}
+		for _, iv := range res.Intervals {
+			for _, p := range iv.Paths {
+				seen[[2]string{p.Local, p.Remote}] += p.Bytes
+			}
+		}
+		extra := map[[2]string]int64{}
+		for _, p := range last.Paths {
+			extra[[2]string{p.Local, p.Remote}] += p.Bytes
+		}
+		for k, b := range finalPaths {
+			if d := b - seen[k]; d > 0 {
+				extra[k] += d
+			}
+		}
+		last.Paths = pathIntervals(extra, last.End-last.Start)
 		for i := range last.Streams {
 			var sum int64
 			for _, iv := range res.Intervals {
