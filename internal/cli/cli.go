@@ -248,12 +248,12 @@ func newFlags(e *env, cmd, help string) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args with fs; --help prints the help and returns
-// errHelp, which the caller returns as is (Run treats it as success).
+// parseFlags parses args with fs; --help prints the help (the flag package
+// calls fs.Usage itself) and returns errHelp, which the caller returns as is
+// (Run treats it as success).
 func parseFlags(fs *flag.FlagSet, cmd string, args []string) error {
 	err := fs.Parse(args)
 	if errors.Is(err, flag.ErrHelp) {
-		fs.Usage()
 		return errHelp
 	}
 	if err != nil {
