@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"github.com/mptcpkit/mptcpkit/proxy/handshake"
@@ -172,55 +171,29 @@ func (c *Client) Serve(ctx context.Context, ln net.Listener) error {
 		return errors.New("proxy client: fixed mode needs a destination (To)")
 	}
 	log := c.logger()
-	max := c.MaxConns
-	if max <= 0 {
-		max = DefaultMaxConns
-	}
-	sem := make(chan struct{}, max)
+	max := maxConns(c.MaxConns)
 	checkNoFile(log, max)
-	t := &tracker{pipes: map[*pipe]struct{}{}}
-	pool := newBufferPool()
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
 	listenPort := uint16(0)
 	if ta, ok := ln.Addr().(*net.TCPAddr); ok {
 		listenPort = uint16(ta.Port)
 	}
 	log.Info("proxy client listening", "addr", ln.Addr().String(), "mode", c.Mode.String(), "server", c.Server)
-	for {
-		conn, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				drain(log, t, orDefault(c.DrainTimeout, DefaultDrainTimeout))
-				log.Info("proxy client stopped")
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-				log.Warn("accept failed; retrying", "err", err)
-				time.Sleep(50 * time.Millisecond)
-				continue
-			}
-			drain(log, t, orDefault(c.DrainTimeout, DefaultDrainTimeout))
-			return err
-		}
-		select {
-		case sem <- struct{}{}:
-		default:
-			log.Warn("refused: connection limit reached", "from", conn.RemoteAddr().String())
-			if tc := tcpConn(conn); tc != nil {
-				tc.SetLinger(0)
-			}
-			conn.Close()
-			continue
-		}
-		t.wg.Add(1)
-		go func() {
-			defer t.wg.Done()
-			defer func() { <-sem }()
-			c.handle(ctx, conn, listenPort, t, pool)
-		}()
+	err := serve(ctx, ln, log, max, orDefault(c.DrainTimeout, DefaultDrainTimeout),
+		func(conn net.Conn, t *tracker, pool *bufferPool) { c.handle(ctx, conn, listenPort, t, pool) },
+		resetClose)
+	if err == nil {
+		log.Info("proxy client stopped")
 	}
+	return err
+}
+
+// resetClose closes conn with a reset (SO_LINGER 0), so its peer sees a
+// refused connection rather than an empty answer.
+func resetClose(conn net.Conn) {
+	if tc := tcpConn(conn); tc != nil {
+		tc.SetLinger(0)
+	}
+	conn.Close()
 }
 
 func (c *Client) handle(ctx context.Context, app net.Conn, listenPort uint16, t *tracker, pool *bufferPool) {
@@ -258,12 +231,7 @@ func (c *Client) handle(ctx context.Context, app net.Conn, listenPort uint16, t 
 			app.Close()
 			return
 		}
-		// Reset, so the application sees a failed connection, not an
-		// empty answer.
-		if tc := tcpConn(app); tc != nil {
-			tc.SetLinger(0)
-		}
-		app.Close()
+		resetClose(app)
 		return
 	}
 	if c.Mode == ModeSOCKS5 {

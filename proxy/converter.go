@@ -76,50 +76,17 @@ func (cv *Converter) Serve(ctx context.Context, ln net.Listener) error {
 	if log == nil {
 		log = slog.Default()
 	}
-	max := cv.MaxConns
-	if max <= 0 {
-		max = DefaultMaxConns
-	}
 	if len(cv.AllowFrom) == 0 {
 		log.Warn("converter: no --allow-from prefixes: every client will be refused (the Convert protocol has no authentication)")
 	}
-	sem := make(chan struct{}, max)
-	t := &tracker{pipes: map[*pipe]struct{}{}}
-	pool := newBufferPool()
-	stop := context.AfterFunc(ctx, func() { ln.Close() })
-	defer stop()
 	log.Info("RFC 8803 converter listening", "addr", ln.Addr().String(), "allow_from", len(cv.AllowFrom))
-	for {
-		c, err := ln.Accept()
-		if err != nil {
-			if ctx.Err() != nil {
-				drain(log, t, orDefault(cv.DrainTimeout, DefaultDrainTimeout))
-				return nil
-			}
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-				time.Sleep(50 * time.Millisecond)
-				continue
-			}
-			drain(log, t, orDefault(cv.DrainTimeout, DefaultDrainTimeout))
-			return err
-		}
-		select {
-		case sem <- struct{}{}:
-		default:
-			log.Warn("refused: connection limit reached", "from", c.RemoteAddr().String())
+	return serve(ctx, ln, log, maxConns(cv.MaxConns), orDefault(cv.DrainTimeout, DefaultDrainTimeout),
+		func(c net.Conn, t *tracker, pool *bufferPool) { cv.handle(ctx, log, c, t, pool) },
+		func(c net.Conn) {
 			c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 			c.Write(convert.AppendError(nil, convert.ErrResourceExceeded))
 			c.Close()
-			continue
-		}
-		t.wg.Add(1)
-		go func() {
-			defer t.wg.Done()
-			defer func() { <-sem }()
-			cv.handle(ctx, log, c, t, pool)
-		}()
-	}
+		})
 }
 
 func (cv *Converter) refuse(log *slog.Logger, c net.Conn, code convert.ErrorCode, msg string, args ...any) {

@@ -125,31 +125,33 @@ func drain(log *slog.Logger, t *tracker, timeout time.Duration) {
 	}
 }
 
-// Serve accepts connections on ln (an MPTCP listener, see Listen) until ctx
-// is done, then stops accepting and lets live connections finish for up to
-// DrainTimeout. It returns nil after a shutdown by ctx.
-func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
-	if (s.PSK == nil) == (s.TLS == nil) {
-		return errors.New("proxy server: set exactly one of PSK and TLS")
+// maxConns is n, or DefaultMaxConns when n is not positive.
+func maxConns(n int) int {
+	if n <= 0 {
+		return DefaultMaxConns
 	}
-	log := s.logger()
-	max := s.MaxConns
-	if max <= 0 {
-		max = DefaultMaxConns
-	}
+	return n
+}
+
+// serve is the accept loop of Server, Client and Converter. It accepts on ln
+// until ctx is done (then closes ln), running handle for each connection in
+// its own goroutine, at most max at once; a connection over that limit is
+// logged and given to refuse, which must close it. Timeouts and running out
+// of file descriptors are retried after 50 ms. When ctx is done, or Accept
+// fails otherwise, it lets live connections finish for up to drainTimeout
+// (see drain). It returns nil after a shutdown by ctx.
+func serve(ctx context.Context, ln net.Listener, log *slog.Logger, max int, drainTimeout time.Duration,
+	handle func(c net.Conn, t *tracker, pool *bufferPool), refuse func(net.Conn)) error {
 	sem := make(chan struct{}, max)
-	checkNoFile(log, max)
 	t := &tracker{pipes: map[*pipe]struct{}{}}
 	pool := newBufferPool()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
-	log.Info("proxy server listening", "addr", ln.Addr().String(), "auth", s.authName(), "max_conns", max)
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
-				drain(log, t, orDefault(s.DrainTimeout, DefaultDrainTimeout))
-				log.Info("proxy server stopped")
+				drain(log, t, drainTimeout)
 				return nil
 			}
 			var ne net.Error
@@ -158,22 +160,42 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 				time.Sleep(50 * time.Millisecond)
 				continue
 			}
-			drain(log, t, orDefault(s.DrainTimeout, DefaultDrainTimeout))
+			drain(log, t, drainTimeout)
 			return err
 		}
 		select {
 		case sem <- struct{}{}:
 		default:
-			s.refuseBusy(c)
+			log.Warn("refused: connection limit reached", "from", c.RemoteAddr().String())
+			refuse(c)
 			continue
 		}
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
 			defer func() { <-sem }()
-			s.handle(ctx, c, t, pool)
+			handle(c, t, pool)
 		}()
 	}
+}
+
+// Serve accepts connections on ln (an MPTCP listener, see Listen) until ctx
+// is done, then stops accepting and lets live connections finish for up to
+// DrainTimeout. It returns nil after a shutdown by ctx.
+func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
+	if (s.PSK == nil) == (s.TLS == nil) {
+		return errors.New("proxy server: set exactly one of PSK and TLS")
+	}
+	log := s.logger()
+	max := maxConns(s.MaxConns)
+	checkNoFile(log, max)
+	log.Info("proxy server listening", "addr", ln.Addr().String(), "auth", s.authName(), "max_conns", max)
+	err := serve(ctx, ln, log, max, orDefault(s.DrainTimeout, DefaultDrainTimeout),
+		func(c net.Conn, t *tracker, pool *bufferPool) { s.handle(ctx, c, t, pool) }, s.refuseBusy)
+	if err == nil {
+		log.Info("proxy server stopped")
+	}
+	return err
 }
 
 func (s *Server) authName() string {
@@ -185,7 +207,6 @@ func (s *Server) authName() string {
 
 // refuseBusy answers a connection over the limit at once and closes it.
 func (s *Server) refuseBusy(c net.Conn) {
-	s.logger().Warn("refused: connection limit reached", "from", c.RemoteAddr().String())
 	if s.TLS == nil {
 		c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 		b, _ := (&handshake.Hello{Status: handshake.StatusBusy}).MarshalBinary()
