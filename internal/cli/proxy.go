@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"flag"
 	"fmt"
 	"log/slog"
 	"net"
@@ -146,10 +147,97 @@ func localAddrs(ns *netns.NetNS) func() ([]netip.Addr, error) {
 	}
 }
 
-// checkDuration rejects negative durations with a clear message.
-func checkDuration(cmd, name string, d time.Duration) error {
-	if d < 0 {
-		return usagef(cmd, "--%s must not be negative (0 means the default)", name)
+// proxyFlags holds the options the proxy verbs share.
+type proxyFlags struct {
+	cmd                    string
+	listen                 string
+	maxConns               int
+	idle, handshake, drain time.Duration
+	psk, cert, key, ca     string // server and client: --psk-file, --tls-cert, --tls-key, caFlag
+	caFlag                 string // "--client-ca" or "--server-ca"
+	allow, deny            string // server and convert: destination policy
+}
+
+// newProxyFlags makes the flag set of a proxy verb with the options it
+// shares with the others: --listen (required when listenDefault is ""),
+// --max-conns and the --*-timeout options; the key and TLS options when
+// caFlag (the name of the CA option) is not ""; --allow and --deny when
+// policy is set.
+func newProxyFlags(e *env, cmd, help, listenDefault, caFlag string, policy bool) (*flag.FlagSet, *proxyFlags) {
+	fs := newFlags(e, cmd, help)
+	o := &proxyFlags{cmd: cmd, caFlag: caFlag}
+	fs.StringVar(&o.listen, "listen", listenDefault, "")
+	fs.IntVar(&o.maxConns, "max-conns", proxy.DefaultMaxConns, "")
+	fs.DurationVar(&o.idle, "idle-timeout", 0, "")
+	fs.DurationVar(&o.handshake, "handshake-timeout", 0, "")
+	fs.DurationVar(&o.drain, "drain-timeout", 0, "")
+	if caFlag != "" {
+		fs.StringVar(&o.psk, "psk-file", "", "")
+		fs.StringVar(&o.cert, "tls-cert", "", "")
+		fs.StringVar(&o.key, "tls-key", "", "")
+		fs.StringVar(&o.ca, caFlag[2:], "", "")
+	}
+	if policy {
+		fs.StringVar(&o.allow, "allow", "", "")
+		fs.StringVar(&o.deny, "deny", "", "")
+	}
+	return fs, o
+}
+
+// parse parses args into fs and checks the shared options.
+func (o *proxyFlags) parse(fs *flag.FlagSet, args []string) error {
+	if err := parseFlags(fs, o.cmd, args); err != nil {
+		return err
+	}
+	if fs.NArg() > 0 {
+		return usagef(o.cmd, "unexpected argument %q", fs.Arg(0))
+	}
+	if o.listen == "" {
+		return usagef(o.cmd, "--listen ADDR:PORT is required (e.g. --listen 0.0.0.0:7000)")
+	}
+	if _, _, err := net.SplitHostPort(o.listen); err != nil {
+		return usagef(o.cmd, "--listen %q: %v (want ADDR:PORT)", o.listen, err)
+	}
+	if o.maxConns < 1 {
+		return usagef(o.cmd, "--max-conns must be at least 1")
+	}
+	for name, d := range map[string]time.Duration{"idle-timeout": o.idle, "handshake-timeout": o.handshake, "drain-timeout": o.drain} {
+		if d < 0 {
+			return usagef(o.cmd, "--%s must not be negative (0 means the default)", name)
+		}
 	}
 	return nil
+}
+
+// auth reads the key (--psk-file) or the TLS files, whichever were given,
+// and returns the key or the TLS configuration tlsConfig makes of them.
+// need starts the error when neither was given.
+func (o *proxyFlags) auth(log *slog.Logger, need string, tlsConfig func(tls.Certificate, *x509.CertPool) *tls.Config) ([]byte, *tls.Config, error) {
+	switch {
+	case o.psk != "" && (o.cert != "" || o.key != "" || o.ca != ""):
+		return nil, nil, usagef(o.cmd, "use either --psk-file or the TLS options, not both")
+	case o.psk != "":
+		k, err := readKey(log, o.cmd, o.psk)
+		return k, nil, err
+	case o.cert != "" || o.key != "" || o.ca != "":
+		cert, pool, err := loadTLS(o.cmd, o.cert, o.key, o.caFlag, o.ca)
+		if err != nil {
+			return nil, nil, err
+		}
+		return nil, tlsConfig(cert, pool), nil
+	}
+	return nil, nil, usagef(o.cmd, "%s: give --psk-file PATH, or --tls-cert, --tls-key and %s", need, o.caFlag)
+}
+
+// policy parses --allow and --deny.
+func (o *proxyFlags) policy() (*proxy.Policy, error) {
+	var err error
+	pol := &proxy.Policy{}
+	if pol.Allow, err = proxy.ParsePrefixes(o.allow); err != nil {
+		return nil, usagef(o.cmd, "--allow: %v", err)
+	}
+	if pol.Deny, err = proxy.ParsePrefixes(o.deny); err != nil {
+		return nil, usagef(o.cmd, "--deny: %v", err)
+	}
+	return pol, nil
 }

@@ -1,9 +1,10 @@
 package cli
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"fmt"
 	"net"
-	"time"
 
 	"github.com/mptcpkit/mptcpkit/proxy"
 	"github.com/mptcpkit/mptcpkit/proxy/handshake"
@@ -51,27 +52,15 @@ Examples:
 
 func cmdProxyClient(e *env, args []string) error {
 	const cmd = "proxy client"
-	fs := newFlags(e, cmd, proxyClientHelp)
+	fs, o := newProxyFlags(e, cmd, proxyClientHelp, "127.0.0.1:1080", "--server-ca", false)
 	server := fs.String("server", "", "")
-	listen := fs.String("listen", "127.0.0.1:1080", "")
 	to := fs.String("to", "", "")
 	socks := fs.Bool("socks5", false, "")
 	transparent := fs.Bool("transparent", false, "")
 	tproxy := fs.Bool("tproxy", false, "")
-	pskFile := fs.String("psk-file", "", "")
-	certFile := fs.String("tls-cert", "", "")
-	keyFile := fs.String("tls-key", "", "")
-	caFile := fs.String("server-ca", "", "")
 	serverName := fs.String("server-name", "", "")
-	maxConns := fs.Int("max-conns", proxy.DefaultMaxConns, "")
-	idle := fs.Duration("idle-timeout", 0, "")
-	hsTimeout := fs.Duration("handshake-timeout", 0, "")
-	drainTimeout := fs.Duration("drain-timeout", 0, "")
-	if err := parseFlags(fs, cmd, args); err != nil {
+	if err := o.parse(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef(cmd, "unexpected argument %q", fs.Arg(0))
 	}
 	if *server == "" {
 		return usagef(cmd, "--server HOST:PORT is required (the address of 'mptcpkit proxy server')")
@@ -79,11 +68,8 @@ func cmdProxyClient(e *env, args []string) error {
 	if _, _, err := net.SplitHostPort(*server); err != nil {
 		return usagef(cmd, "--server %q: %v (want HOST:PORT)", *server, err)
 	}
-	if _, _, err := net.SplitHostPort(*listen); err != nil {
-		return usagef(cmd, "--listen %q: %v (want ADDR:PORT)", *listen, err)
-	}
-	c := &proxy.Client{Server: *server, MaxConns: *maxConns, IdleTimeout: *idle,
-		HandshakeTimeout: *hsTimeout, DrainTimeout: *drainTimeout}
+	c := &proxy.Client{Server: *server, MaxConns: o.maxConns, IdleTimeout: o.idle,
+		HandshakeTimeout: o.handshake, DrainTimeout: o.drain}
 	modes := 0
 	if *to != "" {
 		modes++
@@ -107,32 +93,14 @@ func cmdProxyClient(e *env, args []string) error {
 	if *tproxy && !*transparent {
 		return usagef(cmd, "--tproxy goes with --transparent")
 	}
-	if *maxConns < 1 {
-		return usagef(cmd, "--max-conns must be at least 1")
-	}
-	for name, d := range map[string]time.Duration{"idle-timeout": *idle, "handshake-timeout": *hsTimeout, "drain-timeout": *drainTimeout} {
-		if err := checkDuration(cmd, name, d); err != nil {
-			return err
-		}
-	}
 	log := proxyLogger(e)
 	c.Logger = log
 	var err error
-	switch {
-	case *pskFile != "" && (*certFile != "" || *keyFile != "" || *caFile != ""):
-		return usagef(cmd, "use either --psk-file or the TLS options, not both")
-	case *pskFile != "":
-		if c.PSK, err = readKey(log, cmd, *pskFile); err != nil {
-			return err
-		}
-	case *certFile != "" || *keyFile != "" || *caFile != "":
-		cert, pool, err := loadTLS(cmd, *certFile, *keyFile, "--server-ca", *caFile)
-		if err != nil {
-			return err
-		}
-		c.TLS = proxy.ClientTLSConfig(cert, pool, *serverName)
-	default:
-		return usagef(cmd, "the server wants proof: give --psk-file PATH, or --tls-cert, --tls-key and --server-ca")
+	c.PSK, c.TLS, err = o.auth(log, "the server wants proof", func(cert tls.Certificate, pool *x509.CertPool) *tls.Config {
+		return proxy.ClientTLSConfig(cert, pool, *serverName)
+	})
+	if err != nil {
+		return err
 	}
 	ns, err := e.openNetNS()
 	if err != nil {
@@ -143,11 +111,11 @@ func cmdProxyClient(e *env, args []string) error {
 	}
 	c.Dial = nsDialer(ns, true)
 	var ln net.Listener
-	if err := inNS(ns, func() (err error) { ln, err = proxy.ListenTCP(e.ctx, *listen, *tproxy); return err }); err != nil {
+	if err := inNS(ns, func() (err error) { ln, err = proxy.ListenTCP(e.ctx, o.listen, *tproxy); return err }); err != nil {
 		if *tproxy {
-			return fmt.Errorf("listen on %s with IP_TRANSPARENT: %w (needs CAP_NET_ADMIN)", *listen, err)
+			return fmt.Errorf("listen on %s with IP_TRANSPARENT: %w (needs CAP_NET_ADMIN)", o.listen, err)
 		}
-		return fmt.Errorf("listen on %s: %w", *listen, err)
+		return fmt.Errorf("listen on %s: %w", o.listen, err)
 	}
 	return c.Serve(e.ctx, ln)
 }

@@ -6,7 +6,6 @@ import (
 	"os"
 	"strconv"
 	"strings"
-	"time"
 
 	"github.com/mptcpkit/mptcpkit/proxy"
 )
@@ -45,37 +44,16 @@ Examples:
 
 func cmdProxyConvert(e *env, args []string) error {
 	const cmd = "proxy convert"
-	fs := newFlags(e, cmd, proxyConvertHelp)
-	listen := fs.String("listen", "", "")
+	fs, o := newProxyFlags(e, cmd, proxyConvertHelp, "", "", true)
 	allowFrom := fs.String("allow-from", "", "")
-	allow := fs.String("allow", "", "")
-	deny := fs.String("deny", "", "")
 	tfoQueue := fs.Int("tfo-queue", 256, "")
-	maxConns := fs.Int("max-conns", proxy.DefaultMaxConns, "")
-	idle := fs.Duration("idle-timeout", 0, "")
-	hsTimeout := fs.Duration("handshake-timeout", 0, "")
-	drainTimeout := fs.Duration("drain-timeout", 0, "")
-	if err := parseFlags(fs, cmd, args); err != nil {
+	if err := o.parse(fs, args); err != nil {
 		return err
 	}
-	if fs.NArg() > 0 {
-		return usagef(cmd, "unexpected argument %q", fs.Arg(0))
+	if *tfoQueue < 1 {
+		return usagef(cmd, "--tfo-queue must be at least 1")
 	}
-	if *listen == "" {
-		return usagef(cmd, "--listen ADDR:PORT is required")
-	}
-	if _, _, err := net.SplitHostPort(*listen); err != nil {
-		return usagef(cmd, "--listen %q: %v (want ADDR:PORT)", *listen, err)
-	}
-	if *tfoQueue < 1 || *maxConns < 1 {
-		return usagef(cmd, "--tfo-queue and --max-conns must be at least 1")
-	}
-	for name, d := range map[string]time.Duration{"idle-timeout": *idle, "handshake-timeout": *hsTimeout, "drain-timeout": *drainTimeout} {
-		if err := checkDuration(cmd, name, d); err != nil {
-			return err
-		}
-	}
-	cv := &proxy.Converter{MaxConns: *maxConns, IdleTimeout: *idle, HandshakeTimeout: *hsTimeout, DrainTimeout: *drainTimeout}
+	cv := &proxy.Converter{MaxConns: o.maxConns, IdleTimeout: o.idle, HandshakeTimeout: o.handshake, DrainTimeout: o.drain}
 	var err error
 	if cv.AllowFrom, err = proxy.ParsePrefixes(*allowFrom); err != nil {
 		return usagef(cmd, "--allow-from: %v", err)
@@ -83,12 +61,9 @@ func cmdProxyConvert(e *env, args []string) error {
 	if len(cv.AllowFrom) == 0 {
 		return usagef(cmd, "--allow-from CIDR,... is required: the Convert protocol has no authentication, so name the clients to serve")
 	}
-	pol := &proxy.Policy{}
-	if pol.Allow, err = proxy.ParsePrefixes(*allow); err != nil {
-		return usagef(cmd, "--allow: %v", err)
-	}
-	if pol.Deny, err = proxy.ParsePrefixes(*deny); err != nil {
-		return usagef(cmd, "--deny: %v", err)
+	pol, err := o.policy()
+	if err != nil {
+		return err
 	}
 	log := proxyLogger(e)
 	cv.Logger = log
@@ -109,10 +84,10 @@ func cmdProxyConvert(e *env, args []string) error {
 				log.Warn("TCP Fast Open is off for servers: Convert messages will wait for the handshake (0-RTT lost); sysctl -w net.ipv4.tcp_fastopen=0x203", "tcp_fastopen", v)
 			}
 		}
-		ln, err = proxy.ListenConvert(e.ctx, *listen, *tfoQueue)
+		ln, err = proxy.ListenConvert(e.ctx, o.listen, *tfoQueue)
 		return err
 	}); err != nil {
-		return fmt.Errorf("listen on %s: %w", *listen, err)
+		return fmt.Errorf("listen on %s: %w", o.listen, err)
 	}
 	return cv.Serve(e.ctx, ln)
 }

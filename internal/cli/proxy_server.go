@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net"
-	"time"
 
 	"github.com/mptcpkit/mptcpkit/proxy"
 )
@@ -45,66 +44,22 @@ Examples:
 
 func cmdProxyServer(e *env, args []string) error {
 	const cmd = "proxy server"
-	fs := newFlags(e, cmd, proxyServerHelp)
-	listen := fs.String("listen", "", "")
-	pskFile := fs.String("psk-file", "", "")
-	certFile := fs.String("tls-cert", "", "")
-	keyFile := fs.String("tls-key", "", "")
-	caFile := fs.String("client-ca", "", "")
-	allow := fs.String("allow", "", "")
-	deny := fs.String("deny", "", "")
-	maxConns := fs.Int("max-conns", proxy.DefaultMaxConns, "")
-	idle := fs.Duration("idle-timeout", 0, "")
-	hsTimeout := fs.Duration("handshake-timeout", 0, "")
-	drainTimeout := fs.Duration("drain-timeout", 0, "")
-	if err := parseFlags(fs, cmd, args); err != nil {
+	fs, o := newProxyFlags(e, cmd, proxyServerHelp, "", "--client-ca", true)
+	if err := o.parse(fs, args); err != nil {
 		return err
-	}
-	if fs.NArg() > 0 {
-		return usagef(cmd, "unexpected argument %q", fs.Arg(0))
-	}
-	if *listen == "" {
-		return usagef(cmd, "--listen ADDR:PORT is required (e.g. --listen 0.0.0.0:7000)")
-	}
-	if _, _, err := net.SplitHostPort(*listen); err != nil {
-		return usagef(cmd, "--listen %q: %v (want ADDR:PORT)", *listen, err)
-	}
-	if *maxConns < 1 {
-		return usagef(cmd, "--max-conns must be at least 1")
-	}
-	for name, d := range map[string]time.Duration{"idle-timeout": *idle, "handshake-timeout": *hsTimeout, "drain-timeout": *drainTimeout} {
-		if err := checkDuration(cmd, name, d); err != nil {
-			return err
-		}
 	}
 	log := proxyLogger(e)
 	s := &proxy.Server{
-		MaxConns: *maxConns, IdleTimeout: *idle, HandshakeTimeout: *hsTimeout, DrainTimeout: *drainTimeout,
+		MaxConns: o.maxConns, IdleTimeout: o.idle, HandshakeTimeout: o.handshake, DrainTimeout: o.drain,
 		Logger: log,
 	}
 	var err error
-	switch {
-	case *pskFile != "" && (*certFile != "" || *keyFile != "" || *caFile != ""):
-		return usagef(cmd, "use either --psk-file or the TLS options, not both")
-	case *pskFile != "":
-		if s.PSK, err = readKey(log, cmd, *pskFile); err != nil {
-			return err
-		}
-	case *certFile != "" || *keyFile != "" || *caFile != "":
-		cert, pool, err := loadTLS(cmd, *certFile, *keyFile, "--client-ca", *caFile)
-		if err != nil {
-			return err
-		}
-		s.TLS = proxy.ServerTLSConfig(cert, pool)
-	default:
-		return usagef(cmd, "clients must authenticate: give --psk-file PATH, or --tls-cert, --tls-key and --client-ca")
+	if s.PSK, s.TLS, err = o.auth(log, "clients must authenticate", proxy.ServerTLSConfig); err != nil {
+		return err
 	}
-	pol := &proxy.Policy{}
-	if pol.Allow, err = proxy.ParsePrefixes(*allow); err != nil {
-		return usagef(cmd, "--allow: %v", err)
-	}
-	if pol.Deny, err = proxy.ParsePrefixes(*deny); err != nil {
-		return usagef(cmd, "--deny: %v", err)
+	pol, err := o.policy()
+	if err != nil {
+		return err
 	}
 	ns, err := e.openNetNS()
 	if err != nil {
@@ -117,11 +72,11 @@ func cmdProxyServer(e *env, args []string) error {
 	s.Policy = pol
 	s.Dial = nsDialer(ns, false)
 	var ln net.Listener
-	if err := inNS(ns, func() (err error) { ln, err = proxy.Listen(e.ctx, *listen); return err }); err != nil {
+	if err := inNS(ns, func() (err error) { ln, err = proxy.Listen(e.ctx, o.listen); return err }); err != nil {
 		if errors.Is(err, proxy.ErrNoMPTCP) {
-			return fmt.Errorf("listen on %s: %w; `mptcpkit check` says what to fix", *listen, err)
+			return fmt.Errorf("listen on %s: %w; `mptcpkit check` says what to fix", o.listen, err)
 		}
-		return fmt.Errorf("listen on %s: %w", *listen, err)
+		return fmt.Errorf("listen on %s: %w", o.listen, err)
 	}
 	return s.Serve(e.ctx, ln)
 }
