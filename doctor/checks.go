@@ -402,7 +402,10 @@ func (c *checker) bpf() {
 	case !b.UpdateSocketProtocol:
 		c.add("bpf", Info, "upgrade to Linux 6.6 or newer; meanwhile use `mptcpkit run`",
 			"the kernel has BTF but not the BPF hook update_socket_protocol (Linux 6.6+): `mptcpkit force` cannot turn programs' TCP sockets into MPTCP")
+	case b.LoadError != "":
+		c.add("bpf", Info, "use `mptcpkit run -- CMD` (seccomp, needs no BPF) for programs you start",
+			"the kernel has update_socket_protocol but refused mptcpkit's program on it, so `mptcpkit force` cannot work here: %s", b.LoadError)
 	default:
-		c.add("bpf", OK, "", "BPF can force programs onto MPTCP: kernel BTF has update_socket_protocol (mptcpkit force)")
+		c.add("bpf", OK, "", "BPF can force programs onto MPTCP: the fmod_ret program on update_socket_protocol loads (mptcpkit force)")
 	}
 }

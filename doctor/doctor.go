@@ -160,6 +160,11 @@ type BTF struct {
 	// UpdateSocketProtocol reports whether the kernel has the BPF hook
 	// update_socket_protocol (Linux 6.6+).
 	UpdateSocketProtocol bool
+	// LoadError is why the kernel refused to load mptcpkit's fmod_ret
+	// program on that hook ("" when it loaded, or when no load was tried
+	// because the hook is missing). Kernels that refuse BPF trampolines
+	// (lockdown, a BPF LSM policy) have the hook but answer EPERM here.
+	LoadError string `json:",omitempty"`
 }
 
 // NetworkManagerConfig is NetworkManager's global MPTCP setting.

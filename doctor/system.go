@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	"github.com/cilium/ebpf/btf"
+
+	"github.com/mptcpkit/mptcpkit/force/bpfprog"
 	"golang.org/x/sys/unix"
 
 	"github.com/mptcpkit/mptcpkit/netns"
@@ -251,6 +253,12 @@ func (s *system) KernelBTF() (BTF, error) {
 		b.UpdateSocketProtocol = true
 	} else if !errors.Is(err, btf.ErrNotFound) {
 		return b, err
+	}
+	if b.UpdateSocketProtocol {
+		// Having the hook is not enough: load the real program once.
+		if err := bpfprog.Probe(); err != nil {
+			b.LoadError = err.Error()
+		}
 	}
 	return b, nil
 }

@@ -1,6 +1,8 @@
 package doctor_test
 
 import (
+	"github.com/mptcpkit/mptcpkit/force/bpfprog"
+
 	"context"
 	"errors"
 	"io/fs"
@@ -182,5 +184,16 @@ func TestSystemBTF(t *testing.T) {
 	}
 	if strings.HasPrefix(rel, "6.18") && !b.UpdateSocketProtocol {
 		t.Errorf("Linux %s: update_socket_protocol not found in BTF", rel)
+	}
+	// LoadError must agree with what the force package finds when it loads
+	// the same program: set exactly when the kernel refuses it.
+	if b.UpdateSocketProtocol {
+		perr := bpfprog.Probe()
+		if (perr != nil) != (b.LoadError != "") {
+			t.Errorf("LoadError = %q, but bpfprog.Probe() = %v", b.LoadError, perr)
+		}
+		if perr != nil {
+			t.Logf("kernel refuses the fmod_ret program: %v", perr)
+		}
 	}
 }
