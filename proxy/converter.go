@@ -41,9 +41,7 @@ type Converter struct {
 // for a Converter. TFO also needs net.ipv4.tcp_fastopen with the server
 // bit (0x2; 0x200 to accept data without a cookie).
 func ListenConvert(ctx context.Context, address string, tfoQueue int) (net.Listener, error) {
-	var lc net.ListenConfig
-	lc.SetMultipathTCP(true)
-	lc.Control = func(network, address string, c syscall.RawConn) error {
+	control := func(network, address string, c syscall.RawConn) error {
 		var serr error
 		if err := c.Control(func(fd uintptr) {
 			serr = unix.SetsockoptInt(int(fd), unix.IPPROTO_TCP, unix.TCP_FASTOPEN, tfoQueue)
@@ -52,18 +50,11 @@ func ListenConvert(ctx context.Context, address string, tfoQueue int) (net.Liste
 		}
 		return serr
 	}
-	ln, err := lc.Listen(ctx, network(address), address)
+	ln, err := listenMPTCP(ctx, net.ListenConfig{Control: control}, address)
 	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOPROTOOPT) {
 		return nil, fmt.Errorf("%w: %v", ErrNoTFO, err)
 	}
-	if err != nil {
-		return nil, err
-	}
-	if proto, _ := socketProtocol(ln.(*net.TCPListener)); proto != unix.IPPROTO_MPTCP {
-		ln.Close()
-		return nil, ErrNoMPTCP
-	}
-	return ln, nil
+	return ln, err
 }
 
 // ErrNoTFO is returned (wrapped) by ListenConvert when the kernel refuses

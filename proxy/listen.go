@@ -17,7 +17,12 @@ var ErrNoMPTCP = errors.New("MPTCP unavailable (needs Linux 5.6+ with CONFIG_MPT
 // Listen opens the server's MPTCP listener in the calling thread's network
 // namespace. It fails with ErrNoMPTCP rather than silently serving plain TCP.
 func Listen(ctx context.Context, address string) (net.Listener, error) {
-	var lc net.ListenConfig
+	return listenMPTCP(ctx, net.ListenConfig{}, address)
+}
+
+// listenMPTCP listens with lc and MPTCP on, failing with ErrNoMPTCP when the
+// kernel gave a plain TCP socket.
+func listenMPTCP(ctx context.Context, lc net.ListenConfig, address string) (net.Listener, error) {
 	lc.SetMultipathTCP(true)
 	ln, err := lc.Listen(ctx, network(address), address)
 	if err != nil {
