@@ -245,9 +245,5 @@ func (c *Client) handle(ctx context.Context, app net.Conn, listenPort uint16, t 
 	log.Info("relaying", "via", up.LocalAddr().String(), "setup", time.Since(start).Round(time.Microsecond))
 	idle := orDefault(c.IdleTimeout, DefaultIdleTimeout)
 	p := &pipe{a: app, b: up, watch: app, pool: pool, idle: max(idle, 0)}
-	t.add(p)
-	r := p.run()
-	t.remove(p)
-	log.Info("connection ended", "up_bytes", r.Up, "down_bytes", r.Down,
-		"duration", time.Since(start).Round(time.Millisecond), "end", r.End)
+	t.relay(log, p, start)
 }

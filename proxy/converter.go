@@ -137,9 +137,5 @@ func (cv *Converter) handle(ctx context.Context, log *slog.Logger, c net.Conn, t
 	c.SetDeadline(time.Time{})
 	log.Info("relaying (convert)", "setup", time.Since(start).Round(time.Microsecond))
 	p := &pipe{a: c, b: dst, watch: dst, pool: pool, idle: max(orDefault(cv.IdleTimeout, DefaultIdleTimeout), 0)}
-	t.add(p)
-	r := p.run()
-	t.remove(p)
-	log.Info("connection ended", "up_bytes", r.Up, "down_bytes", r.Down,
-		"duration", time.Since(start).Round(time.Millisecond), "end", r.End)
+	t.relay(log, p, start)
 }

@@ -84,16 +84,18 @@ type tracker struct {
 	wg    sync.WaitGroup
 }
 
-func (t *tracker) add(p *pipe) {
+// relay runs p while tracking it (so drain can abort it), then logs how the
+// connection that began at start ended.
+func (t *tracker) relay(log *slog.Logger, p *pipe, start time.Time) {
 	t.mu.Lock()
 	t.pipes[p] = struct{}{}
 	t.mu.Unlock()
-}
-
-func (t *tracker) remove(p *pipe) {
+	r := p.run()
 	t.mu.Lock()
 	delete(t.pipes, p)
 	t.mu.Unlock()
+	log.Info("connection ended", "up_bytes", r.Up, "down_bytes", r.Down,
+		"duration", time.Since(start).Round(time.Millisecond), "end", r.End)
 }
 
 func (t *tracker) abortAll(why string) int {
@@ -290,11 +292,7 @@ func (s *Server) handle(ctx context.Context, raw net.Conn, t *tracker, pool *buf
 	log.Info("relaying", "dest_ip", dst.RemoteAddr().String(), "setup", setup.Round(time.Microsecond))
 	idle := orDefault(s.IdleTimeout, DefaultIdleTimeout)
 	p := &pipe{a: c, b: dst, watch: dst, pool: pool, idle: max(idle, 0)}
-	t.add(p)
-	r := p.run()
-	t.remove(p)
-	log.Info("connection ended", "up_bytes", r.Up, "down_bytes", r.Down,
-		"duration", time.Since(start).Round(time.Millisecond), "end", r.End)
+	t.relay(log, p, start)
 }
 
 // reply sends a Reply; withProof adds the server's MAC (only once the client
