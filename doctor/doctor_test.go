@@ -262,8 +262,10 @@ func TestCheck(t *testing.T) {
 			wantSummary: "not the BPF hook update_socket_protocol (Linux 6.6+)",
 		},
 		{
-			name:        "hook present but the kernel refuses trampolines",
-			modify:      func(s *doctor.Snapshot) { s.BTFInfo.LoadError = "the kernel refused the BPF trampoline (operation not permitted)" },
+			name: "hook present but the kernel refuses trampolines",
+			modify: func(s *doctor.Snapshot) {
+				s.BTFInfo.LoadError = "the kernel refused the BPF trampoline (operation not permitted)"
+			},
 			wantUsable:  true,
 			wantSummary: "refused mptcpkit's program on it, so `mptcpkit force` cannot work here: the kernel refused the BPF trampoline",
 		},
