@@ -167,13 +167,25 @@ func (s *Supervisor) handle(fd int, req *notif, log *slog.Logger) {
 	if typ&unix.SOCK_CLOEXEC != 0 {
 		add.NewfdFlags = unix.O_CLOEXEC
 	}
-	newfd, err := ioctl(fd, iocNotifAddfd, unsafe.Pointer(&add))
+	newfd, err := addfd(fd, &add)
 	if err != nil {
-		if errors.Is(err, unix.ENOENT) {
+		switch {
+		case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ESRCH):
+			// The caller died or a signal interrupted its socket(2) (which
+			// the kernel restarts as a new notification): nothing to answer.
 			s.Stats.Gone++
 			return
+		case errors.Is(err, unix.EINPROGRESS):
+			// The notification is marked answered: only an earlier
+			// ADDFD|SEND of ours interrupted by a stop of this process
+			// (SIGSTOP, a freezer) can do that, and the kernel then has
+			// the caller's socket(2) return 0. Nothing else to answer.
+			s.Stats.Gone++
+			log.Warn("socket(2) was answered before its descriptor was installed (the supervisor was stopped)", "pid", req.Pid)
+			return
 		}
-		// e.g. EMFILE in the caller: that is the caller's error to see.
+		// e.g. EMFILE in the caller: the kernel put the notification back
+		// to unanswered; that is the caller's error to see.
 		errno, _ := err.(unix.Errno)
 		resp := notifResp{ID: req.ID, Error: -int32(errno)}
 		ioctl(fd, iocNotifSend, unsafe.Pointer(&resp))
@@ -185,6 +197,31 @@ func (s *Supervisor) handle(fd int, req *notif, log *slog.Logger) {
 }
 
 var errGone = errors.New("caller gone")
+
+// addfd installs a descriptor with SECCOMP_IOCTL_NOTIF_ADDFD on a thread
+// that blocks every signal meanwhile. With SECCOMP_ADDFD_FLAG_SEND the
+// kernel marks the notification answered (with value 0) before the caller
+// has taken the descriptor; if a signal interrupts our wait for that, the
+// kernel withdraws the descriptor but leaves the answer, so the caller's
+// socket(2) returns 0 (its stdin) and the restarted ioctl fails with
+// EINPROGRESS or ENOENT. Go signals its own threads all the time (SIGURG for
+// preemption; SIGCHLD, forwarded signals), so this is not rare: a program
+// under run saw ENOTSOCK on "its socket". Blocking signals closes the window
+// except for a stop of this whole process (SIGSTOP, the cgroup freezer),
+// which wakes even threads that block every signal.
+func addfd(fd int, add *notifAddfd) (uintptr, error) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	var all, old unix.Sigset_t
+	for i := range all.Val {
+		all.Val[i] = ^uint64(0)
+	}
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
+		return 0, fmt.Errorf("block signals: %w", err)
+	}
+	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	return ioctl(fd, iocNotifAddfd, unsafe.Pointer(add))
+}
 
 // socket creates the MPTCP socket in the caller's network namespace.
 func (s *Supervisor) socket(fd int, req *notif, family, typ int) (int, error) {

@@ -1,0 +1,210 @@
+package seccomp
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"os/exec"
+	"os/signal"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// childEnv makes the test binary a filtered child: it installs the filter
+// on its locked thread, sends the listener on fd 3 and creates sockets.
+const childEnv = "MPTCPKIT_SECCOMP_TEST_CHILD"
+
+func TestMain(m *testing.M) {
+	if spec := os.Getenv(childEnv); spec != "" {
+		os.Exit(child(spec))
+	}
+	os.Exit(m.Run())
+}
+
+// child creates sockets for the given duration on its filtered thread, with
+// SIGALRM arriving every 100 us to interrupt them, and checks every one:
+// a socket (not some other descriptor), MPTCP, with the flags it asked for.
+// It prints how many it made.
+func child(spec string) int {
+	d, err := time.ParseDuration(spec)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	runtime.LockOSThread()
+	lfd, err := Install()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	if err := unix.Sendmsg(3, []byte{0}, unix.UnixRights(lfd), nil, 0); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	unix.Close(lfd)
+	unix.Close(3)
+	sigs := make(chan os.Signal, 1)
+	signal.Notify(sigs, syscall.SIGALRM)
+	go func() {
+		for range sigs {
+		}
+	}()
+	tv := unix.Timeval{Usec: 100}
+	if _, err := unix.Setitimer(unix.ItimerReal, unix.Itimerval{Interval: tv, Value: tv}); err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 2
+	}
+	flagsets := []int{0, unix.SOCK_CLOEXEC, unix.SOCK_NONBLOCK, unix.SOCK_CLOEXEC | unix.SOCK_NONBLOCK}
+	n := 0
+	for end := time.Now().Add(d); time.Now().Before(end); n++ {
+		fl := flagsets[n%len(flagsets)]
+		fam := unix.AF_INET
+		if n%2 == 1 {
+			fam = unix.AF_INET6
+		}
+		fd, err := unix.Socket(fam, unix.SOCK_STREAM|fl, 0)
+		if err == unix.EINTR {
+			continue
+		}
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "socket #%d: %v\n", n, err)
+			return 1
+		}
+		if err := check(fd, fl); err != nil {
+			fmt.Fprintf(os.Stderr, "socket #%d (flags %#x) = %d: %v\n", n, fl, fd, err)
+			return 1
+		}
+		unix.Close(fd)
+	}
+	fmt.Println(n)
+	return 0
+}
+
+func check(fd, flags int) error {
+	if fd <= 2 {
+		return fmt.Errorf("socket(2) returned a standard descriptor")
+	}
+	proto, err := unix.GetsockoptInt(fd, unix.SOL_SOCKET, unix.SO_PROTOCOL)
+	if err != nil {
+		return fmt.Errorf("SO_PROTOCOL: %w", err)
+	}
+	if proto != unix.IPPROTO_MPTCP {
+		return fmt.Errorf("protocol %d, want %d (MPTCP)", proto, unix.IPPROTO_MPTCP)
+	}
+	fl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFL, 0)
+	if err != nil {
+		return err
+	}
+	if got, want := fl&unix.O_NONBLOCK != 0, flags&unix.SOCK_NONBLOCK != 0; got != want {
+		return fmt.Errorf("O_NONBLOCK %v, want %v", got, want)
+	}
+	fdfl, err := unix.FcntlInt(uintptr(fd), unix.F_GETFD, 0)
+	if err != nil {
+		return err
+	}
+	if got, want := fdfl&unix.FD_CLOEXEC != 0, flags&unix.SOCK_CLOEXEC != 0; got != want {
+		return fmt.Errorf("FD_CLOEXEC %v, want %v", got, want)
+	}
+	return nil
+}
+
+// signalThreads sends sig to every thread of this process every interval
+// until stop is closed.
+func signalThreads(stop <-chan struct{}, sig unix.Signal, every time.Duration) {
+	pid := os.Getpid()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-time.After(every):
+		}
+		ents, _ := os.ReadDir("/proc/self/task")
+		for _, e := range ents {
+			if tid, err := strconv.Atoi(e.Name()); err == nil {
+				unix.Tgkill(pid, tid, sig)
+			}
+		}
+	}
+}
+
+// TestServeUnderSignals: the supervisor's threads get signals all the time
+// (the Go runtime preempts with SIGURG; a subreaper gets SIGCHLD) while a
+// child, itself interrupted by SIGALRM every 100 us, creates sockets as
+// fast as it can. Every socket(2) must return an MPTCP socket with the
+// asked flags; never another descriptor (a signal that interrupts
+// SECCOMP_IOCTL_NOTIF_ADDFD with SECCOMP_ADDFD_FLAG_SEND leaves the
+// caller's socket(2) returning 0, its stdin).
+func TestServeUnderSignals(t *testing.T) {
+	if _, err := NativeArch(); err != nil {
+		t.Skip(err)
+	}
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, childEnd := os.NewFile(uintptr(fds[0]), "parent"), os.NewFile(uintptr(fds[1]), "child")
+	defer parent.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), childEnv+"=4s")
+	cmd.ExtraFiles = []*os.File{childEnd}
+	var stdout, stderr strings.Builder
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	childEnd.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		cmd.Process.Kill()
+	}()
+	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := unix.Recvmsg(int(parent.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil || oobn == 0 {
+		cmd.Wait()
+		t.Fatalf("no listener from the child (%v): %s", err, stderr.String())
+	}
+	msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+	lfds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	lfd := lfds[0]
+	defer unix.Close(lfd)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		signalThreads(stop, unix.SIGURG, 20*time.Microsecond)
+	}()
+	var s Supervisor
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.Serve(ctx, lfd) }()
+	werr := cmd.Wait()
+	close(stop)
+	wg.Wait()
+	if err := <-serveErr; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	t.Logf("child made %s sockets; supervisor: %+v", strings.TrimSpace(stdout.String()), s.Stats)
+	if werr != nil {
+		t.Fatalf("child: %v: %s", werr, stderr.String())
+	}
+	if s.Stats.Forced == 0 {
+		t.Errorf("no socket forced")
+	}
+}
