@@ -17,6 +17,13 @@
 // Needs Linux 5.14+ (SECCOMP_ADDFD_FLAG_SEND); [Install] returns an error
 // wrapping [ErrNotSupported] on older kernels.
 //
+// Signals: from Linux 5.19 the filter has SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+// so once the supervisor has taken a call only a fatal signal interrupts
+// it. A signal that arrives before that restarts socket(2) (SA_RESTART) or
+// makes it fail with EINTR, which a real socket(2) never does. The
+// supervisor blocks its own signals while it installs a descriptor: a signal
+// there would make the kernel answer the caller's socket(2) with 0.
+//
 // The supervisor creates each socket on a thread whose file-system uid and
 // gid are the caller's, so the socket belongs to the caller's user (what
 // iptables' owner match and uid routing rules see); the ids are read as the

@@ -95,8 +95,17 @@ func Install() (int, error) {
 	}
 	filter := Filter(a)
 	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
+	// WAIT_KILLABLE_RECV (Linux 5.19+): once the supervisor has taken a
+	// call, only a fatal signal interrupts the caller's wait, as none
+	// interrupts a real socket(2). Otherwise a signal handler without
+	// SA_RESTART (Python's, for one) would make socket(2) fail with EINTR,
+	// which programs do not expect from it. Older kernels: without it.
 	fd, _, errno := unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
-		unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&prog)))
+		unix.SECCOMP_FILTER_FLAG_NEW_LISTENER|unix.SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV, uintptr(unsafe.Pointer(&prog)))
+	if errno == unix.EINVAL {
+		fd, _, errno = unix.Syscall(unix.SYS_SECCOMP, unix.SECCOMP_SET_MODE_FILTER,
+			unix.SECCOMP_FILTER_FLAG_NEW_LISTENER, uintptr(unsafe.Pointer(&prog)))
+	}
 	runtime.KeepAlive(filter)
 	if errno != 0 {
 		if errno == unix.EINVAL || errno == unix.ENOSYS {
