@@ -99,7 +99,7 @@ func (s *Supervisor) Serve(ctx context.Context, fd int) error {
 		log = slog.New(slog.DiscardHandler)
 	}
 	pfd := []unix.PollFd{{Fd: int32(fd), Events: unix.POLLIN}}
-	gone := 0
+	misses := 0 // polls and receives in a row that gave nothing
 	for {
 		if err := ctx.Err(); err != nil {
 			return err
@@ -112,28 +112,62 @@ func (s *Supervisor) Serve(ctx context.Context, fd int) error {
 		if err != nil {
 			return fmt.Errorf("poll seccomp listener: %w", err)
 		}
-		// No process uses the filter any more: nothing can be pending.
-		if pfd[0].Revents&(unix.POLLHUP|unix.POLLERR|unix.POLLNVAL) != 0 {
+		switch pollVerdict(pfd[0].Revents) {
+		case pollDone:
 			return nil
-		}
-		if pfd[0].Revents&unix.POLLIN == 0 {
+		case pollBad:
+			return fmt.Errorf("poll seccomp listener: descriptor %d is not open", fd)
+		case pollRetry:
+			if pfd[0].Revents&unix.POLLERR != 0 {
+				misses++
+				if misses > 100 {
+					time.Sleep(time.Millisecond)
+				}
+			}
 			continue
 		}
 		var req notif
 		if _, err := ioctl(fd, iocNotifRecv, unsafe.Pointer(&req)); err != nil {
 			if errors.Is(err, unix.ENOENT) { // the caller was interrupted or died meanwhile
 				s.Stats.Gone++
-				gone++
-				if gone > 100 { // never spin on a listener that keeps saying so
+				misses++
+				if misses > 100 { // never spin on a listener that keeps saying so
 					time.Sleep(time.Millisecond)
 				}
 				continue
 			}
 			return fmt.Errorf("SECCOMP_IOCTL_NOTIF_RECV: %w", err)
 		}
-		gone = 0
+		misses = 0
 		s.handle(fd, &req, log)
 	}
+}
+
+// What a poll of the listener means.
+const (
+	pollRetry = iota // nothing to receive yet: poll again
+	pollRecv         // a notification waits
+	pollDone         // no process uses the filter any more: nothing can be pending
+	pollBad          // the descriptor is not open
+)
+
+func pollVerdict(revents int16) int {
+	switch {
+	case revents&unix.POLLHUP != 0:
+		return pollDone
+	case revents&unix.POLLNVAL != 0:
+		return pollBad
+	case revents&unix.POLLERR != 0:
+		// The listener's poll answers POLLERR, and nothing else, when a
+		// signal arrived while it waited for the notification lock (which
+		// callers hold while they queue): not the end. Taking it for the
+		// end closed the listener under running programs, whose socket(2)
+		// then failed with ENOSYS.
+		return pollRetry
+	case revents&unix.POLLIN != 0:
+		return pollRecv
+	}
+	return pollRetry
 }
 
 func (s *Supervisor) handle(fd int, req *notif, log *slog.Logger) {

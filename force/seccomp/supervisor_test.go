@@ -28,28 +28,54 @@ func TestMain(m *testing.M) {
 	os.Exit(m.Run())
 }
 
-// child creates sockets for the given duration on its filtered thread, with
-// SIGALRM arriving every 100 us to interrupt them, and checks every one:
-// a socket (not some other descriptor), MPTCP, with the flags it asked for.
-// It prints how many it made.
+// child installs the filter on its locked thread, sends the listener on
+// fd 3, starts two workers (they inherit the filter) and creates sockets
+// itself; spec is the duration. A worker ("worker:DURATION") creates
+// sockets from four goroutines, so from several threads. SIGALRM arrives
+// every 100 us in every process. Every socket is checked: a socket (not
+// some other descriptor), MPTCP, with the flags asked for. It prints how
+// many sockets were made.
 func child(spec string) int {
-	d, err := time.ParseDuration(spec)
+	worker := strings.HasPrefix(spec, "worker:")
+	d, err := time.ParseDuration(strings.TrimPrefix(spec, "worker:"))
 	if err != nil {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
-	runtime.LockOSThread()
-	lfd, err := Install()
-	if err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
+	var workers []*exec.Cmd
+	var outs []*strings.Builder
+	if !worker {
+		runtime.LockOSThread() // the filter is on this thread only
+		lfd, err := Install()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		if err := unix.Sendmsg(3, []byte{0}, unix.UnixRights(lfd), nil, 0); err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		unix.Close(lfd)
+		unix.Close(3)
+		exe, err := os.Executable()
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			return 2
+		}
+		for i := 0; i < 2; i++ {
+			// Forked from this (filtered) thread: the worker inherits it.
+			w := exec.Command(exe)
+			w.Env = append(os.Environ(), childEnv+"=worker:"+d.String())
+			out := new(strings.Builder)
+			w.Stdout, w.Stderr = out, os.Stderr
+			if err := w.Start(); err != nil {
+				fmt.Fprintln(os.Stderr, err)
+				return 2
+			}
+			workers = append(workers, w)
+			outs = append(outs, out)
+		}
 	}
-	if err := unix.Sendmsg(3, []byte{0}, unix.UnixRights(lfd), nil, 0); err != nil {
-		fmt.Fprintln(os.Stderr, err)
-		return 2
-	}
-	unix.Close(lfd)
-	unix.Close(3)
 	sigs := make(chan os.Signal, 1)
 	signal.Notify(sigs, syscall.SIGALRM)
 	go func() {
@@ -61,6 +87,44 @@ func child(spec string) int {
 		fmt.Fprintln(os.Stderr, err)
 		return 2
 	}
+	var mu sync.Mutex
+	total, code := 0, 0
+	add := func(n int, err error) {
+		mu.Lock()
+		defer mu.Unlock()
+		total += n
+		if err != nil {
+			fmt.Fprintln(os.Stderr, err)
+			code = 1
+		}
+	}
+	if worker {
+		var wg sync.WaitGroup
+		for i := 0; i < 4; i++ {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				add(makeSockets(d))
+			}()
+		}
+		wg.Wait()
+	} else {
+		add(makeSockets(d)) // on the filtered thread
+	}
+	for i, w := range workers {
+		if err := w.Wait(); err != nil {
+			fmt.Fprintf(os.Stderr, "worker: %v\n", err)
+			code = 1
+		}
+		n, _ := strconv.Atoi(strings.TrimSpace(outs[i].String()))
+		total += n
+	}
+	fmt.Println(total)
+	return code
+}
+
+// makeSockets creates, checks and closes sockets for d.
+func makeSockets(d time.Duration) (int, error) {
 	flagsets := []int{0, unix.SOCK_CLOEXEC, unix.SOCK_NONBLOCK, unix.SOCK_CLOEXEC | unix.SOCK_NONBLOCK}
 	n := 0
 	for end := time.Now().Add(d); time.Now().Before(end); n++ {
@@ -74,17 +138,14 @@ func child(spec string) int {
 			continue
 		}
 		if err != nil {
-			fmt.Fprintf(os.Stderr, "socket #%d: %v\n", n, err)
-			return 1
+			return n, fmt.Errorf("pid %d tid %d: socket #%d: %w", os.Getpid(), unix.Gettid(), n, err)
 		}
 		if err := check(fd, fl); err != nil {
-			fmt.Fprintf(os.Stderr, "socket #%d (flags %#x) = %d: %v\n", n, fl, fd, err)
-			return 1
+			return n, fmt.Errorf("pid %d tid %d: socket #%d (flags %#x) = %d: %w", os.Getpid(), unix.Gettid(), n, fl, fd, err)
 		}
 		unix.Close(fd)
 	}
-	fmt.Println(n)
-	return 0
+	return n, nil
 }
 
 func check(fd, flags int) error {
@@ -206,5 +267,29 @@ func TestServeUnderSignals(t *testing.T) {
 	}
 	if s.Stats.Forced == 0 {
 		t.Errorf("no socket forced")
+	}
+}
+
+// TestPollVerdict: POLLHUP (no process left) ends the loop even with
+// POLLIN; POLLERR alone (the poll was interrupted waiting for the
+// notification lock) does not.
+func TestPollVerdict(t *testing.T) {
+	for _, tt := range []struct {
+		revents int16
+		want    int
+	}{
+		{0, pollRetry},
+		{unix.POLLIN, pollRecv},
+		{unix.POLLIN | unix.POLLOUT, pollRecv},
+		{unix.POLLOUT, pollRetry},
+		{unix.POLLERR, pollRetry},
+		{unix.POLLHUP, pollDone},
+		{unix.POLLIN | unix.POLLHUP, pollDone},
+		{unix.POLLERR | unix.POLLHUP, pollDone},
+		{unix.POLLNVAL, pollBad},
+	} {
+		if got := pollVerdict(tt.revents); got != tt.want {
+			t.Errorf("pollVerdict(%#x) = %d, want %d", tt.revents, got, tt.want)
+		}
 	}
 }
