@@ -221,6 +221,9 @@ func (s *Supervisor) handle(fd int, req *notif, log *slog.Logger) {
 		// e.g. EMFILE in the caller: the kernel put the notification back
 		// to unanswered; that is the caller's error to see.
 		errno, _ := err.(unix.Errno)
+		if errno == 0 {
+			errno = unix.EIO // never answer 0 with no error: socket(2) would return fd 0
+		}
 		resp := notifResp{ID: req.ID, Error: -int32(errno)}
 		ioctl(fd, iocNotifSend, unsafe.Pointer(&resp))
 		log.Debug("install socket failed", "pid", req.Pid, "err", err)
@@ -250,10 +253,9 @@ func addfd(fd int, add *notifAddfd) (uintptr, error) {
 	for i := range all.Val {
 		all.Val[i] = ^uint64(0)
 	}
-	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err != nil {
-		return 0, fmt.Errorf("block signals: %w", err)
+	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err == nil {
+		defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	}
-	defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
 	return ioctl(fd, iocNotifAddfd, unsafe.Pointer(add))
 }
 
