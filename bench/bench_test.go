@@ -30,23 +30,8 @@ type pair struct {
 	log            *syncBuffer
 }
 
-// syncBuffer is a goroutine-safe log sink.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is where the code under test logs; the test reads it as it goes.
+type syncBuffer = nstest.Buffer
 
 type serverOpt struct {
 	tcpOnly   bool // listen without MPTCP

@@ -353,22 +353,8 @@ func echo(t *testing.T, c net.Conn) {
 	}
 }
 
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
+// syncBuffer is where the code under test logs; the test reads it as it goes.
+type syncBuffer = nstest.Buffer
 
 // waitLog waits until the logs contain all of words on one line.
 func (l *lab) waitLog(t *testing.T, words ...string) string {

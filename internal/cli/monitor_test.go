@@ -9,7 +9,6 @@ import (
 	"io"
 	"net/netip"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -50,23 +49,8 @@ func TestMonitorGolden(t *testing.T) {
 	golden(t, "monitor/events.jsonl", js.String())
 }
 
-// lockedWriter lets the test read what the monitor wrote so far.
-type lockedWriter struct {
-	mu sync.Mutex
-	b  strings.Builder
-}
-
-func (w *lockedWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-func (w *lockedWriter) String() string {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.String()
-}
+// lockedWriter is where the code under test logs; the test reads it as it goes.
+type lockedWriter = nstest.Buffer
 
 // TestMonitorRealEvents runs `mptcpkit -n NS -j monitor` while an MPTCP
 // listener and a connection over loopback come and go in the namespace, and
