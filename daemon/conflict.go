@@ -11,6 +11,8 @@ import (
 	"strings"
 	"syscall"
 	"time"
+
+	"github.com/mptcpkit/mptcpkit/doctor"
 )
 
 // Conflict is another program managing MPTCP endpoints in the namespace.
@@ -63,6 +65,11 @@ func DetectConflicts(nsFD int) ([]Conflict, error) {
 			// does that).
 			out = append(out, Conflict{Manager: "mptcpd", Detail: fmt.Sprintf("pid %d", pid)})
 		case "NetworkManager":
+			// With connection.mptcp-flags=disabled (0x1) set globally it
+			// leaves endpoints alone: no conflict.
+			if nm, err := doctor.System(nil).NetworkManager(); err == nil && nm.Disabled() {
+				continue
+			}
 			ifs := nmManagedDevices()
 			out = append(out, Conflict{Manager: "NetworkManager", Detail: fmt.Sprintf("pid %d; since 1.40 it adds MPTCP endpoints per connection.mptcp-flags", pid), Interfaces: ifs})
 		}

@@ -176,6 +176,10 @@ type NetworkManagerConfig struct {
 	File string
 }
 
+// Disabled reports whether the configured flags turn NetworkManager's MPTCP
+// endpoint handling off (flag 0x1, "disabled"): then it adds no endpoints.
+func (n NetworkManagerConfig) Disabled() bool { return nmDisabled(n.MPTCPFlags) }
+
 // Facts is what the checks read from the operating system. [System] reads
 // the real ones; tests and other programs may supply their own. An error
 // from any method becomes a finding; it does not stop the other checks.

@@ -29,5 +29,8 @@ func TestNetworkManagerConfig(t *testing.T) {
 		if d := doctor.NMDisabled(got); d != tt.disabled {
 			t.Errorf("nmDisabled(%q) = %v, want %v", got, d, tt.disabled)
 		}
+		if d := (doctor.NetworkManagerConfig{MPTCPFlags: got}).Disabled(); d != tt.disabled {
+			t.Errorf("NetworkManagerConfig{MPTCPFlags: %q}.Disabled() = %v, want %v", got, d, tt.disabled)
+		}
 	}
 }
