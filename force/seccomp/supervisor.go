@@ -82,18 +82,12 @@ type Stats struct {
 type Supervisor struct {
 	Log   *slog.Logger // nil: no logging
 	Stats Stats
-	own   string // our own network namespace ("net:[ino]")
 }
 
 // Serve answers notifications on listener fd until every process using
 // the filter has exited (the listener reports POLLHUP; it returns nil) or ctx
 // is done (it returns ctx.Err()). It does not close fd.
 func (s *Supervisor) Serve(ctx context.Context, fd int) error {
-	own, err := os.Readlink("/proc/self/ns/net")
-	if err != nil {
-		return err
-	}
-	s.own = own
 	log := s.Log
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
@@ -279,7 +273,12 @@ func (s *Supervisor) socket(fd int, req *notif, family, typ int) (int, error) {
 	if err != nil {
 		return -1, errGone
 	}
-	if target == s.own {
+	// Compare with the namespace of the thread that would make the socket,
+	// not the process's (/proc/self is the thread-group leader, which a
+	// program embedding this package may have moved elsewhere).
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	if own, err := os.Readlink("/proc/thread-self/ns/net"); err == nil && target == own {
 		return create()
 	}
 	f, err := os.Open(nsPath)

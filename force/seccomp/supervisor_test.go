@@ -3,6 +3,7 @@ package seccomp
 import (
 	"context"
 	"fmt"
+	"log/slog"
 	"os"
 	"os/exec"
 	"os/signal"
@@ -14,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"golang.org/x/sys/unix"
 )
 
@@ -22,6 +24,9 @@ import (
 const childEnv = "MPTCPKIT_SECCOMP_TEST_CHILD"
 
 func TestMain(m *testing.M) {
+	if path := os.Getenv(threadEnv); path != "" {
+		os.Exit(threadChild(path))
+	}
 	if spec := os.Getenv(childEnv); spec != "" {
 		os.Exit(child(spec))
 	}
@@ -292,4 +297,153 @@ func TestPollVerdict(t *testing.T) {
 			t.Errorf("pollVerdict(%#x) = %d, want %d", tt.revents, got, tt.want)
 		}
 	}
+}
+
+// threadEnv makes the test binary install the filter on a thread that is
+// not the thread-group leader, move that thread alone into the network
+// namespace at the given path, make a socket there and say where it is.
+const threadEnv = "MPTCPKIT_SECCOMP_TEST_THREAD"
+
+func threadChild(path string) int {
+	errc := make(chan error, 1)
+	go func() {
+		// Find a thread that is not the leader; leave the others locked
+		// (they die with their goroutines) so none is picked twice.
+		for i := 0; ; i++ {
+			runtime.LockOSThread()
+			if unix.Gettid() != os.Getpid() {
+				break
+			}
+			if i > 10 {
+				errc <- fmt.Errorf("no thread but the leader")
+				return
+			}
+			done := make(chan struct{})
+			go func() { runtime.LockOSThread(); <-done }()
+			close(done)
+			// Let go of the leader; start over on a fresh goroutine.
+			go func() { errc <- threadSocket(path) }()
+			return
+		}
+		errc <- threadSocket(path)
+	}()
+	if err := <-errc; err != nil {
+		fmt.Fprintln(os.Stderr, err)
+		return 1
+	}
+	return 0
+}
+
+// threadSocket runs on a locked thread other than the leader.
+func threadSocket(path string) error {
+	runtime.LockOSThread()
+	if unix.Gettid() == os.Getpid() {
+		return fmt.Errorf("still on the leader thread")
+	}
+	lfd, err := Install()
+	if err != nil {
+		return err
+	}
+	if err := unix.Sendmsg(3, []byte{0}, unix.UnixRights(lfd), nil, 0); err != nil {
+		return err
+	}
+	unix.Close(lfd)
+	nsfd, err := unix.Open(path, unix.O_RDONLY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	if err := unix.Setns(nsfd, unix.CLONE_NEWNET); err != nil {
+		return err
+	}
+	fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return fmt.Errorf("socket: %w", err)
+	}
+	if err := check(fd, unix.SOCK_CLOEXEC); err != nil {
+		return err
+	}
+	sockNS, err := unix.IoctlRetInt(fd, unix.SIOCGSKNS)
+	if err != nil {
+		return fmt.Errorf("SIOCGSKNS: %w", err)
+	}
+	var got, want, leader unix.Stat_t
+	unix.Fstat(sockNS, &got)
+	unix.Fstat(nsfd, &want)
+	if err := unix.Stat(fmt.Sprintf("/proc/%d/ns/net", os.Getpid()), &leader); err != nil {
+		return err
+	}
+	if got.Ino == leader.Ino {
+		return fmt.Errorf("the socket is in the leader's namespace (inode %d), not the thread's (%d)", got.Ino, want.Ino)
+	}
+	if got.Ino != want.Ino {
+		return fmt.Errorf("the socket is in namespace inode %d, want the thread's %d", got.Ino, want.Ino)
+	}
+	return nil
+}
+
+// TestServeThreadNetNS: a notification names the calling thread; when that
+// thread alone has moved to another network namespace, the MPTCP socket is
+// made in the thread's namespace, not its process leader's.
+func TestServeThreadNetNS(t *testing.T) {
+	if _, err := NativeArch(); err != nil {
+		t.Skip(err)
+	}
+	ns := nstest.New(t, "thread")
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	parent, childEnd := os.NewFile(uintptr(fds[0]), "parent"), os.NewFile(uintptr(fds[1]), "child")
+	defer parent.Close()
+	exe, err := os.Executable()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(exe)
+	cmd.Env = append(os.Environ(), threadEnv+"=/run/netns/"+ns.Name)
+	cmd.ExtraFiles = []*os.File{childEnd}
+	var stderr strings.Builder
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	childEnd.Close()
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	go func() {
+		<-ctx.Done()
+		cmd.Process.Kill()
+	}()
+	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
+	_, oobn, _, _, err := unix.Recvmsg(int(parent.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
+	if err != nil || oobn == 0 {
+		cmd.Wait()
+		t.Fatalf("no listener from the child (%v): %s", err, stderr.String())
+	}
+	msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+	lfds, err := unix.ParseUnixRights(&msgs[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(lfds[0])
+	s := Supervisor{Log: slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.Serve(ctx, lfds[0]) }()
+	werr := cmd.Wait()
+	if err := <-serveErr; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if werr != nil {
+		t.Fatalf("child: %v: %s", werr, stderr.String())
+	}
+	if s.Stats.Forced != 1 {
+		t.Errorf("stats %+v, want 1 socket forced", s.Stats)
+	}
+}
+
+type tlog struct{ t *testing.T }
+
+func (w tlog) Write(b []byte) (int, error) {
+	w.t.Log(strings.TrimSpace(string(b)))
+	return len(b), nil
 }
