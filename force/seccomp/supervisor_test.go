@@ -222,7 +222,7 @@ func TestServeUnderSignals(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), childEnv+"=4s")
+	cmd.Env = append(os.Environ(), childEnv+"=2s")
 	cmd.ExtraFiles = []*os.File{childEnd}
 	var stdout, stderr strings.Builder
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
