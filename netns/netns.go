@@ -157,18 +157,34 @@ func Create(name string) (*NetNS, error) {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
-		// This thread is never unlocked: after unshare it is in the new
-		// namespace and is discarded when the goroutine ends.
+		orig, err := Current()
+		if err != nil {
+			runtime.UnlockOSThread()
+			errc <- err
+			return
+		}
+		defer orig.Close()
 		if err := unix.Unshare(unix.CLONE_NEWNET); err != nil {
+			runtime.UnlockOSThread()
 			errc <- fmt.Errorf("unshare network namespace: %w", err)
 			return
 		}
 		src := fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid())
-		if err := unix.Mount(src, p, "none", unix.MS_BIND, ""); err != nil {
-			errc <- fmt.Errorf("bind-mount %s on %s: %w", src, p, err)
+		merr := unix.Mount(src, p, "none", unix.MS_BIND, "")
+		if merr != nil {
+			merr = fmt.Errorf("bind-mount %s on %s: %w", src, p, merr)
+		}
+		// Go back rather than let the thread die in the new namespace: if
+		// this goroutine ran on the main thread, the runtime would park
+		// that thread there for good and /proc/self/ns/net would name the
+		// wrong namespace for the rest of the process.
+		if err := unix.Setns(orig.FD(), unix.CLONE_NEWNET); err != nil {
+			// Leave the thread locked: it is discarded with the goroutine.
+			errc <- errors.Join(merr, fmt.Errorf("return from the new namespace: %w", err))
 			return
 		}
-		errc <- nil
+		runtime.UnlockOSThread()
+		errc <- merr
 	}()
 	if err := <-errc; err != nil {
 		os.Remove(p)

@@ -83,3 +83,30 @@ func TestOpenErrors(t *testing.T) {
 		t.Fatal("Create accepted a name with a slash")
 	}
 }
+
+// TestCreateLeavesProcessNamespace checks that Create moves no thread of the
+// process for good: the main thread's namespace (/proc/self/ns/net) is the
+// same before and after, however often Create runs.
+func TestCreateLeavesProcessNamespace(t *testing.T) {
+	var before, after unixStat
+	if err := statPath("/proc/self/ns/net", &before); err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 20; i++ {
+		name := fmt.Sprintf("mkt-netns-leave-%d-%d", os.Getpid(), i)
+		ns, err := netns.Create(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ns.Close()
+		if err := netns.Delete(name); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := statPath("/proc/self/ns/net", &after); err != nil {
+		t.Fatal(err)
+	}
+	if before != after {
+		t.Fatal("the main thread is in another network namespace after Create")
+	}
+}

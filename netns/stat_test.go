@@ -12,3 +12,12 @@ func statFD(fd int, s *unixStat) error {
 	*s = unixStat{st.Dev, st.Ino}
 	return nil
 }
+
+func statPath(p string, s *unixStat) error {
+	var st unix.Stat_t
+	if err := unix.Stat(p, &st); err != nil {
+		return err
+	}
+	*s = unixStat{st.Dev, st.Ino}
+	return nil
+}
