@@ -21,8 +21,7 @@ what to fix:
   - the path manager's limits against its endpoints (e.g. three subflow
     endpoints but a subflow limit of 2)
   - endpoints whose interface is down or without carrier, or whose address
-    has gone, endpoints
-    without signal or subflow (they do nothing)
+    has gone, and endpoints without signal or subflow (they do nothing)
   - other programs managing endpoints: NetworkManager with MPTCP, mptcpd
   - BPF/BTF support for forcing programs onto MPTCP (mptcpkit force)
 Each finding is ok, info, warn or error, with the command that fixes it.
