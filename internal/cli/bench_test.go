@@ -40,9 +40,13 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"bench", "server", "--bind", "nowhere"}, `--bind "nowhere" is not an IP address`},
 		{[]string{"bench", "server", "--port", "0"}, "--port 0 out of range"},
 	} {
-		_, stderr, code := runCLI(context.Background(), tc.args...)
+		stdout, stderr, code := runCLI(context.Background(), tc.args...)
 		if code != 2 || !strings.Contains(stderr, tc.want) || !strings.Contains(stderr, "Try 'mptcpkit bench") {
 			t.Errorf("mptcpkit %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(tc.args, " "), code, stderr, tc.want)
+		}
+		// A mistyped flag gets the error line, not the whole help on stdout.
+		if strings.Contains(tc.want, "not defined") && stdout != "" {
+			t.Errorf("mptcpkit %s: printed %q on stdout; want only the error on stderr", strings.Join(tc.args, " "), stdout)
 		}
 	}
 }

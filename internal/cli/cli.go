@@ -245,12 +245,19 @@ func newFlags(e *env, cmd, help string) *flag.FlagSet {
 	return fs
 }
 
-// parseFlags parses args with fs; --help prints the help (the flag package
-// calls fs.Usage itself) and returns errHelp, which the caller returns as is
+// parseFlags parses args with fs; --help prints the help (fs.Usage) and
+// returns errHelp, which the caller returns as is
 // (Run treats it as success).
 func parseFlags(fs *flag.FlagSet, cmd string, args []string) error {
+	// The flag package calls fs.Usage on every parse error too; print the
+	// help only when it was asked for, so a mistyped flag gets one error
+	// line on stderr instead of the whole help on stdout.
+	usage := fs.Usage
+	fs.Usage = func() {}
 	err := fs.Parse(args)
+	fs.Usage = usage
 	if errors.Is(err, flag.ErrHelp) {
+		usage()
 		return errHelp
 	}
 	if err != nil {
