@@ -9,6 +9,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/mptcpkit/mptcpkit/bench"
@@ -161,6 +162,9 @@ func cmdBenchServer(e *env, args []string) error {
 	addr := net.JoinHostPort(*bind, strconv.Itoa(*port))
 	ln, err := bench.ListenNetNS(e.ctx, ns, addr)
 	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			return fmt.Errorf("listen on %s: port %d is in use (another bench server?); stop that or pick another port with --port", addr, *port)
+		}
 		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	where := ""
@@ -300,6 +304,7 @@ func cmdBenchClient(e *env, args []string) error {
 
 func runBenchClient(e *env, cfg bench.Config, compare, showPaths bool) error {
 	id := bench.IntervalID(cfg.Streams)
+	columns := false // the interval table's header is still to be printed
 	header := func(m bench.Mode) {
 		if e.json {
 			return
@@ -312,13 +317,17 @@ func runBenchClient(e *env, cfg bench.Config, compare, showPaths bool) error {
 			what = "download (server sends, -R)"
 		}
 		fmt.Fprintf(e.stdout, "Connecting to %s: %s, %d stream(s), %v, %s\n", cfg.Addr, strings.ToUpper(m.String()), cfg.Streams, cfg.Duration, what)
-		if cfg.Interval > 0 {
-			fmt.Fprintf(e.stdout, "[ ID] Interval           Transfer          Bitrate  Retr       Subflows\n")
-		}
+		columns = true
 	}
 	progress := func(iv bench.Interval) {
 		if e.json {
 			return
+		}
+		// The column header waits for the first interval, so a run that
+		// cannot connect ends with its error, not with an empty table.
+		if columns {
+			fmt.Fprintf(e.stdout, "[ ID] Interval           Transfer          Bitrate  Retr       Subflows\n")
+			columns = false
 		}
 		for i, s := range iv.Streams {
 			fmt.Fprintln(e.stdout, bench.FormatInterval(strconv.Itoa(s.ID+1), iv.Stream(i)))

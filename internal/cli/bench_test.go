@@ -3,7 +3,9 @@ package cli
 import (
 	"context"
 	"encoding/json"
+	"net"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -127,10 +129,29 @@ func TestBenchClientText(t *testing.T) {
 			t.Errorf("output lacks %q:\n%s", want, out)
 		}
 	}
-	// A closed port.
-	_, stderr, code = runCLI(context.Background(), "-n", client, "bench", "client", "10.0.1.2:5999", "-t", "1")
+	// A closed port: the error, after the "Connecting" line but without an
+	// empty interval table.
+	out, stderr, code = runCLI(context.Background(), "-n", client, "bench", "client", "10.0.1.2:5999", "-t", "1")
 	if want := "mptcpkit: connection refused: is `mptcpkit bench server` running on 10.0.1.2:5999?\n"; code != 1 || stderr != want {
 		t.Errorf("closed port: exit %d, stderr %q; want 1, %q", code, stderr, want)
+	}
+	if want := "Connecting to 10.0.1.2:5999: MPTCP, 1 stream(s), 1s, upload (client sends)\n"; out != want {
+		t.Errorf("closed port: stdout %q, want %q", out, want)
+	}
+}
+
+func TestBenchServerPortInUse(t *testing.T) {
+	ns := nstest.New(t, "srv")
+	var ln net.Listener
+	ns.Do(t, func() (err error) {
+		ln, err = net.Listen("tcp", "127.0.0.1:0")
+		return err
+	})
+	defer ln.Close()
+	port := strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	_, stderr, code := runCLI(context.Background(), "-n", ns.Name, "bench", "server", "--bind", "127.0.0.1", "--port", port)
+	if want := "port " + port + " is in use (another bench server?); stop that or pick another port with --port"; code != 1 || !strings.Contains(stderr, want) {
+		t.Errorf("exit %d, stderr %q; want 1 and %q", code, stderr, want)
 	}
 }
 
