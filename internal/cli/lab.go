@@ -3,6 +3,7 @@ package cli
 import (
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"os"
 	"os/exec"
@@ -211,10 +212,10 @@ func cmdLabDown(e *env, args []string) error {
 	fs := newFlags(e, "lab down", labDownHelp)
 	all := fs.Bool("all", false, "remove every lab")
 	name := fs.String("name", "", "lab name")
-	if err := parseFlags(fs, "lab down", args); err != nil {
+	names, err := parseInterspersed(fs, "lab down", args)
+	if err != nil {
 		return err
 	}
-	names := fs.Args()
 	if *name != "" {
 		names = append(names, *name)
 	}
@@ -248,7 +249,26 @@ func cmdLabDown(e *env, args []string) error {
 	return errors.Join(errs...)
 }
 
-const labShowHelp = `Usage: mptcpkit lab show [NAME] [-j]
+// parseInterspersed parses args with fs, allowing flags before, between and
+// after the positional arguments (`lab show l1 -j`, `lab link 1 down --name
+// l1`; the flag package alone stops at the first positional one), and
+// returns the positional arguments.
+func parseInterspersed(fs *flag.FlagSet, cmd string, args []string) ([]string, error) {
+	var pos []string
+	for len(args) > 0 {
+		if err := parseFlags(fs, cmd, args); err != nil {
+			return nil, err
+		}
+		if fs.NArg() == 0 {
+			break
+		}
+		pos = append(pos, fs.Arg(0))
+		args = fs.Args()[1:]
+	}
+	return pos, nil
+}
+
+const labShowHelp = `Usage: mptcpkit lab show [NAME...] [--name NAME] [-j]
 
 Lists the labs (or one): namespaces, congestion control, delay method and
 its limits, and per path: interfaces, addresses, rate, loss, delay, link
@@ -268,12 +288,17 @@ type labShow struct {
 
 func cmdLabShow(e *env, args []string) error {
 	fs := newFlags(e, "lab show", labShowHelp)
-	if err := parseFlags(fs, "lab show", args); err != nil {
+	name := fs.String("name", "", "lab name")
+	names, err := parseInterspersed(fs, "lab show", args)
+	if err != nil {
 		return err
 	}
+	if *name != "" {
+		names = append(names, *name)
+	}
 	var labs []*lab.State
-	if fs.NArg() > 0 {
-		for _, n := range fs.Args() {
+	if len(names) > 0 {
+		for _, n := range names {
 			s, err := lab.Load(n)
 			if err != nil {
 				return err
@@ -438,17 +463,9 @@ Examples:
 func cmdLabLink(e *env, args []string) error {
 	fs := newFlags(e, "lab link", labLinkHelp)
 	name := fs.String("name", "lab", "lab name")
-	// Allow flags after the positional arguments.
-	var pos []string
-	for len(args) > 0 {
-		if err := parseFlags(fs, "lab link", args); err != nil {
-			return err
-		}
-		if fs.NArg() == 0 {
-			break
-		}
-		pos = append(pos, fs.Arg(0))
-		args = fs.Args()[1:]
+	pos, err := parseInterspersed(fs, "lab link", args)
+	if err != nil {
+		return err
 	}
 	if len(pos) != 2 || (pos[1] != "up" && pos[1] != "down") {
 		return usagef("lab link", "lab link needs PATH and down or up, e.g. `mptcpkit lab link 1 down`")

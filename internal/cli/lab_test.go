@@ -94,7 +94,8 @@ func TestLabUpShowExecLinkDown(t *testing.T) {
 	if out, errs, code := runCLI(ctx, "lab", "link", "2", "down", "--name", name); code != 0 {
 		t.Fatalf("lab link: exit %d %s%s", code, out, errs)
 	}
-	out, _, code = runCLI(ctx, "-j", "lab", "show", name)
+	// -j after the name, as `lab show --help` shows it.
+	out, _, code = runCLI(ctx, "lab", "show", name, "-j")
 	var shown []struct {
 		Name  string `json:"name"`
 		Paths []struct {
@@ -109,6 +110,12 @@ func TestLabUpShowExecLinkDown(t *testing.T) {
 	if len(shown) != 1 || shown[0].Name != name || len(shown[0].Paths) != 2 || shown[0].Paths[1].Rate != 20e6 ||
 		len(shown[0].Counters) != 2 || !shown[0].Counters[0].Up || shown[0].Counters[1].Up || shown[0].CC == "" {
 		t.Errorf("lab show -j: %+v: want 2 paths, path 2 at 20 Mbit and down, a congestion control", shown)
+	}
+	// --name works for show as for exec and link.
+	out2, errs, code := runCLI(ctx, "-j", "lab", "show", "--name", name)
+	shown = nil
+	if err := json.Unmarshal([]byte(out2), &shown); err != nil || code != 0 || len(shown) != 1 || shown[0].Name != name {
+		t.Errorf("lab show --name %s -j: exit %d, %v, %s:\n%s\nwant lab %s alone", name, code, err, errs, out2, name)
 	}
 	out, _, code = runCLI(ctx, "lab", "down", name)
 	if code != 0 || !strings.Contains(out, "removed") {
