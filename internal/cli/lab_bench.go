@@ -11,7 +11,8 @@ import (
 )
 
 const labBenchHelp = `Usage: mptcpkit lab bench [--paths N[,N...]] [--rate R[,R...]] [--loss P[,P...]]
-                         [-t SECONDS] [--cc NAME] [--queue PACKETS] [-j]
+                         [--delay D[,D...]] [-t SECONDS] [--cc NAME] [--queue PACKETS]
+                         [--name NAME] [-j]
 
 Aggregation benchmark. For each path count N: builds a lab of N paths, runs
 bench over plain TCP (path 1) and then MPTCP (all paths), removes the lab,
@@ -27,6 +28,7 @@ Options:
   --cc NAME      congestion control
   --queue N      shaper queue in packets (default 100)
   --name NAME    lab name (default agg)
+  -j, --json     print the results as JSON (progress goes to stderr)
 
 Examples:
   mptcpkit lab bench

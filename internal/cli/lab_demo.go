@@ -27,6 +27,7 @@ Options:
   --cc NAME     congestion control (default: the namespace's, bbr here)
   --out DIR     where the report and chart go (default .; - for none)
   --name NAME   lab name (default demo)
+  -j, --json    print the report as JSON (progress goes to stderr)
 
 Examples:
   mptcpkit lab demo

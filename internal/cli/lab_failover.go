@@ -10,7 +10,7 @@ import (
 )
 
 const labFailoverHelp = `Usage: mptcpkit lab failover [-t SECONDS] [--path 1|2] [--down-at S] [--down-for S]
-                            [--side client|server] [--rate R] [--cc NAME] [-j]
+                            [--side client|server] [--rate R] [--cc NAME] [--name NAME] [-j]
 
 Builds a 2-path lab, runs one long MPTCP transfer of pseudo-random data
 (hashed with SHA-256 at both ends), sets one path down mid-transfer and up
@@ -27,6 +27,7 @@ Options:
   --rate R        rate of each path (default 100mbit)
   --cc NAME       congestion control
   --name NAME     lab name (default failover)
+  -j, --json      print the report as JSON (progress goes to stderr)
 
 Examples:
   mptcpkit lab failover
