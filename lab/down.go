@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"os"
 	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
@@ -14,9 +15,9 @@ import (
 )
 
 // Down removes lab name: its delay line, every process still running in
-// its namespaces, its nftables tables, its namespaces (and with them the
-// veths and TUN devices), its state file, and the host's congestion-control
-// allowance if it was the last lab needing it. It works by name, without
+// its namespaces or holding one open, its nftables tables, its namespaces
+// (and with them the veths and TUN devices), its state file, and the host's
+// congestion-control allowance if it was the last lab needing it. It works by name, without
 // the state file too, and removing a lab that does not exist is no error.
 func Down(name string, log *slog.Logger) error {
 	if err := CheckName(name); err != nil {
@@ -83,7 +84,10 @@ func isDelayLine(pid int, name string) bool {
 }
 
 // pidsIn lists the processes (other than this one) whose network
-// namespace is one of the named ones.
+// namespace is one of the named ones, or that hold one of them open (as
+// `mptcpkit -n mk-NAME-server bench server` does: its sockets live in the
+// namespace while the process stays outside, and its descriptor would keep
+// the namespace alive after Down).
 func pidsIn(names []string) []int {
 	if len(names) == 0 {
 		return nil
@@ -106,11 +110,38 @@ func pidsIn(names []string) []int {
 		if err := syscall.Stat("/proc/"+e.Name()+"/ns/net", &st); err != nil {
 			continue
 		}
-		if inodes[st.Ino] && !zombie(pid) {
+		if (inodes[st.Ino] || holdsNetNS(pid, names, inodes)) && !zombie(pid) {
 			out = append(out, pid)
 		}
 	}
 	return out
+}
+
+// holdsNetNS reports whether process pid has a descriptor open on one of
+// the named network namespaces: opened by its /run/netns path (the link
+// reads as that path) or otherwise (it reads "net:[INODE]").
+func holdsNetNS(pid int, names []string, inodes map[uint64]bool) bool {
+	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
+	fds, _ := os.ReadDir(dir)
+	for _, fd := range fds {
+		target, err := os.Readlink(dir + fd.Name())
+		if err != nil {
+			continue
+		}
+		if strings.HasPrefix(target, "net:[") {
+			ino, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(target, "net:["), "]"), 10, 64)
+			if err == nil && inodes[ino] {
+				return true
+			}
+			continue
+		}
+		for _, n := range names {
+			if target == netns.Path(n) {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // Exists reports whether anything of lab name exists.

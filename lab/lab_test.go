@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/netip"
 	"os"
+	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -255,6 +256,41 @@ func TestDownWithoutState(t *testing.T) {
 		}
 	case <-time.After(10 * time.Second):
 		t.Error("the process in the lab's server namespace was not killed")
+	}
+}
+
+// A process outside the lab that holds one of its namespaces open (like
+// `mptcpkit -n mk-NAME-server bench server`) is stopped by Down too:
+// otherwise its descriptor keeps the namespace, its veths and sockets
+// alive after the lab is "removed".
+func TestDownStopsNetNSHolders(t *testing.T) {
+	name := testName(t, "fd")
+	st := up(t, Config{Name: name, Paths: 1})
+	f, err := os.Open(netns.Path(st.Server))
+	if err != nil {
+		t.Fatal(err)
+	}
+	holder := exec.Command("sleep", "60")
+	holder.ExtraFiles = []*os.File{f}
+	err = holder.Start()
+	f.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { holder.Process.Kill() })
+	if err := Down(name, nil); err != nil {
+		t.Fatal(err)
+	}
+	assertGone(t, name)
+	waited := make(chan error, 1)
+	go func() { waited <- holder.Wait() }()
+	select {
+	case err := <-waited:
+		if err == nil {
+			t.Error("the process holding the lab's namespace ended by itself, not stopped")
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("the process holding the lab's server namespace open was not stopped by Down")
 	}
 }
 
