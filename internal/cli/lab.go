@@ -199,8 +199,9 @@ const labDownHelp = `Usage: mptcpkit lab down [NAME...] [--all]
 
 Removes a lab (default: lab) and everything it made: its delay line and any
 process running in its namespaces or holding them open (such as
-'mptcpkit -n mk-NAME-server bench server'), its nftables tables, its namespaces with
-their veths, its state file; restores the host's congestion-control allowance.
+'mptcpkit -n mk-NAME-server bench server'), its nftables tables, its
+namespaces with their veths, its state file; restores the host's
+congestion-control allowance.
 Works by name, also when the state file is gone. No error if nothing is left.
 
 Examples:
