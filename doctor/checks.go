@@ -207,8 +207,8 @@ func (c *checker) limitsAndEndpoints() {
 			signal++
 		}
 	}
-	c.add("limits", OK, "", "limits: subflows %d, add_addr_accepted %d; %d endpoints (%d subflow, %d signal)",
-		lim.Subflows, lim.AddAddrAccepted, len(eps), subflow, signal)
+	c.add("limits", OK, "", "limits: subflows %d, add_addr_accepted %d; %s (%d subflow, %d signal)",
+		lim.Subflows, lim.AddAddrAccepted, plural(len(eps), "endpoint", "endpoints"), subflow, signal)
 
 	if userspace {
 		if configured > 0 {
@@ -234,8 +234,8 @@ func (c *checker) limitsAndEndpoints() {
 	if subflow > int(lim.Subflows) {
 		want := min(subflow, pm.MaxLimit)
 		c.add("limits", Warn, c.mk(fmt.Sprintf("limits set subflows %d", want)),
-			"%d subflow endpoints but the subflow limit is %d: each connection opens only %d extra subflows, so %d of them stay unused",
-			subflow, lim.Subflows, lim.Subflows, subflow-int(lim.Subflows))
+			"%d subflow endpoints but the subflow limit is %d: each connection opens only %d extra subflows, so %s unused",
+			subflow, lim.Subflows, lim.Subflows, plural(subflow-int(lim.Subflows), "of them stays", "of them stay"))
 	}
 	if signal > 0 && lim.Subflows == 0 {
 		c.add("limits", Warn, c.mk(fmt.Sprintf("limits set subflows %d", min(signal, pm.MaxLimit))),
@@ -408,4 +408,12 @@ func (c *checker) bpf() {
 	default:
 		c.add("bpf", OK, "", "BPF can force programs onto MPTCP: the fmod_ret program on update_socket_protocol loads (mptcpkit force)")
 	}
+}
+
+// plural is "N one" for n == 1 and "N many" otherwise.
+func plural(n int, one, many string) string {
+	if n == 1 {
+		return fmt.Sprintf("%d %s", n, one)
+	}
+	return fmt.Sprintf("%d %s", n, many)
 }

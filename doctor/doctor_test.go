@@ -123,11 +123,18 @@ func TestCheck(t *testing.T) {
 			wantSummary: "3 subflow endpoints but the subflow limit is 2",
 		},
 		{
-			name:       "in a namespace, fixes name it",
-			netns:      "lab1-client",
-			modify:     func(s *doctor.Snapshot) { s.LimitValues.Subflows = 0 },
-			wantUsable: true,
-			want:       []problem{{"limits", "warn", "mptcpkit -n lab1-client limits set subflows 1"}},
+			name:        "one endpoint",
+			modify:      func(s *doctor.Snapshot) {},
+			wantUsable:  true,
+			wantSummary: "limits: subflows 2, add_addr_accepted 2; 1 endpoint (1 subflow, 0 signal)",
+		},
+		{
+			name:        "in a namespace, fixes name it",
+			netns:       "lab1-client",
+			modify:      func(s *doctor.Snapshot) { s.LimitValues.Subflows = 0 },
+			wantUsable:  true,
+			want:        []problem{{"limits", "warn", "mptcpkit -n lab1-client limits set subflows 1"}},
+			wantSummary: "each connection opens only 0 extra subflows, so 1 of them stays unused",
 		},
 		{
 			name: "signal endpoints with add_addr_accepted 0 and subflows 0",
