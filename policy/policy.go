@@ -342,9 +342,20 @@ func Parse(name string, data []byte) (*Policy, error) {
 		p.Rules = append(p.Rules, r)
 	}
 	if len(errs) > 0 {
+		// Unknown keys are found first, by the strict decoder; report
+		// everything in file order so the list reads top to bottom.
+		sort.SliceStable(errs, func(i, j int) bool { return errLine(errs[i]) < errLine(errs[j]) })
 		return nil, errors.Join(errs...)
 	}
 	return p, nil
+}
+
+func errLine(err error) int {
+	var pe *Error
+	if errors.As(err, &pe) {
+		return pe.Line
+	}
+	return 0
 }
 
 func contains(list []string, s string) bool {

@@ -185,3 +185,26 @@ func FuzzParse(f *testing.F) {
 		_ = p.Summary()
 	})
 }
+
+// An unknown key found by the strict decoder after another problem in the
+// file must not jump ahead of it: the list is in file order.
+func TestParseErrorsInFileOrder(t *testing.T) {
+	in := "version = 1\n[limits]\nsubflows = 9\n[[rule]]\nname = \"wifi\"\nflgs = [\"subflow\"]\ncolour = 1\n"
+	_, err := policy.Parse("p.toml", []byte(in))
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("error %v (%T) does not join several problems", err, err)
+	}
+	var got []int
+	for _, e := range j.Unwrap() {
+		var pe *policy.Error
+		if !errors.As(e, &pe) {
+			t.Fatalf("error %v (%T) is not a *policy.Error", e, e)
+		}
+		got = append(got, pe.Line)
+	}
+	want := []int{3, 4, 6, 7}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("error lines (-want +got):\n%s\nerror: %v", diff, err)
+	}
+}
