@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"errors"
 	"fmt"
 	"strings"
 
@@ -70,8 +69,5 @@ func cmdForce(e *env, args []string) error {
 		}
 		fmt.Fprintf(e.stderr, "mptcpkit force: new TCP sockets of %s are MPTCP until Ctrl-C\n", what)
 	})
-	if errors.Is(err, force.ErrRefused) {
-		return fmt.Errorf("force: %w", err)
-	}
-	return err
+	return err // force.ErrRefused already says "force needs BPF" and what to use instead
 }

@@ -63,6 +63,11 @@ func TestForceKernel(t *testing.T) {
 	if err == nil {
 		t.Fatal("force succeeded although the kernel refuses the program")
 	}
+	// Main prints "mptcpkit: " + err: it must read "mptcpkit: force needs BPF: ...",
+	// not "mptcpkit: force: force needs BPF: ...".
+	if !strings.HasPrefix(err.Error(), "force needs BPF: ") {
+		t.Errorf("error %q does not start with %q", err, "force needs BPF: ")
+	}
 	for _, w := range []string{"refused the BPF trampoline", "mptcpkit run -- CMD"} {
 		if !strings.Contains(err.Error(), w) {
 			t.Errorf("error %q does not contain %q", err, w)
