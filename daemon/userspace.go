@@ -2,6 +2,8 @@ package daemon
 
 import (
 	"context"
+	"fmt"
+	"log/slog"
 	"net/netip"
 	"sync"
 
@@ -75,7 +77,7 @@ func (u *userspacePM) update(ds []Decision) {
 }
 
 func (u *userspacePM) event(ev pm.Event) {
-	u.d.log.Debug("path-manager event", "type", ev.Type, "token", ev.Token, "local", ev.Local, "remote", ev.Remote, "server_side", ev.ServerSide, "flags", ev.Flags)
+	u.d.log.Debug("path-manager event", "type", ev.Type, tokenAttr(ev.Token), "local", ev.Local, "remote", ev.Remote, "server_side", ev.ServerSide, "flags", ev.Flags)
 	switch ev.Type {
 	case pm.EventCreated, pm.EventEstablished:
 		if ev.ServerSide || ev.Flags&pm.EventFlagServerSide != 0 {
@@ -165,19 +167,25 @@ func (u *userspacePM) sync(c *usConn) {
 			e := pm.Endpoint{ID: ids[o.d.Addr], Addr: o.d.Addr, IfIndex: o.d.ifIndex, Flags: o.d.flags & pm.FlagBackup}
 			if err := u.d.pmClient.CreateSubflow(token, e, remote); err != nil {
 				u.d.metrics.reconcileErrors.Inc()
-				u.d.log.Warn("create subflow failed", "token", token, "local", o.d.Addr, "remote", remote, "err", err)
+				u.d.log.Warn("create subflow failed", tokenAttr(token), "local", o.d.Addr, "remote", remote, "err", err)
 				u.mu.Lock()
 				delete(c.subflows, o.d.Addr)
 				u.mu.Unlock()
 				continue
 			}
 			u.d.metrics.changes.WithLabelValues("subflow_create").Inc()
-			u.d.log.Info("subflow created", "token", token, "local", o.d.Addr, "dev", o.d.Link, "remote", remote, "backup", e.Flags&pm.FlagBackup != 0)
+			u.d.log.Info("subflow created", tokenAttr(token), "local", o.d.Addr, "dev", o.d.Link, "remote", remote, "backup", e.Flags&pm.FlagBackup != 0)
 			continue
 		}
 		// The address went out (carrier loss, removed): close its subflow
 		// so it can be re-created when the address returns.
 		err := u.d.pmClient.DestroySubflow(token, o.local, remote)
-		u.d.log.Info("subflow destroyed", "token", token, "local", o.local, "remote", remote, "err", err)
+		u.d.log.Info("subflow destroyed", tokenAttr(token), "local", o.local, "remote", remote, "err", err)
 	}
+}
+
+// tokenAttr logs a connection token in hex, as `mptcpkit conns` and
+// `mptcpkit monitor` print it, so a log line can be matched to a connection.
+func tokenAttr(token uint32) slog.Attr {
+	return slog.String("token", fmt.Sprintf("%08x", token))
 }

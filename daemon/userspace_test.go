@@ -2,6 +2,7 @@ package daemon_test
 
 import (
 	"context"
+	"fmt"
 	"io"
 	"net"
 	"sort"
@@ -178,6 +179,17 @@ flags = ["subflow"]
 	if strings.Join(confirmed, ",") != "10.84.2.1,10.84.3.1" {
 		t.Errorf("SUB_ESTABLISHED for port 5201 from %q, want 10.84.2.1 and 10.84.3.1", confirmed)
 	}
+	// The log names the connection by its token in hex, as conns and
+	// monitor print it.
+	mu.Lock()
+	for tok, evs := range subEst {
+		if len(evs) > 0 && evs[0].Remote.Port() == 5201 {
+			if want := fmt.Sprintf(`msg="subflow created" token=%08x `, tok); !strings.Contains(h.logs.String(), want) {
+				t.Errorf("log has no %q:\n%s", want, h.logs.String())
+			}
+		}
+	}
+	mu.Unlock()
 	// Backup per policy: the mk3 subflow asked for backup priority.
 	sfs, err := mptcp.Subflows(bulk)
 	if err != nil {
