@@ -1,6 +1,7 @@
 package cli
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -139,6 +140,10 @@ func cmdDaemon(e *env, args []string) error {
 
 func checkConfig(e *env, path string) error {
 	p, err := policy.Load(path)
+	var pe *policy.Error
+	if err != nil && !errors.As(err, &pe) {
+		return err // could not read it (missing, unreadable): not "not a valid policy"
+	}
 	if err != nil {
 		var lines []string
 		for _, x := range unjoin(err) {
