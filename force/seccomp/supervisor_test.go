@@ -211,43 +211,10 @@ func TestServeUnderSignals(t *testing.T) {
 	if _, err := NativeArch(); err != nil {
 		t.Skip(err)
 	}
-	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	parent, childEnd := os.NewFile(uintptr(fds[0]), "parent"), os.NewFile(uintptr(fds[1]), "child")
-	defer parent.Close()
-	exe, err := os.Executable()
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), childEnv+"=2s")
-	cmd.ExtraFiles = []*os.File{childEnd}
-	var stdout, stderr strings.Builder
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	childEnd.Close()
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
 	defer cancel()
-	go func() {
-		<-ctx.Done()
-		cmd.Process.Kill()
-	}()
-	buf, oob := make([]byte, 1), make([]byte, unix.CmsgSpace(4))
-	_, oobn, _, _, err := unix.Recvmsg(int(parent.Fd()), buf, oob, unix.MSG_CMSG_CLOEXEC)
-	if err != nil || oobn == 0 {
-		cmd.Wait()
-		t.Fatalf("no listener from the child (%v): %s", err, stderr.String())
-	}
-	msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
-	lfds, err := unix.ParseUnixRights(&msgs[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	lfd := lfds[0]
+	var stdout, stderr strings.Builder
+	cmd, lfd := startFiltered(ctx, t, childEnv+"=2s", &stdout, &stderr)
 	defer unix.Close(lfd)
 
 	stop := make(chan struct{})
@@ -389,6 +356,31 @@ func TestServeThreadNetNS(t *testing.T) {
 		t.Skip(err)
 	}
 	ns := nstest.New(t, "thread")
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var stderr strings.Builder
+	cmd, lfd := startFiltered(ctx, t, threadEnv+"=/run/netns/"+ns.Name, nil, &stderr)
+	defer unix.Close(lfd)
+	s := Supervisor{Log: slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- s.Serve(ctx, lfd) }()
+	werr := cmd.Wait()
+	if err := <-serveErr; err != nil {
+		t.Errorf("Serve: %v", err)
+	}
+	if werr != nil {
+		t.Fatalf("child: %v: %s", werr, stderr.String())
+	}
+	if s.Stats.Forced != 1 {
+		t.Errorf("stats %+v, want 1 socket forced", s.Stats)
+	}
+}
+
+// startFiltered starts this test binary as a child (env selects its role)
+// that installs the socket(2) filter and sends back the listener fd over a
+// socketpair; the child is killed when ctx ends.
+func startFiltered(ctx context.Context, t *testing.T, env string, stdout, stderr *strings.Builder) (*exec.Cmd, int) {
+	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -400,16 +392,16 @@ func TestServeThreadNetNS(t *testing.T) {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(exe)
-	cmd.Env = append(os.Environ(), threadEnv+"=/run/netns/"+ns.Name)
+	cmd.Env = append(os.Environ(), env)
 	cmd.ExtraFiles = []*os.File{childEnd}
-	var stderr strings.Builder
-	cmd.Stderr = &stderr
+	if stdout != nil {
+		cmd.Stdout = stdout
+	}
+	cmd.Stderr = stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
 	childEnd.Close()
-	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-	defer cancel()
 	go func() {
 		<-ctx.Done()
 		cmd.Process.Kill()
@@ -420,25 +412,15 @@ func TestServeThreadNetNS(t *testing.T) {
 		cmd.Wait()
 		t.Fatalf("no listener from the child (%v): %s", err, stderr.String())
 	}
-	msgs, _ := unix.ParseSocketControlMessage(oob[:oobn])
+	msgs, err := unix.ParseSocketControlMessage(oob[:oobn])
+	if err != nil || len(msgs) == 0 {
+		t.Fatalf("control message from the child: %v", err)
+	}
 	lfds, err := unix.ParseUnixRights(&msgs[0])
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer unix.Close(lfds[0])
-	s := Supervisor{Log: slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
-	serveErr := make(chan error, 1)
-	go func() { serveErr <- s.Serve(ctx, lfds[0]) }()
-	werr := cmd.Wait()
-	if err := <-serveErr; err != nil {
-		t.Errorf("Serve: %v", err)
-	}
-	if werr != nil {
-		t.Fatalf("child: %v: %s", werr, stderr.String())
-	}
-	if s.Stats.Forced != 1 {
-		t.Errorf("stats %+v, want 1 socket forced", s.Stats)
-	}
+	return cmd, lfds[0]
 }
 
 type tlog struct{ t *testing.T }
