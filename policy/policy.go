@@ -2,6 +2,7 @@ package policy
 
 import (
 	"bytes"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -32,6 +33,17 @@ var flagNames = []struct {
 	f    Flags
 	name string
 }{{FlagSignal, "signal"}, {FlagSubflow, "subflow"}, {FlagBackup, "backup"}, {FlagFullmesh, "fullmesh"}, {FlagLaminar, "laminar"}}
+
+// MarshalJSON writes flags as the policy file does: a list of names.
+func (f Flags) MarshalJSON() ([]byte, error) {
+	names := []string{}
+	for _, n := range flagNames {
+		if f&n.f != 0 {
+			names = append(names, n.name)
+		}
+	}
+	return json.Marshal(names)
+}
 
 func (f Flags) String() string {
 	var s []string
@@ -65,6 +77,18 @@ type Limit struct {
 	Value uint32
 }
 
+// MarshalJSON writes a limit as the policy file does: "auto", a number, or
+// null when the policy leaves the kernel's value alone.
+func (l Limit) MarshalJSON() ([]byte, error) {
+	switch {
+	case !l.Set:
+		return []byte("null"), nil
+	case l.Auto:
+		return []byte(`"auto"`), nil
+	}
+	return strconv.AppendUint(nil, uint64(l.Value), 10), nil
+}
+
 func (l Limit) String() string {
 	switch {
 	case !l.Set:
@@ -79,32 +103,32 @@ func (l Limit) String() string {
 type Limits struct {
 	// Subflows: auto raises the kernel's limit to the number of subflow
 	// endpoints when it is lower (never lowers it).
-	Subflows Limit
+	Subflows Limit `json:"subflows"`
 	// AddAddrAccepted (ADD_ADDRs accepted from the peer): auto raises it
 	// to the same value as subflows auto when it is lower.
-	AddAddrAccepted Limit
+	AddAddrAccepted Limit `json:"add_addr_accepted"`
 }
 
 // Filter says which addresses never get an endpoint.
 type Filter struct {
-	SkipLoopback        bool // 127.0.0.0/8, ::1
-	SkipLinkLocal       bool // 169.254.0.0/16, fe80::/10
-	SkipULA             bool // fc00::/7
-	SkipTemporary       bool // IPv6 privacy (temporary) addresses
-	RequireDefaultRoute bool // the address's family must have a default route
+	SkipLoopback        bool `json:"skip_loopback"`         // 127.0.0.0/8, ::1
+	SkipLinkLocal       bool `json:"skip_link_local"`       // 169.254.0.0/16, fe80::/10
+	SkipULA             bool `json:"skip_ula"`              // fc00::/7
+	SkipTemporary       bool `json:"skip_temporary"`        // IPv6 privacy (temporary) addresses
+	RequireDefaultRoute bool `json:"require_default_route"` // the address's family must have a default route
 }
 
 // Rule decides for the addresses of the links it matches.
 type Rule struct {
-	Name      string
-	Interface string // glob (path.Match syntax); "" matches any
-	Kind      string // one of Kinds; "" matches any
-	Flags     Flags
-	Ignore    bool
+	Name      string `json:"name,omitempty"`
+	Interface string `json:"interface,omitempty"` // glob (path.Match syntax); "" matches any
+	Kind      string `json:"kind,omitempty"`      // one of Kinds; "" matches any
+	Flags     Flags  `json:"flags"`
+	Ignore    bool   `json:"ignore,omitempty"`
 	// Ports restricts the rule, in userspace path-manager mode, to
 	// connections towards these destination ports. Empty: every connection.
-	Ports []uint16
-	Line  int // where the rule starts in the file (0 for built-in rules)
+	Ports []uint16 `json:"ports,omitempty"`
+	Line  int      `json:"line,omitempty"` // where the rule starts in the file (0 for built-in rules)
 }
 
 // Describe names the rule for logs: its name or its position.
@@ -133,13 +157,13 @@ func (r *Rule) AllowsPort(port uint16) bool {
 
 // Policy is a decoded, validated policy.
 type Policy struct {
-	Source       string // file name, or "(default)"
-	Owner        Owner
-	RemoveOnExit bool
-	Coexist      bool
-	Limits       Limits
-	Filter       Filter
-	Rules        []Rule
+	Source       string `json:"source"` // file name, or "(default)"
+	Owner        Owner  `json:"owner"`
+	RemoveOnExit bool   `json:"remove_on_exit"`
+	Coexist      bool   `json:"coexist"`
+	Limits       Limits `json:"limits"`
+	Filter       Filter `json:"addresses"`
+	Rules        []Rule `json:"rule"`
 }
 
 // Default is the policy without a file: every up, non-loopback,

@@ -78,6 +78,9 @@ func cmdDaemon(e *env, args []string) error {
 		return usagef(cmd, "daemon: unexpected argument %q (the only sub-command is `status`)", fs.Arg(0))
 	}
 	if *check != "" {
+		if *policyPath != "" {
+			return usagef(cmd, "daemon: --check-config FILE validates FILE and runs nothing; drop --policy %s (or check it: --check-config %s)", *policyPath, *policyPath)
+		}
 		return checkConfig(e, *check)
 	}
 	stateSet := false

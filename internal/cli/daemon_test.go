@@ -22,6 +22,8 @@ func TestDaemonCheckConfigGolden(t *testing.T) {
 		{"daemon", "--check-config", "testdata/daemon/bad.toml"},
 		{"daemon", "--check-config", "testdata/daemon/unknown-key.toml"},
 		{"daemon", "--check-config", "testdata/daemon/missing.toml"},
+		{"daemon", "--check-config", "../../docs/policy.example.toml", "--policy", "other.toml"},
+		{"-j", "daemon", "--check-config", "testdata/daemon/small.toml"},
 		{"daemon", "status", "--state", "testdata/daemon/missing.json"},
 	})
 	golden(t, "daemon/check-config.txt", got)
