@@ -13,8 +13,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/mptcpkit/mptcpkit/netmon"
 	"github.com/mptcpkit/mptcpkit/netns"
 	"github.com/mptcpkit/mptcpkit/pm"
@@ -56,9 +54,9 @@ type Config struct {
 	Interval time.Duration
 	// MetricsAddr, if set, serves Prometheus metrics at http://ADDR/metrics.
 	MetricsAddr string
-	// Registerer receives the daemon's metrics (default: a new registry,
-	// served on MetricsAddr).
-	Registry *prometheus.Registry
+	// Metrics receives the daemon's metrics (default: new ones, served on
+	// MetricsAddr).
+	Metrics *Metrics
 	// Monitor replaces the rtnetlink watcher (tests); Run closes it.
 	Monitor netmon.Monitor
 	// PM replaces the path-manager client (tests).
@@ -94,7 +92,7 @@ type daemon struct {
 	pm       PathManager
 	pmClient *pm.Client
 	mon      netmon.Monitor
-	metrics  *metrics
+	metrics  *Metrics
 	avoid    map[string]string
 	mode     string
 	owned    map[netip.Addr]*OwnedEndpoint
@@ -146,11 +144,12 @@ func newDaemon(cfg Config) (*daemon, error) {
 		d.mode = "userspace"
 	}
 
-	reg := cfg.Registry
-	if reg == nil {
-		reg = prometheus.NewRegistry()
+	d.metrics = cfg.Metrics
+	if d.metrics == nil {
+		d.metrics = NewMetrics()
 	}
-	d.metrics = newMetrics(reg, d)
+	d.metrics.attach(d)
+	d.closers = append(d.closers, func() { d.metrics.attach(nil) })
 
 	d.pm = cfg.PM
 	if d.pm == nil {

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
-
 	"github.com/mptcpkit/mptcpkit/daemon"
 	"github.com/mptcpkit/mptcpkit/netmon"
 	"github.com/mptcpkit/mptcpkit/pm"
@@ -95,13 +93,13 @@ func TestFailures(t *testing.T) {
 		Addrs: []netmon.Addr{{Prefix: netip.MustParsePrefix("192.0.2.1/24"), LinkIndex: 2}},
 	})
 	f := &fakePM{failAdd: map[netip.Addr]error{netip.MustParseAddr("192.0.2.2"): &pm.Error{Err: syscall.ERANGE}}}
-	reg := prometheus.NewRegistry()
+	reg := daemon.NewMetrics()
 	states := make(chan *daemon.State, 100)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- daemon.Run(ctx, daemon.Config{
-			Monitor: mon, PM: f, Registry: reg, StatePath: filepath.Join(t.TempDir(), "s.json"),
+			Monitor: mon, PM: f, Metrics: reg, StatePath: filepath.Join(t.TempDir(), "s.json"),
 			Conflicts:   func() ([]daemon.Conflict, error) { return nil, nil },
 			OnReconcile: func(s *daemon.State) { states <- s },
 			Debounce:    time.Millisecond,
@@ -161,17 +159,11 @@ func TestFailures(t *testing.T) {
 	}
 }
 
-func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+func counter(t *testing.T, m *daemon.Metrics, name string) float64 {
 	t.Helper()
-	mfs, err := reg.Gather()
-	if err != nil {
-		t.Fatal(err)
+	v, ok := m.Value(name)
+	if !ok {
+		t.Fatalf("no metric %s", name)
 	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return mf.GetMetric()[0].GetCounter().GetValue()
-		}
-	}
-	t.Fatalf("no metric %s", name)
-	return 0
+	return v
 }

@@ -6,16 +6,16 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"os"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
-
-	"github.com/prometheus/client_golang/prometheus"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
 
 	"github.com/mptcpkit/mptcpkit/pm"
 	"github.com/mptcpkit/mptcpkit/sockdiag"
@@ -24,55 +24,76 @@ import (
 // DefaultMetricsAddr is where `mptcpkit daemon` serves metrics by default.
 const DefaultMetricsAddr = "127.0.0.1:9808"
 
-type metrics struct {
-	reg              *prometheus.Registry
-	reconciles       prometheus.Counter
-	reconcileErrors  prometheus.Counter
-	reconcileSeconds prometheus.Histogram
-	changes          *prometheus.CounterVec
-	reloads          *prometheus.CounterVec
-	netlink          *prometheus.CounterVec
-	events           *prometheus.CounterVec
-	eventsLost       prometheus.Counter
-	endpoints        *prometheus.GaugeVec
-	owned            prometheus.Gauge
-	info             *prometheus.GaugeVec
+// Metrics are a daemon's Prometheus metrics. WriteText writes them in the
+// text exposition format; Config.Metrics lets a caller (a test) read them
+// without an HTTP server.
+type Metrics struct {
+	families         []*family
+	reconciles       metric
+	reconcileErrors  metric
+	reconcileSeconds histogram
+	changes          vec
+	reloads          vec
+	netlink          vec
+	events           vec
+	eventsLost       metric
+	endpoints        vec
+	owned            metric
+	info             vec
+
+	mu sync.Mutex
+	d  *daemon // set by Run; read at scrape for the namespace's connections and counters
 }
 
-func newMetrics(reg *prometheus.Registry, d *daemon) *metrics {
-	m := &metrics{
-		reg: reg,
-		reconciles: prometheus.NewCounter(prometheus.CounterOpts{Name: "mptcpkit_daemon_reconciles_total",
-			Help: "Reconciles of the endpoint table (at start, on network changes, periodically)."}),
-		reconcileErrors: prometheus.NewCounter(prometheus.CounterOpts{Name: "mptcpkit_daemon_reconcile_errors_total",
-			Help: "Reconciles or path-manager operations that failed."}),
-		reconcileSeconds: prometheus.NewHistogram(prometheus.HistogramOpts{Name: "mptcpkit_daemon_reconcile_seconds",
-			Help: "Time one reconcile takes.", Buckets: prometheus.ExponentialBuckets(0.0005, 2, 12)}),
-		changes: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mptcpkit_daemon_endpoint_changes_total",
-			Help: "Changes made: add, delete, change (flags), subflow_create (userspace PM)."}, []string{"action"}),
-		reloads: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mptcpkit_daemon_policy_reloads_total",
-			Help: "Policy reloads (SIGHUP) by result."}, []string{"result"}),
-		netlink: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mptcpkit_daemon_netlink_notifications_total",
-			Help: "rtnetlink notifications seen, by kind (link, addr, route, resync)."}, []string{"kind"}),
-		events: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "mptcpkit_daemon_pm_events_total",
-			Help: "MPTCP path-manager events, by type (CREATED, ESTABLISHED, SUB_ESTABLISHED, ...)."}, []string{"type"}),
-		eventsLost: prometheus.NewCounter(prometheus.CounterOpts{Name: "mptcpkit_daemon_pm_events_lost_total",
-			Help: "Times the kernel dropped path-manager events because the daemon fell behind."}),
-		endpoints: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mptcpkit_endpoints",
-			Help: "Endpoints in the kernel's table by flag (an endpoint counts once per flag; flag=\"all\" counts each once)."}, []string{"flag"}),
-		owned: prometheus.NewGauge(prometheus.GaugeOpts{Name: "mptcpkit_daemon_owned_endpoints",
-			Help: "Endpoints the daemon added and manages."}),
-		info: prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: "mptcpkit_daemon_info",
-			Help: "1, labelled with the path manager in use (kernel or userspace) and the namespace managed."}, []string{"path_manager", "netns"}),
-	}
-	reg.MustRegister(m.reconciles, m.reconcileErrors, m.reconcileSeconds, m.changes, m.reloads, m.netlink,
-		m.events, m.eventsLost, m.endpoints, m.owned, m.info, &connCollector{d: d}, &netstatCollector{d: d})
+// NewMetrics returns the daemon's metrics, all zero.
+func NewMetrics() *Metrics {
+	m := &Metrics{}
+	add := func(f *family) *family { m.families = append(m.families, f); return f }
+	m.reconciles = scalar(add(newFamily("mptcpkit_daemon_reconciles_total", "counter",
+		"Reconciles of the endpoint table (at start, on network changes, periodically).")))
+	m.reconcileErrors = scalar(add(newFamily("mptcpkit_daemon_reconcile_errors_total", "counter",
+		"Reconciles or path-manager operations that failed.")))
+	m.reconcileSeconds = newHistogram("mptcpkit_daemon_reconcile_seconds", "Time one reconcile takes.", exponentialBuckets(0.0005, 2, 12))
+	add(m.reconcileSeconds.f)
+	m.changes = vec{add(newFamily("mptcpkit_daemon_endpoint_changes_total", "counter",
+		"Changes made: add, delete, change (flags), subflow_create (userspace PM).", "action"))}
+	m.reloads = vec{add(newFamily("mptcpkit_daemon_policy_reloads_total", "counter",
+		"Policy reloads (SIGHUP) by result.", "result"))}
+	m.netlink = vec{add(newFamily("mptcpkit_daemon_netlink_notifications_total", "counter",
+		"rtnetlink notifications seen, by kind (link, addr, route, resync).", "kind"))}
+	m.events = vec{add(newFamily("mptcpkit_daemon_pm_events_total", "counter",
+		"MPTCP path-manager events, by type (CREATED, ESTABLISHED, SUB_ESTABLISHED, ...).", "type"))}
+	m.eventsLost = scalar(add(newFamily("mptcpkit_daemon_pm_events_lost_total", "counter",
+		"Times the kernel dropped path-manager events because the daemon fell behind.")))
+	m.endpoints = vec{add(newFamily("mptcpkit_endpoints", "gauge",
+		"Endpoints in the kernel's table by flag (an endpoint counts once per flag; flag=\"all\" counts each once).", "flag"))}
+	m.owned = scalar(add(newFamily("mptcpkit_daemon_owned_endpoints", "gauge",
+		"Endpoints the daemon added and manages.")))
+	m.info = vec{add(newFamily("mptcpkit_daemon_info", "gauge",
+		"1, labelled with the path manager in use (kernel or userspace) and the namespace managed.", "path_manager", "netns"))}
 	return m
 }
 
-func (m *metrics) netlinkEvent(kind string) { m.netlink.WithLabelValues(kind).Inc() }
+// Value returns the value of a counter or gauge series by name and label
+// values, and whether it exists.
+func (m *Metrics) Value(name string, labelValues ...string) (float64, bool) {
+	for _, f := range m.families {
+		if f.name == name && f.typ != "histogram" && len(f.labels) == len(labelValues) {
+			return metric{f: f, values: labelValues}.value()
+		}
+	}
+	return 0, false
+}
 
-func (m *metrics) setEndpoints(kernel []pm.Endpoint, owned int) {
+func (m *Metrics) attach(d *daemon) {
+	m.mu.Lock()
+	m.d = d
+	m.mu.Unlock()
+}
+
+func (m *Metrics) netlinkEvent(kind string) { m.netlink.WithLabelValues(kind).Inc() }
+
+func (m *Metrics) setEndpoints(kernel []pm.Endpoint, owned int) {
 	counts := map[string]int{"all": len(kernel), "signal": 0, "subflow": 0, "backup": 0, "fullmesh": 0, "laminar": 0, "implicit": 0}
 	for _, k := range kernel {
 		for _, f := range []pm.Flags{pm.FlagSignal, pm.FlagSubflow, pm.FlagBackup, pm.FlagFullmesh, pm.FlagLaminar, pm.FlagImplicit} {
@@ -87,29 +108,41 @@ func (m *metrics) setEndpoints(kernel []pm.Endpoint, owned int) {
 	m.owned.Set(float64(owned))
 }
 
-func (m *metrics) event(ev pm.Event) { m.events.WithLabelValues(ev.Type.String()).Inc() }
+func (m *Metrics) event(ev pm.Event) { m.events.WithLabelValues(ev.Type.String()).Inc() }
 
-// connCollector counts MPTCP connections and their subflows in the
-// managed namespace over sock_diag at every scrape.
-type connCollector struct{ d *daemon }
-
-var (
-	connsDesc    = prometheus.NewDesc("mptcpkit_mptcp_connections", "MPTCP connections in the namespace (sock_diag), by whether they fell back to TCP.", []string{"fallback"}, nil)
-	subflowsDesc = prometheus.NewDesc("mptcpkit_mptcp_subflows", "TCP subflows of the namespace's MPTCP connections (sock_diag).", nil, nil)
-	mibDesc      = prometheus.NewDesc("mptcpkit_mptcpext_total", "MPTCP MIB counters of the namespace (/proc/net/netstat MPTcpExt).", []string{"counter"}, nil)
-)
-
-func (c *connCollector) Describe(ch chan<- *prometheus.Desc) { ch <- connsDesc; ch <- subflowsDesc }
-func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
-	sd, err := sockdiag.Dial(&sockdiag.Config{NetNS: c.d.cfg.NetNS})
-	if err != nil {
-		ch <- prometheus.NewInvalidMetric(connsDesc, err)
-		return
+// WriteText writes every metric in the Prometheus text format (0.0.4),
+// reading the namespace's MPTCP connections (sock_diag) and MPTcpExt
+// counters at the time of the call when the metrics belong to a running
+// daemon.
+func (m *Metrics) WriteText(w io.Writer) error {
+	t := newTextWriter(w)
+	for _, f := range m.families {
+		t.family(f)
 	}
-	defer sd.Close()
-	conns, err := sd.Connections()
+	m.mu.Lock()
+	d := m.d
+	m.mu.Unlock()
+	if d != nil {
+		d.writeConns(t)
+		d.writeNetstat(t)
+	}
+	return t.flush()
+}
+
+// ContentType is the media type of WriteText's output.
+const ContentType = "text/plain; version=0.0.4; charset=utf-8"
+
+// writeConns counts MPTCP connections and their subflows in the managed
+// namespace over sock_diag.
+func (d *daemon) writeConns(t *textWriter) {
+	const (
+		connsName    = "mptcpkit_mptcp_connections"
+		subflowsName = "mptcpkit_mptcp_subflows"
+	)
+	t.header(connsName, "gauge", "MPTCP connections in the namespace (sock_diag), by whether they fell back to TCP.")
+	conns, err := d.connections()
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(connsDesc, err)
+		t.comment("cannot list connections: " + err.Error())
 		return
 	}
 	var active, fallback, subflows int
@@ -121,33 +154,46 @@ func (c *connCollector) Collect(ch chan<- prometheus.Metric) {
 		}
 		subflows += len(conns[i].Subflows)
 	}
-	ch <- prometheus.MustNewConstMetric(connsDesc, prometheus.GaugeValue, float64(active), "false")
-	ch <- prometheus.MustNewConstMetric(connsDesc, prometheus.GaugeValue, float64(fallback), "true")
-	ch <- prometheus.MustNewConstMetric(subflowsDesc, prometheus.GaugeValue, float64(subflows))
+	t.sample(connsName, []string{"fallback"}, []string{"false"}, float64(active))
+	t.sample(connsName, []string{"fallback"}, []string{"true"}, float64(fallback))
+	t.header(subflowsName, "gauge", "TCP subflows of the namespace's MPTCP connections (sock_diag).")
+	t.sample(subflowsName, nil, nil, float64(subflows))
 }
 
-// netstatCollector reads the MPTcpExt counters inside the managed namespace
-// at every scrape.
-type netstatCollector struct{ d *daemon }
+func (d *daemon) connections() ([]sockdiag.Connection, error) {
+	sd, err := sockdiag.Dial(&sockdiag.Config{NetNS: d.cfg.NetNS})
+	if err != nil {
+		return nil, err
+	}
+	defer sd.Close()
+	return sd.Connections()
+}
 
-func (c *netstatCollector) Describe(ch chan<- *prometheus.Desc) { ch <- mibDesc }
-func (c *netstatCollector) Collect(ch chan<- prometheus.Metric) {
+// writeNetstat reads the MPTcpExt counters inside the managed namespace.
+func (d *daemon) writeNetstat(t *textWriter) {
+	const name = "mptcpkit_mptcpext_total"
+	t.header(name, "counter", "MPTCP MIB counters of the namespace (/proc/net/netstat MPTcpExt).")
 	var b []byte
-	err := c.d.inNS(func() (err error) {
+	err := d.inNS(func() (err error) {
 		b, err = os.ReadFile("/proc/thread-self/net/netstat")
 		return err
 	})
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(mibDesc, err)
+		t.comment("cannot read /proc/net/netstat: " + err.Error())
 		return
 	}
 	counters, err := ParseMPTcpExt(b)
 	if err != nil {
-		ch <- prometheus.NewInvalidMetric(mibDesc, err)
+		t.comment(err.Error())
 		return
 	}
-	for name, v := range counters {
-		ch <- prometheus.MustNewConstMetric(mibDesc, prometheus.CounterValue, float64(v), name)
+	names := make([]string, 0, len(counters))
+	for n := range counters {
+		names = append(names, n)
+	}
+	sort.Strings(names)
+	for _, n := range names {
+		t.sample(name, []string{"counter"}, []string{n}, float64(counters[n]))
 	}
 }
 
@@ -183,13 +229,16 @@ func ParseMPTcpExt(b []byte) (map[string]uint64, error) {
 }
 
 // serve starts the metrics HTTP server; stop shuts it down.
-func (m *metrics) serve(addr string, log *slog.Logger) (stop func(), err error) {
+func (m *Metrics) serve(addr string, log *slog.Logger) (stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("metrics: listen on %s: %w (choose another with --metrics ADDR, or --metrics '' to turn them off)", addr, err)
 	}
 	mux := http.NewServeMux()
-	mux.Handle("/metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{}))
+	mux.HandleFunc("/metrics", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", ContentType)
+		m.WriteText(w)
+	})
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprintln(w, "mptcpkit daemon: metrics at /metrics")
 	})
