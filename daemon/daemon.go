@@ -40,7 +40,8 @@ type Config struct {
 	// PolicyPath, if set, is re-read on Reload. A bad file keeps the
 	// running policy.
 	PolicyPath string
-	// StatePath is the state file (DefaultStatePath if empty).
+	// StatePath is the state file (if empty: StatePathFor the namespace,
+	// so daemons in different namespaces never share one).
 	StatePath string
 	// Logger; nil discards.
 	Logger *slog.Logger
@@ -48,7 +49,10 @@ type Config struct {
 	Reload <-chan struct{}
 	// Coexist: run alongside NetworkManager/mptcpd (also policy.Coexist).
 	Coexist bool
-	// Debounce coalesces bursts of network changes (default 50 ms).
+	// Debounce delays the reconcile after a network change to coalesce a
+	// burst (default 0: reconcile at once; changes that arrive during a
+	// reconcile are coalesced into one more). Flaps are damped by the
+	// policy's [damping] hold-down, not by this delay.
 	Debounce time.Duration
 	// Interval between safety-net reconciles (default 30 s).
 	Interval time.Duration
@@ -100,6 +104,7 @@ type daemon struct {
 	closers  []func()
 	lastErr  string
 	kernel   []KernelEndpoint // the whole table as last read
+	flaps    flaps
 }
 
 func newDaemon(cfg Config) (*daemon, error) {
@@ -109,12 +114,6 @@ func newDaemon(cfg Config) (*daemon, error) {
 	}
 	if d.pol == nil {
 		d.pol = policy.Default()
-	}
-	if d.cfg.StatePath == "" {
-		d.cfg.StatePath = DefaultStatePath
-	}
-	if d.cfg.Debounce <= 0 {
-		d.cfg.Debounce = 50 * time.Millisecond
 	}
 	if d.cfg.Interval <= 0 {
 		d.cfg.Interval = 30 * time.Second
@@ -136,6 +135,11 @@ func newDaemon(cfg Config) (*daemon, error) {
 	}
 	d.closers = append(d.closers, func() { d.ns.Close() })
 	d.nsID = nsIdentity(d.ns.FD())
+	if d.cfg.StatePath == "" {
+		if d.cfg.StatePath, err = StatePathFor(d.ns.FD()); err != nil {
+			return nil, fmt.Errorf("daemon: %w", err)
+		}
+	}
 
 	d.mode = "kernel"
 	if pmName, err := d.sysctl("net/mptcp/path_manager"); err == nil && pmName == "userspace" {
@@ -268,6 +272,15 @@ func (d *daemon) run(ctx context.Context) error {
 	debounce := time.NewTimer(time.Hour)
 	debounce.Stop()
 	armed := false
+	// holdEnd fires when a flapping link's hold-down ends.
+	holdEnd := time.NewTimer(time.Hour)
+	holdEnd.Stop()
+	rearm := func() {
+		if t := d.flaps.next(time.Now()); !t.IsZero() {
+			holdEnd.Reset(time.Until(t) + time.Millisecond)
+		}
+	}
+	rearm()
 	tick := time.NewTicker(d.cfg.Interval)
 	defer tick.Stop()
 	changes := d.mon.Changes()
@@ -280,18 +293,27 @@ func (d *daemon) run(ctx context.Context) error {
 				d.shutdown()
 				return errors.New("daemon: network monitor stopped")
 			}
-			if !armed {
+			if d.cfg.Debounce <= 0 {
+				d.reconcile(us)
+				rearm()
+			} else if !armed {
 				armed = true
 				debounce.Reset(d.cfg.Debounce)
 			}
 		case <-debounce.C:
 			armed = false
 			d.reconcile(us)
+			rearm()
+		case <-holdEnd.C:
+			d.reconcile(us)
+			rearm()
 		case <-tick.C:
 			d.reconcile(us)
+			rearm()
 		case <-d.cfg.Reload:
 			d.reload()
 			d.reconcile(us)
+			rearm()
 		}
 	}
 }
@@ -377,6 +399,7 @@ func (d *daemon) saveState(ds []Decision, limits *pm.Limits) *State {
 	s := &State{
 		Version: 1, PID: os.Getpid(), NetNS: d.nsID, Mode: d.mode, Policy: d.pol.Source,
 		Updated: time.Now().UTC().Truncate(time.Millisecond), Decisions: ds, Limits: limits, LastError: d.lastErr,
+		Damping: d.flaps.report(d.pol.Damping, time.Now()),
 	}
 	for _, e := range d.sortedOwned() {
 		s.Endpoints = append(s.Endpoints, *e)

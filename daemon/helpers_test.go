@@ -42,15 +42,31 @@ func mustPolicy(t testing.TB, text string) *policy.Policy {
 	return p
 }
 
+// defaultState as Config.StatePath makes start leave the daemon its
+// default state file.
+const defaultState = "(default)"
+
 // start runs the daemon in-process on ns. cfg's NetNS, StatePath (if
 // empty), Logger and Conflicts are filled in.
 func start(t *testing.T, ns *nstest.NS, cfg daemon.Config) *harness {
 	t.Helper()
 	h := &harness{t: t, done: make(chan error, 1), logs: &logBuffer{}}
-	if cfg.StatePath == "" {
+	switch cfg.StatePath {
+	case "":
 		cfg.StatePath = filepath.Join(t.TempDir(), "daemon.json")
+		h.state = cfg.StatePath
+	case defaultState:
+		// The daemon's own default, one per namespace.
+		cfg.StatePath = ""
+		p, err := daemon.StatePathFor(ns.FD())
+		if err != nil {
+			t.Fatal(err)
+		}
+		h.state = p
+		t.Cleanup(func() { os.Remove(p) })
+	default:
+		h.state = cfg.StatePath
 	}
-	h.state = cfg.StatePath
 	cfg.NetNS = ns.FD()
 	cfg.Logger = slog.New(slog.NewTextHandler(h.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	if cfg.Conflicts == nil {

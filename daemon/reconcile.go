@@ -26,6 +26,11 @@ func (d *daemon) reconcile(us *userspacePM) {
 		return
 	}
 	ds := plan(d.pol, st, d.avoid)
+	now := time.Now()
+	for _, ev := range d.flaps.observe(st, d.pol.Damping, now) {
+		d.log.Warn("link is flapping; its endpoints wait out a hold-down", "detail", ev, "policy", "[damping]")
+	}
+	d.flaps.apply(ds, d.pol.Damping, now)
 	if d.log.Enabled(context.Background(), slog.LevelDebug) {
 		var in []string
 		for _, x := range ds {

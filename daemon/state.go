@@ -7,13 +7,29 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"syscall"
 	"time"
 
 	"github.com/mptcpkit/mptcpkit/pm"
 )
 
-// DefaultStatePath is where the daemon remembers what it owns.
-const DefaultStatePath = "/run/mptcpkit/daemon.json"
+// StateDir holds the daemons' default state files.
+const StateDir = "/run/mptcpkit"
+
+// DefaultStatePath describes the default state file for help texts.
+const DefaultStatePath = StateDir + "/daemon-<netns inode>.json"
+
+// StatePathFor is the default state file of the daemon managing the
+// network namespace open at nsFD: one per namespace
+// (/run/mptcpkit/daemon-<inode>.json), so daemons in two namespaces never
+// share one.
+func StatePathFor(nsFD int) (string, error) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(nsFD, &st); err != nil {
+		return "", fmt.Errorf("state file: identify the network namespace: %w", err)
+	}
+	return filepath.Join(StateDir, fmt.Sprintf("daemon-%d.json", st.Ino)), nil
+}
 
 // OwnedEndpoint is an endpoint the daemon added.
 type OwnedEndpoint struct {
@@ -51,6 +67,8 @@ type State struct {
 	LeftOut   []string         `json:"left_out,omitempty"`
 	Limits    *pm.Limits       `json:"limits,omitempty"`
 	LastError string           `json:"last_error,omitempty"`
+	// Damping lists links with remembered flaps (policy [damping]).
+	Damping []LinkDamping `json:"damping,omitempty"`
 }
 
 // ReadState reads a state file.

@@ -31,7 +31,9 @@ ports = [443]
 	want := `{"source":"p.toml","owner":"created","remove_on_exit":true,"coexist":false,` +
 		`"limits":{"subflows":null,"add_addr_accepted":3},` +
 		`"addresses":{"skip_loopback":true,"skip_link_local":true,"skip_ula":false,"skip_temporary":false,"require_default_route":false},` +
-		`"rule":[{"name":"lte","interface":"wwan*","flags":["subflow","backup"],"ports":[443],"line":4}]}`
+		`"rule":[{"name":"lte","interface":"wwan*","flags":["subflow","backup"],"ports":[443],"line":4}],` +
+		`"damping":{"hold_down":"1s","max_hold_down":"1m0s","decay":"15s"},` +
+		`"quality":{"backup_when":"","restore_after":"10s","max_restore_after":"2m0s","prefer":"rtt","interval":"500ms"}}`
 	if diff := cmp.Diff(want, string(got)); diff != "" {
 		t.Errorf("JSON (-want +got):\n%s", diff)
 	}

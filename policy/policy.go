@@ -157,13 +157,15 @@ func (r *Rule) AllowsPort(port uint16) bool {
 
 // Policy is a decoded, validated policy.
 type Policy struct {
-	Source       string `json:"source"` // file name, or "(default)"
-	Owner        Owner  `json:"owner"`
-	RemoveOnExit bool   `json:"remove_on_exit"`
-	Coexist      bool   `json:"coexist"`
-	Limits       Limits `json:"limits"`
-	Filter       Filter `json:"addresses"`
-	Rules        []Rule `json:"rule"`
+	Source       string  `json:"source"` // file name, or "(default)"
+	Owner        Owner   `json:"owner"`
+	RemoveOnExit bool    `json:"remove_on_exit"`
+	Coexist      bool    `json:"coexist"`
+	Limits       Limits  `json:"limits"`
+	Filter       Filter  `json:"addresses"`
+	Rules        []Rule  `json:"rule"`
+	Damping      Damping `json:"damping"`
+	Quality      Quality `json:"quality"`
 }
 
 // Default is the policy without a file: every up, non-loopback,
@@ -176,6 +178,7 @@ func Default() *Policy {
 		Limits:       Limits{Subflows: Limit{Set: true, Auto: true}},
 		Filter:       Filter{SkipLoopback: true, SkipLinkLocal: true},
 		Rules:        []Rule{{Name: "default", Interface: "*", Flags: FlagSubflow}},
+		Damping:      DefaultDamping,
 	}
 }
 
@@ -215,13 +218,15 @@ func Load(name string) (*Policy, error) {
 
 // Raw TOML shapes. Pointers tell "absent" from "zero".
 type rawFile struct {
-	Version      *int64     `toml:"version"`
-	Owner        *string    `toml:"owner"`
-	RemoveOnExit *bool      `toml:"remove_on_exit"`
-	Coexist      *bool      `toml:"coexist"`
-	Limits       *rawLimits `toml:"limits"`
-	Addresses    *rawFilter `toml:"addresses"`
-	Rules        []rawRule  `toml:"rule"`
+	Version      *int64      `toml:"version"`
+	Owner        *string     `toml:"owner"`
+	RemoveOnExit *bool       `toml:"remove_on_exit"`
+	Coexist      *bool       `toml:"coexist"`
+	Limits       *rawLimits  `toml:"limits"`
+	Addresses    *rawFilter  `toml:"addresses"`
+	Rules        []rawRule   `toml:"rule"`
+	Damping      *rawDamping `toml:"damping"`
+	Quality      *rawQuality `toml:"quality"`
 }
 
 type rawLimits struct {
@@ -247,7 +252,9 @@ type rawRule struct {
 }
 
 var knownKeys = map[string]string{
-	"":          "version, owner, remove_on_exit, coexist, [limits], [addresses], [[rule]]",
+	"":          "version, owner, remove_on_exit, coexist, [limits], [addresses], [damping], [quality], [[rule]]",
+	"damping":   "hold_down, max_hold_down, decay",
+	"quality":   "backup_when, restore_after, max_restore_after, prefer, interval",
 	"limits":    "subflows, add_addr_accepted",
 	"addresses": "skip_loopback, skip_link_local, skip_ula, skip_temporary, require_default_route",
 	"rule":      "name, interface, kind, flags, ignore, ports",
@@ -324,6 +331,8 @@ func Parse(name string, data []byte) (*Policy, error) {
 		set(&p.Filter.SkipTemporary, a.SkipTemporary)
 		set(&p.Filter.RequireDefaultRoute, a.RequireDefaultRoute)
 	}
+	parseDamping(raw.Damping, p, fail)
+	parseQuality(raw.Quality, p, fail, lines)
 	for i, rr := range raw.Rules {
 		key := fmt.Sprintf("rule.%d", i)
 		r := Rule{Name: rr.Name, Interface: rr.Interface, Kind: rr.Kind, Ignore: rr.Ignore, Line: lines.line(key)}

@@ -2,11 +2,9 @@ package cli
 
 import (
 	"errors"
-	"flag"
 	"fmt"
 	"os"
 	"os/signal"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"time"
@@ -42,8 +40,8 @@ SIGTERM/SIGINT remove the endpoints it added (remove_on_exit) and exit.
 Options:
   --policy FILE        policy file (TOML, version = 1)
   --check-config FILE  validate FILE, print what it says, change nothing
-  --state PATH         state file (default ` + daemon.DefaultStatePath + `;
-                       with -n NETNS: /run/mptcpkit/daemon-NETNS.json)
+  --state PATH         state file (default ` + daemon.DefaultStatePath + `:
+                       one per network namespace)
   --metrics ADDR       serve Prometheus metrics at http://ADDR/metrics
                        (default ` + daemon.DefaultMetricsAddr + `; "" turns them off)
   --coexist            run although NetworkManager or mptcpd manage MPTCP
@@ -67,7 +65,7 @@ func cmdDaemon(e *env, args []string) error {
 	policyPath := fs.String("policy", "", "policy file")
 	fs.StringVar(policyPath, "config", "", "policy file")
 	check := fs.String("check-config", "", "validate a policy file")
-	state := fs.String("state", daemon.DefaultStatePath, "state file")
+	state := fs.String("state", "", "state file")
 	metrics := fs.String("metrics", daemon.DefaultMetricsAddr, "metrics address")
 	coexist := fs.Bool("coexist", false, "coexist with NetworkManager/mptcpd")
 	interval := fs.Duration("interval", 30*time.Second, "reconcile period")
@@ -82,12 +80,6 @@ func cmdDaemon(e *env, args []string) error {
 			return usagef(cmd, "daemon: --check-config FILE validates FILE and runs nothing; drop --policy %s (or check it: --check-config %s)", *policyPath, *policyPath)
 		}
 		return checkConfig(e, *check)
-	}
-	stateSet := false
-	fs.Visit(func(f *flag.Flag) { stateSet = stateSet || f.Name == "state" })
-	if !stateSet && e.netns != "" {
-		// One daemon per namespace: each gets its own state file.
-		*state = filepath.Join(filepath.Dir(daemon.DefaultStatePath), "daemon-"+filepath.Base(e.netns)+".json")
 	}
 	if *interval < time.Second {
 		return usagef(cmd, "daemon: --interval %v is too short; use 1s or more", *interval)

@@ -3,11 +3,9 @@ package cli
 import (
 	"encoding/json"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -23,8 +21,9 @@ Show what the daemon manages: the endpoints it added, and for every address
 whether it has an endpoint and why (or why not), from its state file.
 
 Options:
-  --state PATH   state file (default ` + daemon.DefaultStatePath + `; with
-                 -n NETNS the one of that namespace's daemon)
+  --state PATH   state file (default ` + daemon.DefaultStatePath + `:
+                 the one of the current namespace's daemon, or with
+                 -n NETNS of that namespace's)
   -j, --json     print the state file's JSON
 
 Examples:
@@ -35,17 +34,19 @@ Examples:
 func cmdDaemonStatus(e *env, args []string) error {
 	const cmd = "daemon status"
 	fs := newFlags(e, "daemon", daemonStatusHelp)
-	state := fs.String("state", daemon.DefaultStatePath, "state file")
+	state := fs.String("state", "", "state file")
 	if err := parseFlags(fs, "daemon", args); err != nil {
 		return err
 	}
 	if fs.NArg() > 0 {
 		return usagef("daemon", "%s: unexpected argument %q", cmd, fs.Arg(0))
 	}
-	stateSet := false
-	fs.Visit(func(f *flag.Flag) { stateSet = stateSet || f.Name == "state" })
-	if !stateSet && e.netns != "" {
-		*state = filepath.Join(filepath.Dir(daemon.DefaultStatePath), "daemon-"+filepath.Base(e.netns)+".json")
+	if *state == "" {
+		p, err := defaultStatePath(e)
+		if err != nil {
+			return err
+		}
+		*state = p
 	}
 	s, err := daemon.ReadState(*state)
 	if errors.Is(err, os.ErrNotExist) {
@@ -111,4 +112,23 @@ func writeDaemonStatus(w io.Writer, s *daemon.State, now time.Time) {
 	if len(s.LeftOut) > 0 {
 		fmt.Fprintf(w, "\nleft out for lack of endpoint slots (the kernel holds 8): %s\n", strings.Join(s.LeftOut, ", "))
 	}
+}
+
+// defaultStatePath is the state file of the daemon of the namespace -n
+// names (or the current one).
+func defaultStatePath(e *env) (string, error) {
+	ns, err := e.openNetNS()
+	if err != nil {
+		return "", err
+	}
+	if ns != nil {
+		defer ns.Close()
+		return daemon.StatePathFor(ns.FD())
+	}
+	f, err := os.Open("/proc/thread-self/ns/net")
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	return daemon.StatePathFor(int(f.Fd()))
 }
