@@ -58,6 +58,9 @@ type Config struct {
 	Interval time.Duration
 	// MetricsAddr, if set, serves Prometheus metrics at http://ADDR/metrics.
 	MetricsAddr string
+	// HTTPAddr, if set, serves the live status page at http://ADDR/ (and
+	// its data). A port alone (":8080" or "8080") means loopback.
+	HTTPAddr string
 	// Metrics receives the daemon's metrics (default: new ones, served on
 	// MetricsAddr).
 	Metrics *Metrics
@@ -70,6 +73,9 @@ type Config struct {
 	// OnReconcile, if set, is called after every reconcile with the
 	// state written (tests, status).
 	OnReconcile func(*State)
+	// OnQuality, if set, is called after every measurement of the paths
+	// (policy [quality], or the status page) with what was measured.
+	OnQuality func(Quality)
 }
 
 // ErrConflict is wrapped by Run's error when another manager of MPTCP
@@ -105,10 +111,13 @@ type daemon struct {
 	lastErr  string
 	kernel   []KernelEndpoint // the whole table as last read
 	flaps    flaps
+	quality  *quality
+	links    map[netip.Addr]string // local address -> link name, as last reconciled
+	polBkup  map[netip.Addr]bool   // addresses the policy itself makes backup
 }
 
 func newDaemon(cfg Config) (*daemon, error) {
-	d := &daemon{cfg: cfg, log: cfg.Logger, pol: cfg.Policy, owned: map[netip.Addr]*OwnedEndpoint{}}
+	d := &daemon{cfg: cfg, log: cfg.Logger, pol: cfg.Policy, owned: map[netip.Addr]*OwnedEndpoint{}, quality: newQuality()}
 	if d.log == nil {
 		d.log = slog.New(slog.DiscardHandler)
 	}
@@ -281,6 +290,9 @@ func (d *daemon) run(ctx context.Context) error {
 		}
 	}
 	rearm()
+	// measure samples the paths' quality (policy [quality], status page).
+	measure := time.NewTicker(d.measureInterval())
+	defer measure.Stop()
 	tick := time.NewTicker(d.cfg.Interval)
 	defer tick.Stop()
 	changes := d.mon.Changes()
@@ -310,8 +322,14 @@ func (d *daemon) run(ctx context.Context) error {
 		case <-tick.C:
 			d.reconcile(us)
 			rearm()
+		case <-measure.C:
+			if d.measureQuality(us) {
+				d.reconcile(us)
+				rearm()
+			}
 		case <-d.cfg.Reload:
 			d.reload()
+			measure.Reset(d.measureInterval())
 			d.reconcile(us)
 			rearm()
 		}
@@ -400,6 +418,7 @@ func (d *daemon) saveState(ds []Decision, limits *pm.Limits) *State {
 		Version: 1, PID: os.Getpid(), NetNS: d.nsID, Mode: d.mode, Policy: d.pol.Source,
 		Updated: time.Now().UTC().Truncate(time.Millisecond), Decisions: ds, Limits: limits, LastError: d.lastErr,
 		Damping: d.flaps.report(d.pol.Damping, time.Now()),
+		Paths:   d.quality.snapshot().Paths,
 	}
 	for _, e := range d.sortedOwned() {
 		s.Endpoints = append(s.Endpoints, *e)
@@ -419,4 +438,14 @@ func (d *daemon) saveState(ds []Decision, limits *pm.Limits) *State {
 		d.log.Error("cannot write the state file; a restart may not know which endpoints are ours", "state", d.cfg.StatePath, "err", err)
 	}
 	return s
+}
+
+// statusOn reports whether the status page is served.
+func (d *daemon) statusOn() bool { return d.cfg.HTTPAddr != "" }
+
+func (d *daemon) measureInterval() time.Duration {
+	if iv := time.Duration(d.pol.Quality.Interval); iv > 0 {
+		return iv
+	}
+	return time.Duration(policy.DefaultQuality.Interval)
 }

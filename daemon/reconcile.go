@@ -31,6 +31,23 @@ func (d *daemon) reconcile(us *userspacePM) {
 		d.log.Warn("link is flapping; its endpoints wait out a hold-down", "detail", ev, "policy", "[damping]")
 	}
 	d.flaps.apply(ds, d.pol.Damping, now)
+	d.links = map[netip.Addr]string{}
+	d.polBkup = map[netip.Addr]bool{}
+	for _, x := range ds {
+		d.links[x.Addr] = x.Link
+		if x.In && x.flags&pm.FlagBackup != 0 {
+			d.polBkup[x.Addr] = true
+		}
+	}
+	for addr, why := range d.quality.demoted() {
+		for i := range ds {
+			if ds[i].Addr == addr && ds[i].In && ds[i].flags&pm.FlagBackup == 0 {
+				ds[i].flags |= pm.FlagBackup
+				ds[i].Flags = ds[i].flags.String()
+				ds[i].Reason += "; backup by path selection: " + why
+			}
+		}
+	}
 	if d.log.Enabled(context.Background(), slog.LevelDebug) {
 		var in []string
 		for _, x := range ds {

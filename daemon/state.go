@@ -69,6 +69,9 @@ type State struct {
 	LastError string           `json:"last_error,omitempty"`
 	// Damping lists links with remembered flaps (policy [damping]).
 	Damping []LinkDamping `json:"damping,omitempty"`
+	// Paths are the paths as last measured (policy [quality] or the
+	// status page on), with path selection's decisions.
+	Paths []PathQuality `json:"paths,omitempty"`
 }
 
 // ReadState reads a state file.

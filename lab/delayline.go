@@ -148,7 +148,32 @@ func DelayLineMain(args []string) int {
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	err := RunDelayLine(ctx, log.With("lab", *name), specs, func() {
+	// SIGHUP: Impair changed a path's delay in the lab's state file.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	delays := make([]atomic.Int64, len(specs))
+	for i, s := range specs {
+		delays[i].Store(int64(s.Delay))
+	}
+	go func() {
+		for range hup {
+			st, err := Load(*name)
+			if err != nil {
+				log.Error("delay line: reload", "err", err)
+				continue
+			}
+			for i, s := range specs {
+				for _, n := range delaySpecs(st) {
+					if n.NetNS == s.NetNS && n.Tun == s.Tun {
+						delays[i].Store(int64(n.Delay))
+					}
+				}
+			}
+			log.Info("delay line: delays reloaded")
+		}
+	}()
+	err := runDelayLine(ctx, log.With("lab", *name), specs, delays, func() {
 		fmt.Fprintln(os.Stdout, "ready")
 		os.Stdout.Close()
 	})
@@ -163,6 +188,15 @@ func DelayLineMain(args []string) int {
 // read from it back after the spec's delay, until ctx is done. ready is
 // called once all devices are attached.
 func RunDelayLine(ctx context.Context, log *slog.Logger, specs []DelaySpec, ready func()) error {
+	delays := make([]atomic.Int64, len(specs))
+	for i, s := range specs {
+		delays[i].Store(int64(s.Delay))
+	}
+	return runDelayLine(ctx, log, specs, delays, ready)
+}
+
+// runDelayLine is RunDelayLine with delays that may change while it runs.
+func runDelayLine(ctx context.Context, log *slog.Logger, specs []DelaySpec, delays []atomic.Int64, ready func()) error {
 	var files []*os.File
 	defer func() {
 		for _, f := range files {
@@ -192,7 +226,8 @@ func RunDelayLine(ctx context.Context, log *slog.Logger, specs []DelaySpec, read
 	errc := make(chan error, len(specs))
 	var dropped atomic.Uint64
 	for i, s := range specs {
-		go func() { errc <- delay(ctx, files[i], s.Delay, &dropped) }()
+		_ = s
+		go func() { errc <- delay(ctx, files[i], &delays[i], &dropped) }()
 	}
 	select {
 	case <-ctx.Done():
@@ -230,7 +265,7 @@ type packet struct {
 // delay runs one direction: a reader stamps each packet with the time it
 // is due and queues it (a FIFO is time-ordered: the delay is constant), a
 // writer waits for each packet's time and writes it back.
-func delay(ctx context.Context, f *os.File, d time.Duration, dropped *atomic.Uint64) error {
+func delay(ctx context.Context, f *os.File, d *atomic.Int64, dropped *atomic.Uint64) error {
 	q := make(chan packet, DelayLineQueue)
 	free := make(chan []byte, DelayLineQueue+16)
 	for range DelayLineQueue + 16 {
@@ -251,7 +286,7 @@ func delay(ctx context.Context, f *os.File, d time.Duration, dropped *atomic.Uin
 				return
 			}
 			select {
-			case q <- packet{due: time.Now().Add(d), b: b, n: n}:
+			case q <- packet{due: time.Now().Add(time.Duration(d.Load())), b: b, n: n}:
 			default:
 				dropped.Add(1)
 			}

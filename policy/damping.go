@@ -76,3 +76,12 @@ func parseDamping(raw *rawDamping, p *Policy, fail func(key, msg, fix string)) {
 			"the back-off starts at hold_down and doubles up to max_hold_down: make max_hold_down at least hold_down")
 	}
 }
+
+// Summary is one line for `--check-config`.
+func (d Damping) Summary() string {
+	if d.HoldDown <= 0 {
+		return "damping: off (a flapping link's endpoints return at once)\n"
+	}
+	return fmt.Sprintf("damping: hold-down %v from a link's second flap, doubling up to %v; one flap forgotten per %v quiet\n",
+		time.Duration(d.HoldDown), time.Duration(d.MaxHoldDown), time.Duration(d.Decay))
+}

@@ -179,6 +179,7 @@ func Default() *Policy {
 		Filter:       Filter{SkipLoopback: true, SkipLinkLocal: true},
 		Rules:        []Rule{{Name: "default", Interface: "*", Flags: FlagSubflow}},
 		Damping:      DefaultDamping,
+		Quality:      DefaultQuality,
 	}
 }
 
@@ -597,6 +598,8 @@ func (p *Policy) Summary() string {
 	}
 	sort.Strings(skips)
 	fmt.Fprintf(&b, "addresses: skip %s; require default route: %t\n", strings.Join(skips, ", "), p.Filter.RequireDefaultRoute)
+	b.WriteString(p.Damping.Summary())
+	b.WriteString(p.Quality.Summary())
 	for i, r := range p.Rules {
 		what := "flags " + r.Flags.String()
 		if r.Ignore {

@@ -225,3 +225,12 @@ func parseValue(metric, w string) (float64, error) {
 		return 0, fmt.Errorf("rate is a number with bit, kbit, mbit or gbit (like 5mbit)")
 	}
 }
+
+// Summary is one line for `--check-config`.
+func (q Quality) Summary() string {
+	if !q.Enabled() {
+		return "path selection by quality: off\n"
+	}
+	return fmt.Sprintf("path selection: backup when %s (measured every %v); retried after %v, up to %v; prefer %s\n",
+		q.BackupWhen.Text, time.Duration(q.Interval), time.Duration(q.RestoreAfter), time.Duration(q.MaxRestoreAfter), q.Prefer)
+}

@@ -112,6 +112,29 @@ func writeDaemonStatus(w io.Writer, s *daemon.State, now time.Time) {
 	if len(s.LeftOut) > 0 {
 		fmt.Fprintf(w, "\nleft out for lack of endpoint slots (the kernel holds 8): %s\n", strings.Join(s.LeftOut, ", "))
 	}
+	if len(s.Damping) > 0 {
+		fmt.Fprintf(w, "\nflapping links:\n")
+		for _, l := range s.Damping {
+			held := ""
+			if !l.HeldUntil.IsZero() {
+				held = fmt.Sprintf(", held down until %s", l.HeldUntil.Local().Format("15:04:05.000"))
+			}
+			fmt.Fprintf(w, "  %s: %d flaps remembered, last hold-down %v%s\n", l.Link, l.Flaps, l.HoldDown, held)
+		}
+	}
+	if len(s.Paths) > 0 {
+		fmt.Fprintf(w, "\npaths (measured from their subflows):\n")
+		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+		for _, p := range s.Paths {
+			sel := "active"
+			if p.Backup {
+				sel = "backup (" + p.Why + ")"
+			}
+			fmt.Fprintf(tw, "  %s\t%s\t%d subflows\trtt %v\tloss %.1f%%\t%.1f Mbit/s out\t%.1f Mbit/s in\t%s\n",
+				p.Addr, p.Link, p.Subflows, p.RTT.Round(100*time.Microsecond), p.Loss, p.TxBps/1e6, p.RxBps/1e6, sel)
+		}
+		tw.Flush()
+	}
 }
 
 // defaultStatePath is the state file of the daemon of the namespace -n
