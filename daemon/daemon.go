@@ -112,6 +112,7 @@ type daemon struct {
 	kernel   []KernelEndpoint // the whole table as last read
 	flaps    flaps
 	quality  *quality
+	status   *statusHub            // nil unless the status page is served
 	links    map[netip.Addr]string // local address -> link name, as last reconciled
 	polBkup  map[netip.Addr]bool   // addresses the policy itself makes backup
 }
@@ -257,6 +258,18 @@ func (d *daemon) run(ctx context.Context) error {
 
 	if d.cfg.MetricsAddr != "" {
 		stop, err := d.metrics.serve(d.cfg.MetricsAddr, d.log)
+		if err != nil {
+			return err
+		}
+		defer stop()
+	}
+	if d.cfg.HTTPAddr != "" {
+		addr, err := StatusAddr(d.cfg.HTTPAddr)
+		if err != nil {
+			return fmt.Errorf("daemon: %w", err)
+		}
+		d.status = newStatusHub()
+		stop, err := d.serveStatus(addr)
 		if err != nil {
 			return err
 		}
@@ -433,6 +446,9 @@ func (d *daemon) saveState(ds []Decision, limits *pm.Limits) *State {
 		if !x.In && strings.HasPrefix(x.Reason, "left out") {
 			s.LeftOut = append(s.LeftOut, x.Addr.String())
 		}
+	}
+	if d.status != nil {
+		d.status.setState(s)
 	}
 	if err := writeState(d.cfg.StatePath, s); err != nil {
 		d.log.Error("cannot write the state file; a restart may not know which endpoints are ours", "state", d.cfg.StatePath, "err", err)

@@ -10,6 +10,14 @@
 // restart neither duplicates nor orphans endpoints, and endpoints added by
 // someone else are left alone unless the policy says owner = "all". When
 // more addresses qualify than the kernel's 8 slots it keeps the first by rule
-// order and logs which it left out. It serves Prometheus metrics and, with
-// net.mptcp.path_manager=userspace, creates subflows per connection itself.
+// order and logs which it left out. It serves Prometheus metrics (its own
+// text-format writer, expo.go) and, with net.mptcp.path_manager=userspace,
+// creates subflows per connection itself.
+//
+// Changes are acted on at once; a link that keeps flapping is held down
+// with an exponential back-off (policy [damping], damping.go). With a
+// policy [quality] it measures each path from its subflows' tcp_info and
+// makes a degraded path backup, trying it again later (quality.go). With
+// Config.HTTPAddr it serves a live status page embedded in the binary
+// (status.go, status/).
 package daemon

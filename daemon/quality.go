@@ -437,6 +437,9 @@ func (d *daemon) measureQuality(us *userspacePM) bool {
 	if d.cfg.OnQuality != nil {
 		d.cfg.OnQuality(d.quality.snapshot())
 	}
+	if d.status != nil {
+		d.status.setQuality(d.quality.snapshot())
+	}
 	if us != nil {
 		d.applySubflowBackup(conns)
 		return false

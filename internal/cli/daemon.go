@@ -17,7 +17,7 @@ import (
 const defaultPolicyPath = "/etc/mptcpkit/daemon.toml"
 
 const daemonHelp = `Usage:
-  mptcpkit [-n NETNS] [-v] daemon [--policy FILE] [--state PATH] [--metrics ADDR] [--coexist]
+  mptcpkit [-n NETNS] [-v] daemon [--policy FILE] [--state PATH] [--metrics ADDR] [--http ADDR] [--coexist]
   mptcpkit daemon --check-config FILE
   mptcpkit [-j] daemon status [--state PATH]
 
@@ -44,6 +44,10 @@ Options:
                        one per network namespace)
   --metrics ADDR       serve Prometheus metrics at http://ADDR/metrics
                        (default ` + daemon.DefaultMetricsAddr + `; "" turns them off)
+  --http ADDR          serve the live status page (paths, endpoints, their
+                       quality, per-subflow throughput graphs) at
+                       http://ADDR/; a port alone means loopback (off by
+                       default)
   --coexist            run although NetworkManager or mptcpd manage MPTCP
                        endpoints here, staying off their interfaces
   --interval D         safety-net reconcile period (default 30s)
@@ -52,6 +56,7 @@ Examples:
   mptcpkit daemon --check-config /etc/mptcpkit/daemon.toml
   mptcpkit -v daemon --policy /etc/mptcpkit/daemon.toml
   mptcpkit -n lab1-client daemon --state /run/mptcpkit/lab1.json --metrics 127.0.0.1:9809
+  mptcpkit daemon --http 8080    # status page at http://127.0.0.1:8080/
   mptcpkit daemon status
   kill -HUP $(pidof mptcpkit)     # reload the policy
 `
@@ -67,6 +72,7 @@ func cmdDaemon(e *env, args []string) error {
 	check := fs.String("check-config", "", "validate a policy file")
 	state := fs.String("state", "", "state file")
 	metrics := fs.String("metrics", daemon.DefaultMetricsAddr, "metrics address")
+	httpAddr := fs.String("http", "", "status page address")
 	coexist := fs.Bool("coexist", false, "coexist with NetworkManager/mptcpd")
 	interval := fs.Duration("interval", 30*time.Second, "reconcile period")
 	if err := parseFlags(fs, cmd, args); err != nil {
@@ -80,6 +86,11 @@ func cmdDaemon(e *env, args []string) error {
 			return usagef(cmd, "daemon: --check-config FILE validates FILE and runs nothing; drop --policy %s (or check it: --check-config %s)", *policyPath, *policyPath)
 		}
 		return checkConfig(e, *check)
+	}
+	if *httpAddr != "" {
+		if _, err := daemon.StatusAddr(*httpAddr); err != nil {
+			return usagef(cmd, "daemon: %v", err)
+		}
 	}
 	if *interval < time.Second {
 		return usagef(cmd, "daemon: --interval %v is too short; use 1s or more", *interval)
@@ -104,7 +115,7 @@ func cmdDaemon(e *env, args []string) error {
 	}
 	cfg := daemon.Config{
 		Policy: pol, PolicyPath: *policyPath, StatePath: *state, Logger: e.log,
-		Coexist: *coexist, Interval: *interval, MetricsAddr: *metrics,
+		Coexist: *coexist, Interval: *interval, MetricsAddr: *metrics, HTTPAddr: *httpAddr,
 	}
 	if ns != nil {
 		defer ns.Close()
