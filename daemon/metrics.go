@@ -125,6 +125,7 @@ func (m *Metrics) WriteText(w io.Writer) error {
 	if d != nil {
 		d.writeConns(t)
 		d.writeNetstat(t)
+		d.writePaths(t)
 	}
 	return t.flush()
 }
@@ -194,6 +195,33 @@ func (d *daemon) writeNetstat(t *textWriter) {
 	sort.Strings(names)
 	for _, n := range names {
 		t.sample(name, []string{"counter"}, []string{n}, float64(counters[n]))
+	}
+}
+
+// writePaths writes the paths as last measured (policy [quality] or the
+// status page on; nothing otherwise).
+func (d *daemon) writePaths(t *textWriter) {
+	q := d.quality.snapshot()
+	l := []string{"address", "link"}
+	for _, m := range []struct {
+		name, help string
+		v          func(p PathQuality) float64
+	}{
+		{"mptcpkit_path_rtt_seconds", "Mean smoothed RTT of the path's subflows (path selection's measurement).", func(p PathQuality) float64 { return p.RTT.Seconds() }},
+		{"mptcpkit_path_loss_ratio", "Retransmitted share of the segments the path's subflows sent in the last interval.", func(p PathQuality) float64 { return p.Loss / 100 }},
+		{"mptcpkit_path_transmit_bits_per_second", "Bytes acknowledged on the path's subflows in the last interval, in bits per second.", func(p PathQuality) float64 { return p.TxBps }},
+		{"mptcpkit_path_receive_bits_per_second", "Bytes received on the path's subflows in the last interval, in bits per second.", func(p PathQuality) float64 { return p.RxBps }},
+		{"mptcpkit_path_backup", "1 when path selection made the path backup ([quality] backup_when).", func(p PathQuality) float64 {
+			if p.Backup {
+				return 1
+			}
+			return 0
+		}},
+	} {
+		t.header(m.name, "gauge", m.help)
+		for _, p := range q.Paths {
+			t.sample(m.name, l, []string{p.Addr.String(), p.Link}, m.v(p))
+		}
 	}
 }
 

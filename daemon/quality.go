@@ -230,8 +230,16 @@ func (q *quality) measure(conns []sockdiag.Connection, now time.Time, pol policy
 		sort.Slice(q.snap.Paths, func(i, j int) bool { return q.snap.Paths[i].Addr.Less(q.snap.Paths[j].Addr) })
 	}
 	if !pol.Enabled() {
+		// Off (or turned off by a reload): nothing stays demoted.
+		for _, ps := range q.paths {
+			if ps.backup {
+				ps.backup, ps.why, ps.restoreAt = false, "", time.Time{}
+				changed = true
+				events = append(events, fmt.Sprintf("%s: active again (path selection is off)", ps.addr))
+			}
+		}
 		snapPaths()
-		return false, nil
+		return changed, events
 	}
 
 	// Decide. Demoted paths are tried again (promoted on trial) after

@@ -1,10 +1,14 @@
 package daemon
 
 import (
+	"bytes"
 	"net/netip"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/mptcpkit/mptcpkit/mptcp"
 	"github.com/mptcpkit/mptcpkit/policy"
@@ -83,6 +87,22 @@ interval = "500ms"
 	}
 	if _, ok := q.demoted()[netip.MustParseAddr("10.0.1.1")]; !ok {
 		t.Fatal("a not demoted")
+	}
+	// The path metrics parse as the text format, backup flagged.
+	var buf bytes.Buffer
+	tw := newTextWriter(&buf)
+	(&daemon{quality: q}).writePaths(tw)
+	tw.flush()
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	mfs, err := parser.TextToMetricFamilies(bytes.NewReader(buf.Bytes()))
+	if err != nil {
+		t.Fatalf("path metrics: %v\n%s", err, buf.String())
+	}
+	if m := mfs["mptcpkit_path_backup"].GetMetric(); len(m) != 2 || m[0].GetGauge().GetValue() != 1 || m[1].GetGauge().GetValue() != 0 {
+		t.Errorf("mptcpkit_path_backup: %v", m)
+	}
+	if m := mfs["mptcpkit_path_loss_ratio"].GetMetric(); len(m) != 2 || m[0].GetGauge().GetValue() != 0.05 {
+		t.Errorf("mptcpkit_path_loss_ratio: %v", m)
 	}
 	snap := q.snapshot()
 	if len(snap.Paths) != 2 || !snap.Paths[0].Backup || snap.Paths[0].Loss != 5 || snap.Paths[1].TxBps != 1.6e6 {

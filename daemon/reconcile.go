@@ -41,13 +41,18 @@ func (d *daemon) reconcile(us *userspacePM) {
 	}
 	for addr, why := range d.quality.demoted() {
 		for i := range ds {
-			if ds[i].Addr == addr && ds[i].In && ds[i].flags&pm.FlagBackup == 0 {
-				ds[i].flags |= pm.FlagBackup
-				ds[i].Flags = ds[i].flags.String()
-				ds[i].Reason += "; backup by path selection: " + why
+			if ds[i].Addr != addr || ds[i].flags&pm.FlagBackup != 0 {
+				continue
 			}
+			if !ds[i].In {
+				continue
+			}
+			ds[i].flags |= pm.FlagBackup
+			ds[i].Flags = ds[i].flags.String()
+			ds[i].Reason += "; backup by path selection: " + why
 		}
 	}
+
 	if d.log.Enabled(context.Background(), slog.LevelDebug) {
 		var in []string
 		for _, x := range ds {
@@ -174,6 +179,10 @@ func (d *daemon) apply(ds []Decision) error {
 		}
 		if k, ok := byAddr[w.Addr]; ok && k.Flags&pm.FlagImplicit == 0 {
 			if _, mine := d.owned[w.Addr]; !mine {
+				if _, bad := d.quality.demoted()[w.Addr]; bad && d.pol.Quality.Enabled() {
+					d.log.Warn("path selection cannot make this path backup: its endpoint was added by someone else", "address", w.Addr, "endpoint", k.ID,
+						"fix", `set owner = "all" in the policy to let the daemon manage it`)
+				}
 				w.In = false
 				w.Reason = fmt.Sprintf("already has endpoint id %d (%s) added by someone else; left alone (owner = created)", k.ID, k.Flags)
 				continue
