@@ -269,7 +269,7 @@ func (d *daemon) run(ctx context.Context) error {
 			return fmt.Errorf("daemon: %w", err)
 		}
 		d.status = newStatusHub()
-		stop, err := d.serveStatus(addr)
+		_, stop, err := d.serveStatus(addr, statusReadTimeout)
 		if err != nil {
 			return err
 		}

@@ -145,6 +145,9 @@ func (h *statusHub) serveEvents(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	rc := http.NewResponseController(w)
+	// A stream reads nothing more: no read deadline (its writes have
+	// deadlines instead).
+	rc.SetReadDeadline(time.Time{})
 	w.Header().Set("Content-Type", "text/event-stream")
 	w.Header().Set("Cache-Control", "no-store")
 	ch := h.subscribe()
@@ -182,11 +185,15 @@ func (h *statusHub) serveEvents(w http.ResponseWriter, r *http.Request) {
 	}
 }
 
-// serveStatus starts the status page server; stop shuts it down.
-func (d *daemon) serveStatus(addr string) (stop func(), err error) {
+// statusReadTimeout bounds reading a request (headers and body).
+const statusReadTimeout = 10 * time.Second
+
+// serveStatus starts the status page server on addr; it returns the
+// address it listens on, and stop shuts it down.
+func (d *daemon) serveStatus(addr string, readTimeout time.Duration) (bound string, stop func(), err error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
-		return nil, fmt.Errorf("status page: listen on %s: %w (choose another with --http ADDR)", addr, err)
+		return "", nil, fmt.Errorf("status page: listen on %s: %w (choose another with --http ADDR)", addr, err)
 	}
 	if host, _, _ := net.SplitHostPort(addr); host != "" && !net.ParseIP(host).IsLoopback() && host != "localhost" {
 		d.log.Warn("the status page is reachable from other hosts; it shows this host's addresses and traffic", "addr", addr)
@@ -220,14 +227,14 @@ func (d *daemon) serveStatus(addr string) (stop func(), err error) {
 	base, cancelBase := context.WithCancel(context.Background())
 	srv := &http.Server{
 		BaseContext: func(net.Listener) context.Context { return base },
-		Handler:     mux, ReadHeaderTimeout: 5 * time.Second, ReadTimeout: 10 * time.Second,
+		Handler:     mux, ReadHeaderTimeout: min(5*time.Second, readTimeout), ReadTimeout: readTimeout,
 		IdleTimeout: time.Minute, MaxHeaderBytes: 16 << 10,
 		ErrorLog: slog.NewLogLogger(d.log.Handler(), slog.LevelDebug),
 	}
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(ln) }()
 	d.log.Info("serving the status page", "url", "http://"+ln.Addr().String()+"/")
-	return func() {
+	return ln.Addr().String(), func() {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		cancelBase() // ends the event streams
