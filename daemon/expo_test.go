@@ -3,6 +3,7 @@ package daemon
 import (
 	"bytes"
 	"math"
+	"os/exec"
 	"strings"
 	"testing"
 
@@ -71,5 +72,21 @@ func TestTextFormat(t *testing.T) {
 	}
 	if got := mfs["mptcpkit_endpoints"].GetMetric(); len(got) != 7 {
 		t.Errorf("endpoints by flag: %d series, want 7", len(got))
+	}
+}
+
+// TestNoMetricsLibraryInBinary: the mptcpkit binary links no Prometheus
+// client library nor protobuf (their package initialisation slowed every
+// command's start-up); prometheus/common stays a test-only dependency.
+func TestNoMetricsLibraryInBinary(t *testing.T) {
+	out, err := exec.Command("go", "list", "-deps", "github.com/mptcpkit/mptcpkit/cmd/mptcpkit").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go list: %v\n%s", err, out)
+	}
+	for _, pkg := range strings.Fields(string(out)) {
+		if strings.HasPrefix(pkg, "github.com/prometheus/client_golang") || strings.HasPrefix(pkg, "github.com/prometheus/common") ||
+			strings.HasPrefix(pkg, "github.com/prometheus/client_model") || strings.HasPrefix(pkg, "google.golang.org/protobuf") {
+			t.Errorf("cmd/mptcpkit depends on %s", pkg)
+		}
 	}
 }
