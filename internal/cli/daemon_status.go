@@ -117,7 +117,7 @@ func writeDaemonStatus(w io.Writer, s *daemon.State, now time.Time) {
 		for _, l := range s.Damping {
 			held := ""
 			if !l.HeldUntil.IsZero() {
-				held = fmt.Sprintf(", held down until %s", l.HeldUntil.Local().Format("15:04:05.000"))
+				held = fmt.Sprintf(", held down until %s UTC", l.HeldUntil.UTC().Format("15:04:05.000"))
 			}
 			fmt.Fprintf(w, "  %s: %d flaps remembered, last hold-down %v%s\n", l.Link, l.Flaps, l.HoldDown, held)
 		}

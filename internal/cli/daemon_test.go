@@ -211,6 +211,12 @@ func TestDaemonStatusGolden(t *testing.T) {
 			{Addr: netip.MustParseAddr("fe80::1"), Link: "eth0", Reason: "link-local address"},
 			{Addr: netip.MustParseAddr("100.64.0.9"), Link: "wwan0", Reason: "interface has no carrier (oper state lowerlayerdown)"},
 		},
+		Damping: []daemon.LinkDamping{{Link: "wlan1", Flaps: 3, HoldDown: 2 * time.Second, LastFlap: at, HeldUntil: at.Add(2 * time.Second)}},
+		Paths: []daemon.PathQuality{
+			{Addr: netip.MustParseAddr("192.0.2.1"), Link: "eth0", Subflows: 2, RTT: 12300 * time.Microsecond, Loss: 9.8, TxBps: 41.5e6, RxBps: 1.2e6,
+				Backup: true, Why: "loss 9.8% > 2.0% over 3s"},
+			{Addr: netip.MustParseAddr("198.51.100.7"), Link: "wlan0", Subflows: 1, RTT: 31 * time.Millisecond, TxBps: 12e6},
+		},
 	}
 	var b bytes.Buffer
 	writeDaemonStatus(&b, s, at.Add(3*time.Second))
