@@ -75,6 +75,9 @@ func parseQuality(raw *rawQuality, p *Policy, fail func(key, msg, fix string), _
 		return
 	}
 	q := &p.Quality
+	if raw.BackupWhen == nil {
+		fail("quality", "[quality] has no backup_when: path selection would stay off", `add e.g. backup_when = "loss > 2% for 3s", or remove [quality]`)
+	}
 	if raw.BackupWhen != nil {
 		c, err := ParseCondition(*raw.BackupWhen)
 		if err != nil {

@@ -63,8 +63,9 @@ flags = ["subflow"]
 		{"[quality]\nbackup_when = \"rtt > 2ms for\"\n", "at the end: `for` needs a duration"},
 		{"[quality]\nbackup_when = \"rtt > 2ms then loss > 1%\"\n", `at word 4 "then": expected`},
 		{"[quality]\nbackup_when = \"rate < 5 megabits\"\n", `rate is a number with bit`},
-		{"[quality]\nprefer = \"speed\"\n", `p.toml:3: quality.prefer = "speed" is not known`},
-		{"[quality]\ninterval = \"1ms\"\n", "p.toml:3: quality.interval: 1ms is too short"},
+		{"[quality]\nbackup_when = \"rtt > 1s\"\nprefer = \"speed\"\n", `p.toml:4: quality.prefer = "speed" is not known`},
+		{"[quality]\nbackup_when = \"rtt > 1s\"\ninterval = \"1ms\"\n", "p.toml:4: quality.interval: 1ms is too short"},
+		{"\n[quality]\nprefer = \"rtt\"\n", "p.toml:3: [quality] has no backup_when"},
 		{"[quality]\nbackup_when = 3\n", "p.toml:3"},
 	} {
 		_, err := policy.Parse("p.toml", []byte("version = 1\n"+tc.in))
