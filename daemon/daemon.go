@@ -115,6 +115,9 @@ type daemon struct {
 	status   *statusHub            // nil unless the status page is served
 	links    map[netip.Addr]string // local address -> link name, as last reconciled
 	polBkup  map[netip.Addr]bool   // addresses the policy itself makes backup
+	// backupWarned: demoted addresses already warned about subflows the
+	// kernel did not mark backup.
+	backupWarned map[netip.Addr]bool
 }
 
 func newDaemon(cfg Config) (*daemon, error) {

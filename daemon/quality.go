@@ -452,6 +452,7 @@ func (d *daemon) measureQuality(us *userspacePM) bool {
 		d.applySubflowBackup(conns)
 		return false
 	}
+	d.checkKernelBackup(conns)
 	return changed
 }
 
@@ -479,6 +480,48 @@ func (d *daemon) applySubflowBackup(conns []sockdiag.Connection) {
 				continue
 			}
 			d.metrics.changes.WithLabelValues("subflow_priority").Inc()
+		}
+	}
+}
+
+// checkKernelBackup warns (once per demotion) when a demoted path still
+// has subflows the kernel did not mark backup: the in-kernel path manager
+// sends MP_PRIO on the first subflow of an address only, so a second
+// subflow from the same address (made when the endpoint was added while a
+// connection already used the address for its first subflow) stays active.
+func (d *daemon) checkKernelBackup(conns []sockdiag.Connection) {
+	demoted := d.quality.demoted()
+	for a := range d.backupWarned {
+		if _, ok := demoted[a]; !ok {
+			delete(d.backupWarned, a)
+		}
+	}
+	for a := range demoted {
+		if d.backupWarned[a] {
+			continue
+		}
+		var marked, unmarked int
+		for i := range conns {
+			for _, sf := range conns[i].Subflows {
+				if sf.State != 1 || sf.MPTCP == nil || sf.Local.Addr() != a {
+					continue
+				}
+				if sf.MPTCP.Flags&sockdiag.FlagBackupLocal != 0 {
+					marked++
+				} else {
+					unmarked++
+				}
+			}
+		}
+		if marked > 0 && unmarked > 0 {
+			if d.backupWarned == nil {
+				d.backupWarned = map[netip.Addr]bool{}
+			}
+			d.backupWarned[a] = true
+			d.log.Warn("path selection: the kernel made only some subflows of this path backup; the others stay active",
+				"address", a, "backup", marked, "active", unmarked,
+				"why", "the in-kernel path manager sends MP_PRIO on one subflow per address and connection; a second subflow from the address appears when its endpoint is added while a connection already uses the address",
+				"fix", "start the daemon before the connections, or use the userspace path manager (per-subflow priority)")
 		}
 	}
 }

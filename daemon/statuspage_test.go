@@ -14,6 +14,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -178,7 +179,8 @@ func startChromium(t *testing.T) *cdp {
 // TestStatusPage: `daemon --http` on a 2-path lab with an MPTCP transfer
 // running, seen in a real headless Chromium: the page loads (everything
 // from the daemon, no external resources), shows both lab paths with their
-// quality, and the per-subflow throughput graphs move while traffic flows.
+// quality, the per-subflow throughput graphs move while traffic flows, and
+// when path 1 starts losing packets it is shown as backup with the reason.
 // It writes a screenshot to the test's temporary directory, and to
 // docs/daemon-status.png when MPTCPKIT_SCREENSHOT_DOCS=1.
 func TestStatusPage(t *testing.T) {
@@ -212,12 +214,30 @@ func TestStatusPage(t *testing.T) {
 	defer server.Close()
 
 	addr := freePort(t)
+	ready := make(chan struct{})
+	var once sync.Once
 	done := make(chan error, 1)
 	dctx, dcancel := context.WithCancel(ctx)
 	go func() {
-		done <- daemon.Run(dctx, daemon.Config{NetNS: client.FD(), HTTPAddr: addr, Logger: log,
-			StatePath: t.TempDir() + "/s.json", Conflicts: func() ([]daemon.Conflict, error) { return nil, nil }})
+		done <- daemon.Run(dctx, daemon.Config{NetNS: client.FD(), HTTPAddr: addr, Logger: log, Policy: mustPolicy(t, `version = 1
+[quality]
+backup_when = "loss > 2% for 1s"
+restore_after = "2m"
+[[rule]]
+interface = "mk*"
+flags = ["subflow"]
+`),
+			StatePath: t.TempDir() + "/s.json", Conflicts: func() ([]daemon.Conflict, error) { return nil, nil },
+			OnReconcile: func(*daemon.State) { once.Do(func() { close(ready) }) }})
 	}()
+	// The daemon runs before the connection opens (an endpoint added for
+	// the address of a live connection's first subflow makes the kernel
+	// open a second subflow from that address).
+	select {
+	case <-ready:
+	case <-time.After(5 * time.Second):
+		t.Fatal("no reconcile within 5 s")
+	}
 	defer func() {
 		dcancel()
 		if err := <-done; err != nil {
@@ -329,8 +349,25 @@ func TestStatusPage(t *testing.T) {
 		t.Errorf("the page loaded resources from elsewhere: %q", external)
 	}
 
+	// Path 1 degrades: the page shows it made backup, and why.
+	if err := lab.Impair(st, 1, 10, 0); err != nil {
+		t.Fatal(err)
+	}
+	var sel string
+	for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(200 * time.Millisecond) {
+		page.eval(`(document.querySelector('tr[data-path="`+want[0]+`"] td:last-child') || {}).textContent || ""`, &sel)
+		if strings.HasPrefix(sel, "backup: loss") {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("path 1 with 10%% loss: selection column %q, want it backup", sel)
+		}
+	}
+	t.Logf("path 1 with 10%% loss: %s", sel)
 	if os.Getenv("MPTCPKIT_SCREENSHOT_DOCS") == "1" {
-		time.Sleep(15 * time.Second) // a fuller graph for the docs
+		time.Sleep(8 * time.Second) // a fuller graph for the docs
+	} else {
+		time.Sleep(time.Second)
 	}
 	var shot struct {
 		Data string `json:"data"`
