@@ -452,38 +452,75 @@ func cmdLabExec(e *env, args []string) error {
 	return nil
 }
 
-const labLinkHelp = `Usage: mptcpkit lab link PATH down|up [--name NAME]
+const labLinkHelp = `Usage: mptcpkit lab link PATH [down|up] [--loss PCT] [--delay D] [--name NAME]
 
 Sets the client-side interface of path PATH (1-based) down or up, as if its
-cable were pulled or plugged back.
+cable were pulled or plugged back, and/or changes the path's random loss
+(both directions) and one-way delay on the live lab. A delay change needs a
+path built with a delay (lab up --delay), whose delay line then follows it.
 
 Examples:
   mptcpkit lab link 1 down
   mptcpkit lab link 1 up --name l1
+  mptcpkit lab link 1 --loss 10 --delay 100ms     # degrade path 1
+  mptcpkit lab link 1 --loss 0 --delay 1ms        # and heal it
 `
 
 func cmdLabLink(e *env, args []string) error {
 	fs := newFlags(e, "lab link", labLinkHelp)
 	name := fs.String("name", "lab", "lab name")
+	lossArg := fs.String("loss", "", "loss percent")
+	delayArg := fs.String("delay", "", "one-way delay")
 	pos, err := parseInterspersed(fs, "lab link", args)
 	if err != nil {
 		return err
 	}
-	if len(pos) != 2 || (pos[1] != "up" && pos[1] != "down") {
-		return usagef("lab link", "lab link needs PATH and down or up, e.g. `mptcpkit lab link 1 down`")
+	impair := *lossArg != "" || *delayArg != ""
+	if len(pos) < 1 || len(pos) > 2 || (len(pos) == 2 && pos[1] != "up" && pos[1] != "down") || (len(pos) == 1 && !impair) {
+		return usagef("lab link", "lab link needs PATH and down or up, and/or --loss/--delay, e.g. `mptcpkit lab link 1 down` or `mptcpkit lab link 1 --loss 5`")
 	}
 	p, err := strconv.Atoi(pos[0])
 	if err != nil {
 		return usagef("lab link", "path %q is not a number (paths count from 1)", pos[0])
 	}
+	var loss float64
+	var delay time.Duration
+	if *lossArg != "" {
+		if loss, err = lab.ParseLoss(*lossArg); err != nil {
+			return usagef("lab link", "--loss: %v", err)
+		}
+	}
+	if *delayArg != "" {
+		if delay, err = lab.ParseDelay(*delayArg); err != nil {
+			return usagef("lab link", "--delay: %v", err)
+		}
+	}
 	st, err := lab.Load(*name)
 	if err != nil {
 		return err
 	}
-	if err := lab.SetLink(st, p, pos[1] == "up"); err != nil {
-		return err
+	if p < 1 || p > len(st.Paths) {
+		return usagef("lab link", "lab %s has paths 1 to %d, not %d", st.Name, len(st.Paths), p)
 	}
-	fmt.Fprintf(e.stdout, "lab %s path %d (%s) is %s\n", st.Name, p, st.Paths[p-1].ClientIf, pos[1])
+	if len(pos) == 2 {
+		if err := lab.SetLink(st, p, pos[1] == "up"); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "lab %s path %d (%s) is %s\n", st.Name, p, st.Paths[p-1].ClientIf, pos[1])
+	}
+	if impair {
+		path := st.Paths[p-1]
+		if *lossArg == "" {
+			loss = path.Loss
+		}
+		if *delayArg == "" {
+			delay = path.Delay
+		}
+		if err := lab.Impair(st, p, loss, delay); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "lab %s path %d: loss %g%%, delay %v each way\n", st.Name, p, loss, delay)
+	}
 	return nil
 }
 
