@@ -153,6 +153,9 @@ func (l *lab) serverConfig(t *testing.T) *proxy.Server {
 		Policy: &proxy.Policy{LocalAddrs: func() (as []netip.Addr, err error) {
 			err = l.srv.NetNS.Do(func() (err error) { as, err = proxy.InterfaceAddrs(); return err })
 			return as, err
+		}, IsLocal: func(ip netip.Addr) (local bool, err error) {
+			err = l.srv.NetNS.Do(func() (err error) { local, err = proxy.IsLocalRoute(ip); return err })
+			return local, err
 		}},
 		Logger: l.logger(t, "server"),
 	}

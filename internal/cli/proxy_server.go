@@ -49,6 +49,7 @@ func cmdProxyServer(e *env, args []string) error {
 		return err
 	}
 	log := proxyLogger(e)
+	o.sizeMaxConns(log)
 	s := &proxy.Server{
 		MaxConns: o.maxConns, IdleTimeout: o.idle, HandshakeTimeout: o.handshake, DrainTimeout: o.drain,
 		Logger: log,
@@ -69,6 +70,7 @@ func cmdProxyServer(e *env, args []string) error {
 		defer ns.Close()
 	}
 	pol.LocalAddrs = localAddrs(ns)
+	pol.IsLocal = localRoute(ns)
 	s.Policy = pol
 	s.Dial = nsDialer(ns, false)
 	var ln net.Listener
@@ -76,7 +78,7 @@ func cmdProxyServer(e *env, args []string) error {
 		if errors.Is(err, proxy.ErrNoMPTCP) {
 			return fmt.Errorf("listen on %s: %w; `mptcpkit check` says what to fix", o.listen, err)
 		}
-		return fmt.Errorf("listen on %s: %w", o.listen, err)
+		return listenError(o.listen, err)
 	}
 	return s.Serve(e.ctx, ln)
 }
