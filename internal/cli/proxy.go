@@ -34,8 +34,11 @@ destination against its policy and connects to it over plain TCP.
 
 Clients authenticate before any byte is relayed: a pre-shared key with a
 challenge-response (the same --psk-file on both sides), or TLS 1.3 with client
-certificates. The server never connects to loopback, link-local, multicast or
-its own addresses; --allow narrows what it may reach further.
+certificates. The pre-shared key authenticates but does not encrypt: relayed
+bytes cross the network as the application sent them; use TLS (or an
+encrypted application protocol) when that matters. The server never connects
+to loopback, link-local, multicast or its own addresses (local routes too);
+--allow narrows what it may reach further.
 
 'proxy convert' is an RFC 8803 Transport Converter for clients that send a
 Convert message in their SYN (no authentication: it serves --allow-from only).

@@ -40,8 +40,9 @@ server that does not answer yet is reported and every connection retries it.
 Options:
   --server HOST:PORT     the proxy server
   --listen ADDR:PORT     where applications connect (default 127.0.0.1:1080)
-  --psk-file PATH        pre-shared key (the server's file)
-  --tls-cert FILE        TLS 1.3 instead: this client's certificate (PEM) ...
+  --psk-file PATH        pre-shared key (the server's file); it authenticates but
+                         does not encrypt the relayed bytes
+  --tls-cert FILE        TLS 1.3 instead (authenticates and encrypts): this client's certificate (PEM) ...
   --tls-key FILE         ... its private key ...
   --server-ca FILE       ... and the CA that signed the server's certificate
   --server-name NAME     name in the server's certificate (default: the --server host)
