@@ -98,7 +98,7 @@ func TestProxyClientChecksServer(t *testing.T) {
 	}
 	server.wait(t, "client check: authenticated")
 
-	_, errs, code := runCLI(context.Background(), "-n", cli.Name, "proxy", "client", "--server", "10.0.1.2:7000", "--listen", "127.0.0.1:6001", "--to", "10.9.0.2:5001", "--psk-file", wrong)
+	_, errs, code := runCLIFor(t, 10*time.Second, "-n", cli.Name, "proxy", "client", "--server", "10.0.1.2:7000", "--listen", "127.0.0.1:6001", "--to", "10.9.0.2:5001", "--psk-file", wrong)
 	if code == 0 || !strings.Contains(errs, "authentication failed") || !strings.Contains(errs, "--psk-file") || strings.Contains(errs, "proxy client listening") {
 		t.Errorf("client with a wrong key: exit %d, stderr:\n%s\nwant a non-zero exit naming the key and no 'listening'", code, errs)
 	}
@@ -113,11 +113,11 @@ func TestProxyListenErrors(t *testing.T) {
 	var ln net.Listener
 	cli.Do(t, func() (err error) { ln, err = net.Listen("tcp4", "127.0.0.1:6000"); return err })
 	defer ln.Close()
-	_, errs, code := runCLI(context.Background(), "-n", cli.Name, "proxy", "client", "--server", "10.0.1.2:7000", "--listen", "127.0.0.1:6000", "--to", "10.9.0.2:5001", "--psk-file", key)
+	_, errs, code := runCLIFor(t, 10*time.Second, "-n", cli.Name, "proxy", "client", "--server", "10.0.1.2:7000", "--listen", "127.0.0.1:6000", "--to", "10.9.0.2:5001", "--psk-file", key)
 	if code != 1 || !strings.Contains(errs, "listen on 127.0.0.1:6000: the address is in use") || !strings.Contains(errs, "pick another port with --listen") {
 		t.Errorf("client on a taken port: exit %d, stderr %q", code, errs)
 	}
-	_, errs, code = runCLI(context.Background(), "-n", srv.Name, "proxy", "server", "--listen", "10.7.7.7:7000", "--psk-file", key)
+	_, errs, code = runCLIFor(t, 10*time.Second, "-n", srv.Name, "proxy", "server", "--listen", "10.7.7.7:7000", "--psk-file", key)
 	if code != 1 || !strings.Contains(errs, "no interface has that address") || !strings.Contains(errs, "--listen") {
 		t.Errorf("server on an address it does not have: exit %d, stderr %q", code, errs)
 	}
@@ -129,7 +129,7 @@ func TestProxyListenErrors(t *testing.T) {
 func TestProxySOCKSRemote(t *testing.T) {
 	cli, _, key := proxyPair(t)
 	for _, listen := range []string{"0.0.0.0:1080", "10.0.1.1:1080", "[::]:1080", ":1080"} {
-		_, errs, code := runCLI(context.Background(), "-n", cli.Name, "proxy", "client", "--server", "10.0.1.2:7000", "--socks5", "--listen", listen, "--psk-file", key)
+		_, errs, code := runCLIFor(t, 10*time.Second, "-n", cli.Name, "proxy", "client", "--server", "10.0.1.2:7000", "--socks5", "--listen", listen, "--psk-file", key)
 		if code != 2 || !strings.Contains(errs, "not a loopback address") || !strings.Contains(errs, "--socks-allow-from") || !strings.Contains(errs, "--allow-remote-socks") {
 			t.Errorf("--socks5 --listen %s: exit %d, stderr %q; want a refusal naming the flags", listen, code, errs)
 		}
@@ -232,4 +232,12 @@ func TestProxyNoFileDefault(t *testing.T) {
 	// --max-conns given: used as is, and warned about when too high.
 	s = startCLI(t, "-n", srv.Name, "proxy", "server", "--listen", "10.0.1.2:7009", "--psk-file", key, "--max-conns", fmt.Sprint(orig.Max/6+1))
 	s.wait(t, "open-file limit", fmt.Sprintf("max_conns=%d", orig.Max/6+1))
+}
+
+// runCLIFor is runCLI, cancelled after d (a command that should have failed
+// at start but serves instead).
+func runCLIFor(t *testing.T, d time.Duration, args ...string) (stdout, stderr string, code int) {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return runCLI(ctx, args...)
 }

@@ -51,7 +51,9 @@ func TestProxyUsageErrors(t *testing.T) {
 		{[]string{"proxy", "convert", "--listen", ":5124", "--allow-from", "x"}, "--allow-from"},
 	}
 	for _, tt := range tests {
-		_, errs, code := runCLI(context.Background(), tt.args...)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, errs, code := runCLI(ctx, tt.args...)
+		cancel()
 		if code != 2 || !strings.Contains(errs, tt.want) || !strings.Contains(errs, "--help") {
 			t.Errorf("mptcpkit %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(tt.args, " "), code, errs, tt.want)
 		}
