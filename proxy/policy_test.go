@@ -22,8 +22,9 @@ func TestPolicyCheck(t *testing.T) {
 	own := func() ([]netip.Addr, error) {
 		return []netip.Addr{netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("2001:db8::10")}, nil
 	}
-	open := &proxy.Policy{LocalAddrs: own}
-	narrow := &proxy.Policy{Allow: pfx("203.0.113.0/24, 2001:db8:1::/48"), Deny: pfx("203.0.113.66"), LocalAddrs: own}
+	notLocal := func(netip.Addr) (bool, error) { return false, nil } // no route lookup in the host's namespace
+	open := &proxy.Policy{LocalAddrs: own, IsLocal: notLocal}
+	narrow := &proxy.Policy{Allow: pfx("203.0.113.0/24, 2001:db8:1::/48"), Deny: pfx("203.0.113.66"), LocalAddrs: own, IsLocal: notLocal}
 	tests := []struct {
 		p    *proxy.Policy
 		ip   string
