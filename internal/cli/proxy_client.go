@@ -54,7 +54,8 @@ Options:
   --max-conns N          concurrent connections (default 4096, fewer when the
                          open-file limit is lower; the soft limit is raised to the hard one)
   --idle-timeout D       close a connection idle for D (default 10m)
-  --handshake-timeout D  connecting + handshake with the server (default 10s)
+  --handshake-timeout D  connecting + handshake with the server (default 10s; keep it
+                         above the server's 5s dial timeout so its answer arrives)
   --drain-timeout D      on SIGTERM, wait D for live connections (default 30s)
 
 Examples:
