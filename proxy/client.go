@@ -12,6 +12,7 @@ import (
 	"net/netip"
 	"time"
 
+	"github.com/mptcpkit/mptcpkit/mptcp"
 	"github.com/mptcpkit/mptcpkit/proxy/handshake"
 )
 
@@ -47,6 +48,10 @@ type Client struct {
 
 	Mode Mode
 	To   handshake.Destination // ModeFixed: the destination
+
+	// AllowFrom, when not empty, lists the application addresses served;
+	// a connection from any other source is reset before it is read.
+	AllowFrom []netip.Prefix
 
 	MaxConns         int           // concurrent connections; 0 = DefaultMaxConns
 	HandshakeTimeout time.Duration // connect + handshake with the server (and SOCKS5); 0 = default
@@ -152,13 +157,73 @@ func (c *Client) handshake(ctx context.Context, raw net.Conn, dest handshake.Des
 	if c.PSK != nil && reply.Status != handshake.StatusAuthFailed && reply.Status != handshake.StatusBadRequest {
 		want, _ := handshake.ServerMAC(c.PSK, hello.Nonce, req.Nonce, dest, reply.Status)
 		if !handshake.Equal(want, reply.MAC) {
-			return nil, fmt.Errorf("proxy server %s did not prove it knows the key: not our server, or a different key", c.Server)
+			return nil, fmt.Errorf("proxy server %s %w", c.Server, ErrServerNotProven)
 		}
 	}
 	if reply.Status != handshake.StatusOK {
 		return nil, &handshake.Error{Status: reply.Status}
 	}
 	return conn, nil
+}
+
+// ErrServerNotProven is returned (wrapped) when the server's reply lacks the
+// proof that it knows the pre-shared key.
+var ErrServerNotProven = errors.New("did not prove it knows the key: not our server, or a different key")
+
+// checkDest is the destination of Client.Check: the unspecified address,
+// which every Server refuses after authenticating the client, so a check
+// never reaches a destination.
+var checkDest = handshake.Destination{Addr: netip.IPv4Unspecified(), Port: 9}
+
+// isCheck reports whether d is the destination of a Client.Check.
+func isCheck(d handshake.Destination) bool { return d == checkDest }
+
+// Check runs one real handshake with the server, for a destination every
+// server refuses (0.0.0.0:9): it returns nil when the server answered and
+// proved it shares the key (or accepted the client certificate), with the
+// MPTCP state of the connection to it. An error says what failed: the
+// connection (server down, no route), the TLS handshake, or the
+// authentication (a *handshake.Error with StatusAuthFailed, or
+// ErrServerNotProven) — see IsAuthError.
+func (c *Client) Check(ctx context.Context) (mptcp.State, error) {
+	cc := *c
+	dial := c.Dial
+	if dial == nil {
+		d := &net.Dialer{}
+		d.SetMultipathTCP(true)
+		dial = d.DialContext
+	}
+	st, stErr := mptcp.Unknown, error(nil)
+	cc.Dial = func(ctx context.Context, network, address string) (net.Conn, error) {
+		conn, err := dial(ctx, network, address)
+		if err == nil {
+			st, stErr = mptcp.StateOf(conn)
+		}
+		return conn, err
+	}
+	conn, err := cc.Connect(ctx, checkDest)
+	if err == nil {
+		conn.Close()
+		return st, fmt.Errorf("proxy server %s accepted the check destination %s; it must refuse it", c.Server, checkDest)
+	}
+	var he *handshake.Error
+	if errors.As(err, &he) && he.Status == handshake.StatusDenied {
+		return st, stErr
+	}
+	return st, err
+}
+
+// IsAuthError reports whether err (from Check or Connect) means the two
+// ends do not trust each other: a wrong key, or a certificate refused by
+// either side. Retrying does not help; the configuration must change.
+func IsAuthError(err error) bool {
+	var he *handshake.Error
+	if errors.As(err, &he) && he.Status == handshake.StatusAuthFailed || errors.Is(err, ErrServerNotProven) {
+		return true
+	}
+	var cv *tls.CertificateVerificationError
+	var ae tls.AlertError
+	return errors.As(err, &cv) || errors.As(err, &ae)
 }
 
 // Serve accepts plain TCP connections on ln (see ListenTCP) until ctx is
@@ -178,13 +243,29 @@ func (c *Client) Serve(ctx context.Context, ln net.Listener) error {
 		listenPort = uint16(ta.Port)
 	}
 	log.Info("proxy client listening", "addr", ln.Addr().String(), "mode", c.Mode.String(), "server", c.Server)
-	err := serve(ctx, ln, log, max, orDefault(c.DrainTimeout, DefaultDrainTimeout),
-		func(conn net.Conn, t *tracker, pool *bufferPool) { c.handle(ctx, conn, listenPort, t, pool) },
+	lim := limits{maxConns: max, drain: orDefault(c.DrainTimeout, DefaultDrainTimeout)}
+	err := serve(ctx, ln, log, lim,
+		func(conn net.Conn, ss *session) { c.handle(ctx, conn, listenPort, ss) },
 		resetClose)
 	if err == nil {
 		log.Info("proxy client stopped")
 	}
 	return err
+}
+
+// containsAddr reports whether one of ps contains the IP of a.
+func containsAddr(ps []netip.Prefix, a net.Addr) bool {
+	ta, ok := a.(*net.TCPAddr)
+	if !ok {
+		return false
+	}
+	ip := ta.AddrPort().Addr().Unmap()
+	for _, p := range ps {
+		if p.Contains(ip) {
+			return true
+		}
+	}
+	return false
 }
 
 // resetClose closes conn with a reset (SO_LINGER 0), so its peer sees a
@@ -196,9 +277,14 @@ func resetClose(conn net.Conn) {
 	conn.Close()
 }
 
-func (c *Client) handle(ctx context.Context, app net.Conn, listenPort uint16, t *tracker, pool *bufferPool) {
+func (c *Client) handle(ctx context.Context, app net.Conn, listenPort uint16, ss *session) {
 	log := c.logger().With("from", app.RemoteAddr().String())
 	start := time.Now()
+	if len(c.AllowFrom) > 0 && !containsAddr(c.AllowFrom, app.RemoteAddr()) {
+		ss.refusals.Warn(log, "refused: source not in --socks-allow-from")
+		resetClose(app)
+		return
+	}
 	var dest handshake.Destination
 	var err error
 	switch c.Mode {
@@ -227,6 +313,9 @@ func (c *Client) handle(ctx context.Context, app net.Conn, listenPort uint16, t 
 	if err != nil {
 		log.Warn("refused", "err", err)
 		if c.Mode == ModeSOCKS5 {
+			// The handshake deadline may have passed: the answer must
+			// still reach the application.
+			app.SetWriteDeadline(time.Now().Add(time.Second))
 			socksReply(app, socksCode(err))
 			app.Close()
 			return
@@ -242,8 +331,9 @@ func (c *Client) handle(ctx context.Context, app net.Conn, listenPort uint16, t 
 		}
 		app.SetDeadline(time.Time{})
 	}
+	log = log.With(mptcpAttrs(mptcp.StateOf(up))...)
 	log.Info("relaying", "via", up.LocalAddr().String(), "setup", time.Since(start).Round(time.Microsecond))
 	idle := orDefault(c.IdleTimeout, DefaultIdleTimeout)
-	p := &pipe{a: app, b: up, watch: app, pool: pool, idle: max(idle, 0)}
-	t.relay(log, p, start)
+	p := &pipe{a: app, b: up, watch: app, pool: ss.pool, idle: max(idle, 0)}
+	ss.t.relay(log, p, start)
 }

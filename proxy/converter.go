@@ -71,8 +71,9 @@ func (cv *Converter) Serve(ctx context.Context, ln net.Listener) error {
 		log.Warn("converter: no --allow-from prefixes: every client will be refused (the Convert protocol has no authentication)")
 	}
 	log.Info("RFC 8803 converter listening", "addr", ln.Addr().String(), "allow_from", len(cv.AllowFrom))
-	return serve(ctx, ln, log, maxConns(cv.MaxConns), orDefault(cv.DrainTimeout, DefaultDrainTimeout),
-		func(c net.Conn, t *tracker, pool *bufferPool) { cv.handle(ctx, log, c, t, pool) },
+	lim := limits{maxConns: maxConns(cv.MaxConns), drain: orDefault(cv.DrainTimeout, DefaultDrainTimeout)}
+	return serve(ctx, ln, log, lim,
+		func(c net.Conn, ss *session) { cv.handle(ctx, log, c, ss) },
 		func(c net.Conn) {
 			c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 			c.Write(convert.AppendError(nil, convert.ErrResourceExceeded))
@@ -80,13 +81,13 @@ func (cv *Converter) Serve(ctx context.Context, ln net.Listener) error {
 		})
 }
 
-func (cv *Converter) refuse(log *slog.Logger, c net.Conn, code convert.ErrorCode, msg string, args ...any) {
-	log.Warn("refused: "+msg, append(args, "code", code.String())...)
+func (cv *Converter) refuse(ss *session, log *slog.Logger, c net.Conn, code convert.ErrorCode, msg string, args ...any) {
+	ss.refusals.Warn(log, "refused: "+msg, append(args, "code", code.String())...)
 	c.Write(convert.AppendError(nil, code))
 	c.Close()
 }
 
-func (cv *Converter) handle(ctx context.Context, log *slog.Logger, c net.Conn, t *tracker, pool *bufferPool) {
+func (cv *Converter) handle(ctx context.Context, log *slog.Logger, c net.Conn, ss *session) {
 	start := time.Now()
 	log = log.With("from", c.RemoteAddr().String())
 	c.SetDeadline(start.Add(orDefault(cv.HandshakeTimeout, DefaultHandshakeTimeout)))
@@ -96,14 +97,14 @@ func (cv *Converter) handle(ctx context.Context, log *slog.Logger, c net.Conn, t
 		allowed = allowed || p.Contains(src)
 	}
 	if !allowed {
-		cv.refuse(log, c, convert.ErrNotAuthorized, "client not in --allow-from")
+		cv.refuse(ss, log, c, convert.ErrNotAuthorized, "client not in --allow-from")
 		return
 	}
 	req, err := convert.ReadRequest(c)
 	if err != nil {
 		var ce *convert.Error
 		if errors.As(err, &ce) {
-			cv.refuse(log, c, ce.Code, "bad Convert message", "err", err)
+			cv.refuse(ss, log, c, ce.Code, "bad Convert message", "err", err)
 		} else {
 			log.Debug("client gone before its Convert message", "err", err)
 			c.Close()
@@ -117,7 +118,7 @@ func (cv *Converter) handle(ctx context.Context, log *slog.Logger, c net.Conn, t
 	}
 	log = log.With("to", req.Connect.String())
 	s := &Server{Policy: cv.Policy, Dial: cv.Dial, DialTimeout: cv.DialTimeout}
-	dst, status, err := s.connect(ctx, handshake.Destination{Addr: req.Connect.Addr(), Port: req.Connect.Port()})
+	dst, status, err := s.connect(ctx, handshake.Destination{Addr: req.Connect.Addr(), Port: req.Connect.Port()}, time.Time{})
 	if err != nil {
 		code := convert.ErrDestinationUnreachable
 		switch status {
@@ -126,7 +127,7 @@ func (cv *Converter) handle(ctx context.Context, log *slog.Logger, c net.Conn, t
 		case handshake.StatusRefused:
 			code = convert.ErrConnectionReset
 		}
-		cv.refuse(log, c, code, status.String(), "err", err)
+		cv.refuse(ss, log, c, code, status.String(), "err", err)
 		return
 	}
 	if _, err := c.Write(convert.AppendOK(nil, req.Info)); err != nil {
@@ -135,7 +136,8 @@ func (cv *Converter) handle(ctx context.Context, log *slog.Logger, c net.Conn, t
 		return
 	}
 	c.SetDeadline(time.Time{})
+	log = log.With(mptcpAttrs(acceptedState(ss.ln, c))...)
 	log.Info("relaying (convert)", "setup", time.Since(start).Round(time.Microsecond))
-	p := &pipe{a: c, b: dst, watch: dst, pool: pool, idle: max(orDefault(cv.IdleTimeout, DefaultIdleTimeout), 0)}
-	t.relay(log, p, start)
+	p := &pipe{a: c, b: dst, watch: dst, pool: ss.pool, idle: max(orDefault(cv.IdleTimeout, DefaultIdleTimeout), 0)}
+	ss.t.relay(log, p, start)
 }

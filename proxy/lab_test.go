@@ -134,6 +134,24 @@ func dialer(ns *nstest.NS, mptcp bool) func(ctx context.Context, network, addr s
 	}
 }
 
+// attackerIP is an extra address on c1 that floods come from.
+const attackerIP = "10.0.1.3"
+
+// dialerFrom returns a plain-TCP dial function making its sockets inside ns
+// with source address src.
+func dialerFrom(ns *nstest.NS, src string) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(src)}}
+		d.SetMultipathTCP(false)
+		var c net.Conn
+		err := ns.NetNS.Do(func() (err error) {
+			c, err = d.DialContext(ctx, network, addr)
+			return err
+		})
+		return c, err
+	}
+}
+
 func dialApp(t *testing.T, ns *nstest.NS, addr string) *net.TCPConn {
 	t.Helper()
 	c, err := dialer(ns, false)(context.Background(), "tcp", addr)
@@ -153,6 +171,9 @@ func (l *lab) serverConfig(t *testing.T) *proxy.Server {
 		Policy: &proxy.Policy{LocalAddrs: func() (as []netip.Addr, err error) {
 			err = l.srv.NetNS.Do(func() (err error) { as, err = proxy.InterfaceAddrs(); return err })
 			return as, err
+		}, IsLocal: func(ip netip.Addr) (local bool, err error) {
+			err = l.srv.NetNS.Do(func() (err error) { local, err = proxy.IsLocalRoute(ip); return err })
+			return local, err
 		}},
 		Logger: l.logger(t, "server"),
 	}

@@ -8,6 +8,8 @@ import (
 	"syscall"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mptcpkit/mptcpkit/mptcp"
 )
 
 // ErrNoMPTCP is returned (wrapped) by Listen when the kernel gave a plain TCP
@@ -83,4 +85,23 @@ func socketProtocol(c syscall.Conn) (int, error) {
 		return 0, err
 	}
 	return p, serr
+}
+
+// acceptedState is the MPTCP state of conn, accepted from ln: a plain TCP
+// client reaching an MPTCP listener is a fallback.
+func acceptedState(ln net.Listener, conn net.Conn) (mptcp.State, error) {
+	return mptcp.StateOfAccepted(ln, conn)
+}
+
+// mptcpAttrs are the log attributes saying whether a connection's MPTCP leg
+// uses MPTCP ("mptcp=active") or runs as plain TCP, and why
+// ("mptcp=fallback mptcp_why=...").
+func mptcpAttrs(st mptcp.State, err error) []any {
+	if err != nil {
+		return []any{"mptcp", mptcp.Unknown.String(), "mptcp_why", err.Error()}
+	}
+	if st == mptcp.Active {
+		return []any{"mptcp", st.String()}
+	}
+	return []any{"mptcp", st.String(), "mptcp_why", st.Reason()}
 }

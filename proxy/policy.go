@@ -1,24 +1,33 @@
 package proxy
 
 import (
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
 	"strings"
+
+	"github.com/vishvananda/netlink"
+	"golang.org/x/sys/unix"
 )
 
 // Policy says which destinations a Server may connect to. A destination IP is
 // permitted when it is in none of Deny, in one of Allow (when Allow is not
 // empty), and not in the classes always denied: loopback, link-local,
-// unspecified, multicast, broadcast, and the server's own addresses. The
-// always-denied classes keep a proxy from being turned against the host it
-// runs on and its local services.
+// unspecified, multicast, broadcast, and the server's own addresses — those
+// of its interfaces and every address its routing delivers locally (a
+// "local" route, RTN_LOCAL, as AnyIP's `ip route add local 10.99.0.0/24 dev
+// lo`). The always-denied classes keep a proxy from being turned against
+// the host it runs on and its local services.
 type Policy struct {
 	Allow []netip.Prefix
 	Deny  []netip.Prefix
 	// LocalAddrs returns the server's own addresses; nil means the
 	// addresses of the interfaces in the caller's network namespace.
 	LocalAddrs func() ([]netip.Addr, error)
+	// IsLocal reports whether the routing delivers ip to this host; nil
+	// means a route lookup in the caller's network namespace (IsLocalRoute).
+	IsLocal func(ip netip.Addr) (bool, error)
 }
 
 // DeniedError says why a destination was refused.
@@ -41,6 +50,10 @@ func ParsePrefixes(s string) ([]netip.Prefix, error) {
 			continue
 		}
 		if p, err := netip.ParsePrefix(f); err == nil {
+			p, err = unmapPrefix(p)
+			if err != nil {
+				return nil, err
+			}
 			out = append(out, p.Masked())
 			continue
 		}
@@ -51,6 +64,21 @@ func ParsePrefixes(s string) ([]netip.Prefix, error) {
 		out = append(out, netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen()))
 	}
 	return out, nil
+}
+
+// unmapPrefix turns an IPv4-mapped IPv6 prefix (::ffff:10.0.0.0/104) into
+// the IPv4 prefix it means (10.0.0.0/8), as Check unmaps addresses: a mapped
+// prefix would otherwise never match. A prefix shorter than /96 that covers
+// mapped addresses with other IPv6 ones is refused.
+func unmapPrefix(p netip.Prefix) (netip.Prefix, error) {
+	a := p.Addr()
+	if !a.Is4In6() {
+		return p, nil
+	}
+	if p.Bits() < 96 {
+		return p, fmt.Errorf("%s mixes IPv4-mapped and other IPv6 addresses; write the IPv4 part as an IPv4 prefix (e.g. 10.0.0.0/8)", p)
+	}
+	return netip.PrefixFrom(a.Unmap(), p.Bits()-96), nil
 }
 
 var broadcast = netip.MustParseAddr("255.255.255.255")
@@ -107,7 +135,39 @@ func (p *Policy) Check(ip netip.Addr) error {
 			return deny("one of the server's own addresses (always denied)")
 		}
 	}
+	isLocal := p.IsLocal
+	if isLocal == nil {
+		isLocal = IsLocalRoute
+	}
+	local2, err := isLocal(ip)
+	if err != nil {
+		return deny(fmt.Sprintf("route lookup failed: %v", err))
+	}
+	if local2 {
+		return deny("routed to the server itself, a local route (always denied)")
+	}
 	return nil
+}
+
+// IsLocalRoute reports whether the routing of the calling thread's network
+// namespace delivers ip locally (the route it takes is of type local,
+// RTN_LOCAL): an interface address, or an address in a local route such as
+// AnyIP's `ip route add local 10.99.0.0/24 dev lo`. No route at all
+// (unreachable) is not local.
+func IsLocalRoute(ip netip.Addr) (bool, error) {
+	rs, err := netlink.RouteGet(ip.Unmap().AsSlice())
+	if err != nil {
+		if errors.Is(err, unix.ENETUNREACH) || errors.Is(err, unix.EHOSTUNREACH) {
+			return false, nil
+		}
+		return false, fmt.Errorf("ip route get %s: %w", ip, err)
+	}
+	for _, r := range rs {
+		if r.Type == unix.RTN_LOCAL {
+			return true, nil
+		}
+	}
+	return false, nil
 }
 
 // InterfaceAddrs returns the addresses of the interfaces in the calling

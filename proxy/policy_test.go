@@ -22,8 +22,9 @@ func TestPolicyCheck(t *testing.T) {
 	own := func() ([]netip.Addr, error) {
 		return []netip.Addr{netip.MustParseAddr("192.0.2.10"), netip.MustParseAddr("2001:db8::10")}, nil
 	}
-	open := &proxy.Policy{LocalAddrs: own}
-	narrow := &proxy.Policy{Allow: pfx("203.0.113.0/24, 2001:db8:1::/48"), Deny: pfx("203.0.113.66"), LocalAddrs: own}
+	notLocal := func(netip.Addr) (bool, error) { return false, nil } // no route lookup in the host's namespace
+	open := &proxy.Policy{LocalAddrs: own, IsLocal: notLocal}
+	narrow := &proxy.Policy{Allow: pfx("203.0.113.0/24, 2001:db8:1::/48"), Deny: pfx("203.0.113.66"), LocalAddrs: own, IsLocal: notLocal}
 	tests := []struct {
 		p    *proxy.Policy
 		ip   string
@@ -76,5 +77,42 @@ func TestParsePrefixes(t *testing.T) {
 	}
 	if _, err := proxy.ParsePrefixes("10.0.0.0/33"); err == nil || !strings.Contains(err.Error(), "10.0.0.0/33") {
 		t.Errorf("bad prefix: %v", err)
+	}
+}
+
+// TestParseMappedPrefixes: IPv4-mapped prefixes mean their IPv4 prefix, as
+// addresses are unmapped before matching; a prefix mixing mapped and other
+// IPv6 addresses is refused (issue 12.9).
+func TestParseMappedPrefixes(t *testing.T) {
+	got, err := proxy.ParsePrefixes("::ffff:10.0.0.0/104, ::ffff:192.0.2.7, ::ffff:0:0/96")
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("192.0.2.7/32"), netip.MustParsePrefix("0.0.0.0/0")}
+	if diff := cmp.Diff(want, got, cmp.Comparer(func(a, b netip.Prefix) bool { return a == b })); diff != "" {
+		t.Errorf("ParsePrefixes (-want +got):\n%s", diff)
+	}
+	p := &proxy.Policy{Deny: got[:1], LocalAddrs: func() ([]netip.Addr, error) { return nil, nil },
+		IsLocal: func(netip.Addr) (bool, error) { return false, nil }}
+	for _, ip := range []string{"10.0.0.5", "::ffff:10.0.0.5"} {
+		if err := p.Check(netip.MustParseAddr(ip)); err == nil || !strings.Contains(err.Error(), "--deny 10.0.0.0/8") {
+			t.Errorf("Check(%s) with --deny ::ffff:10.0.0.0/104 = %v, want denied", ip, err)
+		}
+	}
+	if _, err := proxy.ParsePrefixes("::ffff:0:0/95"); err == nil || !strings.Contains(err.Error(), "IPv4 prefix") {
+		t.Errorf("ParsePrefixes(::ffff:0:0/95) = %v, want an error saying to write an IPv4 prefix", err)
+	}
+}
+
+// TestPolicyLocalRoute: an address the routing delivers locally is denied
+// as the server's own, whatever LocalAddrs says.
+func TestPolicyLocalRoute(t *testing.T) {
+	p := &proxy.Policy{LocalAddrs: func() ([]netip.Addr, error) { return nil, nil },
+		IsLocal: func(ip netip.Addr) (bool, error) { return ip == netip.MustParseAddr("10.99.0.5"), nil }}
+	if err := p.Check(netip.MustParseAddr("10.99.0.5")); err == nil || !strings.Contains(err.Error(), "local route") {
+		t.Errorf("Check(local-route address) = %v, want denied", err)
+	}
+	if err := p.Check(netip.MustParseAddr("10.99.1.5")); err != nil {
+		t.Errorf("Check(other address) = %v", err)
 	}
 }

@@ -247,6 +247,10 @@ type readerOnly struct{ io.Reader }
 // pipe pair splice uses (an idle connection holds only its sockets).
 const FDsPerConn = 6
 
+// noFileReserve is how many descriptors a proxy keeps for itself beside
+// its connections (listener, logs, resolver, handshakes being refused).
+const noFileReserve = 64
+
 // checkNoFile warns when maxConns relayed connections could exhaust the
 // open-file limit.
 func checkNoFile(log interface{ Warn(string, ...any) }, maxConns int) {
@@ -254,8 +258,34 @@ func checkNoFile(log interface{ Warn(string, ...any) }, maxConns int) {
 	if unix.Getrlimit(unix.RLIMIT_NOFILE, &lim) != nil {
 		return
 	}
-	if need := uint64(maxConns)*FDsPerConn + 64; lim.Cur < need {
+	if need := uint64(maxConns)*FDsPerConn + noFileReserve; lim.Cur < need {
 		log.Warn("the open-file limit is below what --max-conns may need; raise it (systemd LimitNOFILE=, ulimit -n) or lower --max-conns",
 			"max_conns", maxConns, "fds_needed", need, "rlimit_nofile", lim.Cur)
 	}
+}
+
+// RaiseNoFileLimit raises the soft open-file limit (RLIMIT_NOFILE) of the
+// process to its hard limit, and returns the soft limit now in force.
+func RaiseNoFileLimit() (uint64, error) {
+	var lim unix.Rlimit
+	if err := unix.Getrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+		return 0, err
+	}
+	if lim.Cur < lim.Max {
+		lim.Cur = lim.Max
+		if err := unix.Setrlimit(unix.RLIMIT_NOFILE, &lim); err != nil {
+			return 0, err
+		}
+	}
+	return lim.Cur, nil
+}
+
+// MaxConnsFor returns the connection limit that fits an open-file limit of
+// nofile descriptors: DefaultMaxConns, or fewer when nofile is lower than
+// what DefaultMaxConns connections may need (at least 1).
+func MaxConnsFor(nofile uint64) int {
+	if nofile < noFileReserve+FDsPerConn {
+		return 1
+	}
+	return int(min(uint64(DefaultMaxConns), (nofile-noFileReserve)/FDsPerConn))
 }

@@ -22,7 +22,7 @@ import (
 // Defaults for the Server and Client timeouts.
 const (
 	DefaultHandshakeTimeout = 10 * time.Second
-	DefaultDialTimeout      = 10 * time.Second
+	DefaultDialTimeout      = 5 * time.Second // below DefaultHandshakeTimeout: a timed-out dial is still answered
 	DefaultIdleTimeout      = 10 * time.Minute
 	DefaultDrainTimeout     = 30 * time.Second
 	DefaultMaxConns         = 4096
@@ -39,9 +39,18 @@ type Server struct {
 
 	MaxConns         int           // concurrent relayed connections; 0 = DefaultMaxConns; excess refused at once
 	HandshakeTimeout time.Duration // whole handshake, from accept; 0 = default
-	DialTimeout      time.Duration // connecting to the destination; 0 = default
-	IdleTimeout      time.Duration // no byte either way; 0 = default, <0 = none
-	DrainTimeout     time.Duration // on shutdown, how long live connections may finish; 0 = default
+	DialTimeout      time.Duration // connecting to the destination; 0 = default; capped to leave time for the reply
+
+	// Connections not yet authenticated are limited apart from MaxConns,
+	// so silent or slow clients cannot take the slots of real ones: at
+	// most MaxHandshakes at once (0 = DefaultMaxHandshakes, never more than
+	// MaxConns), and MaxHandshakesPerSource from one address or IPv6 /64
+	// (0 = DefaultMaxHandshakesPerSource). Over a limit a connection is
+	// refused at once ("busy").
+	MaxHandshakes          int
+	MaxHandshakesPerSource int
+	IdleTimeout            time.Duration // no byte either way; 0 = default, <0 = none
+	DrainTimeout           time.Duration // on shutdown, how long live connections may finish; 0 = default
 
 	// Dial connects to a checked destination (an IP:port, never a name).
 	// nil: a net.Dialer with MPTCP off, in the caller's namespace.
@@ -135,48 +144,66 @@ func maxConns(n int) int {
 	return n
 }
 
+// limits are the admission limits and the drain timeout of one serve call.
+type limits struct {
+	maxConns      int
+	maxHandshakes int // 0: no handshake stage (connections take a connection slot at accept)
+	perSource     int // handshakes in progress per source address
+	drain         time.Duration
+}
+
+// session is what serve gives the handler of one connection.
+type session struct {
+	ln       net.Listener
+	t        *tracker
+	pool     *bufferPool
+	ticket   *ticket  // its slot; the handler calls ticket.established() after authenticating
+	refusals *rateLog // for refusal lines (rate-limited)
+}
+
 // serve is the accept loop of Server, Client and Converter. It accepts on ln
 // until ctx is done (then closes ln), running handle for each connection in
-// its own goroutine, at most max at once; a connection over that limit is
-// logged and given to refuse, which must close it. Timeouts and running out
-// of file descriptors are retried after 50 ms. When ctx is done, or Accept
-// fails otherwise, it lets live connections finish for up to drainTimeout
-// (see drain). It returns nil after a shutdown by ctx.
-func serve(ctx context.Context, ln net.Listener, log *slog.Logger, max int, drainTimeout time.Duration,
-	handle func(c net.Conn, t *tracker, pool *bufferPool), refuse func(net.Conn)) error {
-	sem := make(chan struct{}, max)
+// its own goroutine, admitted by the gate lim makes; a connection refused
+// there is logged (rate-limited) and given to refuse, which must close it.
+// Timeouts and running out of file descriptors are retried after 50 ms. When
+// ctx is done, or Accept fails otherwise, it lets live connections finish
+// for up to lim.drain (see drain). It returns nil after a shutdown by ctx.
+func serve(ctx context.Context, ln net.Listener, log *slog.Logger, lim limits,
+	handle func(c net.Conn, s *session), refuse func(net.Conn)) error {
+	g := newGate(lim.maxConns, lim.maxHandshakes, lim.perSource)
 	t := &tracker{pipes: map[*pipe]struct{}{}}
 	pool := newBufferPool()
+	refusals := newRateLog(log, refusalBurst, refusalWindow)
+	defer refusals.stop()
 	stop := context.AfterFunc(ctx, func() { ln.Close() })
 	defer stop()
 	for {
 		c, err := ln.Accept()
 		if err != nil {
 			if ctx.Err() != nil {
-				drain(log, t, drainTimeout)
+				drain(log, t, lim.drain)
 				return nil
 			}
 			var ne net.Error
 			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
-				log.Warn("accept failed; retrying", "err", err)
+				refusals.Warn(log, "accept failed; retrying", "err", err)
 				time.Sleep(50 * time.Millisecond)
 				continue
 			}
-			drain(log, t, drainTimeout)
+			drain(log, t, lim.drain)
 			return err
 		}
-		select {
-		case sem <- struct{}{}:
-		default:
-			log.Warn("refused: connection limit reached", "from", c.RemoteAddr().String())
+		tk, why := g.admit(source(c.RemoteAddr()))
+		if tk == nil {
+			refusals.Warn(log, "refused: "+why, "from", c.RemoteAddr().String())
 			refuse(c)
 			continue
 		}
 		t.wg.Add(1)
 		go func() {
 			defer t.wg.Done()
-			defer func() { <-sem }()
-			handle(c, t, pool)
+			defer tk.release()
+			handle(c, &session{ln: ln, t: t, pool: pool, ticket: tk, refusals: refusals})
 		}()
 	}
 }
@@ -191,13 +218,23 @@ func (s *Server) Serve(ctx context.Context, ln net.Listener) error {
 	log := s.logger()
 	max := maxConns(s.MaxConns)
 	checkNoFile(log, max)
-	log.Info("proxy server listening", "addr", ln.Addr().String(), "auth", s.authName(), "max_conns", max)
-	err := serve(ctx, ln, log, max, orDefault(s.DrainTimeout, DefaultDrainTimeout),
-		func(c net.Conn, t *tracker, pool *bufferPool) { s.handle(ctx, c, t, pool) }, s.refuseBusy)
+	lim := limits{maxConns: max, drain: orDefault(s.DrainTimeout, DefaultDrainTimeout),
+		maxHandshakes: min(orDefaultInt(s.MaxHandshakes, DefaultMaxHandshakes), max),
+		perSource:     orDefaultInt(s.MaxHandshakesPerSource, DefaultMaxHandshakesPerSource)}
+	log.Info("proxy server listening", "addr", ln.Addr().String(), "auth", s.authName(), "max_conns", max,
+		"max_handshakes", lim.maxHandshakes, "max_handshakes_per_source", lim.perSource)
+	err := serve(ctx, ln, log, lim, func(c net.Conn, ss *session) { s.handle(ctx, c, ss) }, s.refuseBusy)
 	if err == nil {
 		log.Info("proxy server stopped")
 	}
 	return err
+}
+
+func orDefaultInt(n, def int) int {
+	if n <= 0 {
+		return def
+	}
+	return n
 }
 
 func (s *Server) authName() string {
@@ -220,16 +257,19 @@ func (s *Server) refuseBusy(c net.Conn) {
 }
 
 // handle runs one connection: handshake, dial, relay.
-func (s *Server) handle(ctx context.Context, raw net.Conn, t *tracker, pool *bufferPool) {
+func (s *Server) handle(ctx context.Context, raw net.Conn, ss *session) {
 	log := s.logger().With("from", raw.RemoteAddr().String())
+	refused := func(msg string, args ...any) { ss.refusals.Warn(log, msg, args...) }
 	start := time.Now()
-	raw.SetDeadline(start.Add(orDefault(s.HandshakeTimeout, DefaultHandshakeTimeout)))
+	hsTimeout := orDefault(s.HandshakeTimeout, DefaultHandshakeTimeout)
+	deadline := start.Add(hsTimeout)
+	raw.SetDeadline(deadline)
 	c := raw
 	var who string
 	if s.TLS != nil {
 		tc := tls.Server(raw, s.TLS)
 		if err := tc.HandshakeContext(ctx); err != nil {
-			log.Warn("refused: TLS handshake failed", "err", err)
+			refused("refused: TLS handshake failed", "err", err)
 			raw.Close()
 			return
 		}
@@ -250,7 +290,7 @@ func (s *Server) handle(ctx context.Context, raw net.Conn, t *tracker, pool *buf
 	}
 	req, err := handshake.ReadRequest(c)
 	if err != nil {
-		log.Warn("refused: bad handshake", "err", err)
+		refused("refused: bad handshake", "err", err)
 		s.reply(c, hello, req, handshake.StatusBadRequest, false)
 		c.Close()
 		return
@@ -258,7 +298,7 @@ func (s *Server) handle(ctx context.Context, raw net.Conn, t *tracker, pool *buf
 	if s.PSK != nil {
 		want, err := handshake.ClientMAC(s.PSK, hello.Nonce, req.Nonce, req.Dest)
 		if err != nil || !handshake.Equal(want, req.MAC) {
-			log.Warn("refused: authentication failed (wrong key or replayed handshake)", "to", req.Dest.String())
+			refused("refused: authentication failed (wrong key or replayed handshake)", "to", req.Dest.String())
 			s.reply(c, hello, req, handshake.StatusAuthFailed, false)
 			c.Close()
 			return
@@ -267,20 +307,35 @@ func (s *Server) handle(ctx context.Context, raw net.Conn, t *tracker, pool *buf
 	if who != "" {
 		log = log.With("client", who)
 	}
+	if isCheck(req.Dest) {
+		// A client checking at start that we are up and share its key.
+		log.Info("client check: authenticated")
+		s.reply(c, hello, req, handshake.StatusDenied, true)
+		c.Close()
+		return
+	}
 	log = log.With("to", req.Dest.String())
+	if !ss.ticket.established() {
+		refused("refused: connection limit reached")
+		s.reply(c, hello, req, handshake.StatusBusy, true)
+		c.Close()
+		return
+	}
 	if ctx.Err() != nil {
 		s.reply(c, hello, req, handshake.StatusShuttingDown, true)
 		c.Close()
 		return
 	}
-	dst, status, err := s.connect(ctx, req.Dest)
+	// The dial must end early enough for the reply to reach the client
+	// before either side's handshake deadline.
+	dst, status, err := s.connect(ctx, req.Dest, deadline.Add(-hsTimeout/5))
 	if err != nil {
 		log.Warn("refused: "+status.String(), "err", err)
 		s.reply(c, hello, req, status, true)
 		c.Close()
 		return
 	}
-	raw.SetDeadline(time.Now().Add(orDefault(s.HandshakeTimeout, DefaultHandshakeTimeout))) // the dial may have used it up
+	raw.SetDeadline(time.Now().Add(hsTimeout)) // the dial may have used it up
 	if err := s.reply(c, hello, req, handshake.StatusOK, true); err != nil {
 		log.Info("client gone during the handshake", "err", err)
 		dst.Close()
@@ -289,10 +344,11 @@ func (s *Server) handle(ctx context.Context, raw net.Conn, t *tracker, pool *buf
 	}
 	raw.SetDeadline(time.Time{})
 	setup := time.Since(start)
+	log = log.With(mptcpAttrs(acceptedState(ss.ln, raw))...)
 	log.Info("relaying", "dest_ip", dst.RemoteAddr().String(), "setup", setup.Round(time.Microsecond))
 	idle := orDefault(s.IdleTimeout, DefaultIdleTimeout)
-	p := &pipe{a: c, b: dst, watch: dst, pool: pool, idle: max(idle, 0)}
-	t.relay(log, p, start)
+	p := &pipe{a: c, b: dst, watch: dst, pool: ss.pool, idle: max(idle, 0)}
+	ss.t.relay(log, p, start)
 }
 
 // reply sends a Reply; withProof adds the server's MAC (only once the client
@@ -310,8 +366,12 @@ func (s *Server) reply(c net.Conn, hello handshake.Hello, req handshake.Request,
 // connect resolves dest, checks every address against the policy and dials
 // the first that works — the checked address itself, so a second DNS answer
 // cannot slip another address in.
-func (s *Server) connect(ctx context.Context, dest handshake.Destination) (net.Conn, handshake.Status, error) {
-	ctx, cancel := context.WithTimeout(ctx, orDefault(s.DialTimeout, DefaultDialTimeout))
+func (s *Server) connect(ctx context.Context, dest handshake.Destination, notAfter time.Time) (net.Conn, handshake.Status, error) {
+	dl := time.Now().Add(orDefault(s.DialTimeout, DefaultDialTimeout))
+	if !notAfter.IsZero() && notAfter.Before(dl) {
+		dl = notAfter
+	}
+	ctx, cancel := context.WithDeadline(ctx, dl)
 	defer cancel()
 	addrs := []netip.Addr{dest.Addr}
 	if dest.Host != "" {

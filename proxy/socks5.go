@@ -1,12 +1,14 @@
 package proxy
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"fmt"
 	"io"
 	"net"
 	"net/netip"
+	"os"
 
 	"github.com/mptcpkit/mptcpkit/proxy/handshake"
 )
@@ -112,6 +114,9 @@ func socksReply(c net.Conn, code byte) error {
 func socksCode(err error) byte {
 	var he *handshake.Error
 	if !errors.As(err, &he) {
+		if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
+			return socksTTLExpired // the server did not answer in time
+		}
 		return socksGeneralFailure
 	}
 	switch he.Status {

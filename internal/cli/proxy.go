@@ -4,12 +4,14 @@ import (
 	"context"
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"flag"
 	"fmt"
 	"log/slog"
 	"net"
 	"net/netip"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/mptcpkit/mptcpkit/netns"
@@ -32,8 +34,11 @@ destination against its policy and connects to it over plain TCP.
 
 Clients authenticate before any byte is relayed: a pre-shared key with a
 challenge-response (the same --psk-file on both sides), or TLS 1.3 with client
-certificates. The server never connects to loopback, link-local, multicast or
-its own addresses; --allow narrows what it may reach further.
+certificates. The pre-shared key authenticates but does not encrypt: relayed
+bytes cross the network as the application sent them; use TLS (or an
+encrypted application protocol) when that matters. The server never connects
+to loopback, link-local, multicast or its own addresses (local routes too);
+--allow narrows what it may reach further.
 
 'proxy convert' is an RFC 8803 Transport Converter for clients that send a
 Convert message in their SYN (no authentication: it serves --allow-from only).
@@ -147,6 +152,27 @@ func localAddrs(ns *netns.NetNS) func() ([]netip.Addr, error) {
 	}
 }
 
+// localRoute is proxy.IsLocalRoute inside ns.
+func localRoute(ns *netns.NetNS) func(netip.Addr) (bool, error) {
+	return func(ip netip.Addr) (local bool, err error) {
+		err = inNS(ns, func() (err error) { local, err = proxy.IsLocalRoute(ip); return err })
+		return local, err
+	}
+}
+
+// listenError explains a failed listen on --listen addr with the fix.
+func listenError(addr string, err error) error {
+	switch {
+	case errors.Is(err, syscall.EADDRINUSE):
+		return fmt.Errorf("listen on %s: the address is in use (another proxy?); stop that or pick another port with --listen", addr)
+	case errors.Is(err, syscall.EADDRNOTAVAIL):
+		return fmt.Errorf("listen on %s: no interface has that address here; pick one that does (or 0.0.0.0) with --listen", addr)
+	case errors.Is(err, syscall.EACCES):
+		return fmt.Errorf("listen on %s: ports below 1024 need root (CAP_NET_BIND_SERVICE); pick another port with --listen", addr)
+	}
+	return fmt.Errorf("listen on %s: %w", addr, err)
+}
+
 // proxyFlags holds the options the proxy verbs share.
 type proxyFlags struct {
 	cmd                    string
@@ -167,7 +193,7 @@ func newProxyFlags(e *env, cmd, help, listenDefault, caFlag string, policy bool)
 	fs := newFlags(e, cmd, help)
 	o := &proxyFlags{cmd: cmd, caFlag: caFlag}
 	fs.StringVar(&o.listen, "listen", listenDefault, "")
-	fs.IntVar(&o.maxConns, "max-conns", proxy.DefaultMaxConns, "")
+	fs.IntVar(&o.maxConns, "max-conns", 0, "")
 	fs.DurationVar(&o.idle, "idle-timeout", 0, "")
 	fs.DurationVar(&o.handshake, "handshake-timeout", 0, "")
 	fs.DurationVar(&o.drain, "drain-timeout", 0, "")
@@ -198,7 +224,9 @@ func (o *proxyFlags) parse(fs *flag.FlagSet, args []string) error {
 	if _, _, err := net.SplitHostPort(o.listen); err != nil {
 		return usagef(o.cmd, "--listen %q: %v (want ADDR:PORT)", o.listen, err)
 	}
-	if o.maxConns < 1 {
+	given := false
+	fs.Visit(func(f *flag.Flag) { given = given || f.Name == "max-conns" })
+	if given && o.maxConns < 1 {
 		return usagef(o.cmd, "--max-conns must be at least 1")
 	}
 	for name, d := range map[string]time.Duration{"idle-timeout": o.idle, "handshake-timeout": o.handshake, "drain-timeout": o.drain} {
@@ -207,6 +235,21 @@ func (o *proxyFlags) parse(fs *flag.FlagSet, args []string) error {
 		}
 	}
 	return nil
+}
+
+// sizeMaxConns raises the open-file limit's soft value to the hard one
+// and, unless --max-conns was given, sizes the connection limit to fit it.
+func (o *proxyFlags) sizeMaxConns(log *slog.Logger) {
+	nofile, err := proxy.RaiseNoFileLimit()
+	if err != nil {
+		log.Debug("cannot raise the open-file limit", "err", err)
+	}
+	if o.maxConns == 0 {
+		o.maxConns = proxy.DefaultMaxConns
+		if err == nil {
+			o.maxConns = proxy.MaxConnsFor(nofile)
+		}
+	}
 }
 
 // auth reads the key (--psk-file) or the TLS files, whichever were given,

@@ -3,8 +3,14 @@ package cli
 import (
 	"crypto/tls"
 	"crypto/x509"
+	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/netip"
+	"syscall"
+
+	"github.com/mptcpkit/mptcpkit/mptcp"
 
 	"github.com/mptcpkit/mptcpkit/proxy"
 	"github.com/mptcpkit/mptcpkit/proxy/handshake"
@@ -20,25 +26,36 @@ Accept plain TCP connections and carry each one as one MPTCP connection to
 destination comes from:
   --to HOST:PORT   every connection goes there (a fixed forward)
   --socks5         the application asks with SOCKS5 CONNECT (no authentication
-                   on the local side: keep --listen on loopback, the default)
+                   on the local side: keep --listen on loopback, the default;
+                   any other address needs --socks-allow-from or
+                   --allow-remote-socks, or it would be an open relay)
   --transparent    connections redirected here by nftables/iptables: REDIRECT
                    (destination from SO_ORIGINAL_DST) or TPROXY (add --tproxy:
                    the listener gets IP_TRANSPARENT); rules in docs/proxy.md
 A refused destination resets the application's connection (SOCKS5: the
-matching SOCKS5 error code). Start the server first; the key or certificates
-must match the server's.
+matching SOCKS5 error code). At start the client runs one real handshake
+with the server and says the result: a wrong key or certificate stops it; a
+server that does not answer yet is reported and every connection retries it.
 
 Options:
   --server HOST:PORT     the proxy server
   --listen ADDR:PORT     where applications connect (default 127.0.0.1:1080)
-  --psk-file PATH        pre-shared key (the server's file)
-  --tls-cert FILE        TLS 1.3 instead: this client's certificate (PEM) ...
+  --psk-file PATH        pre-shared key (the server's file); it authenticates but
+                         does not encrypt the relayed bytes
+  --tls-cert FILE        TLS 1.3 instead (authenticates and encrypts): this client's certificate (PEM) ...
   --tls-key FILE         ... its private key ...
   --server-ca FILE       ... and the CA that signed the server's certificate
   --server-name NAME     name in the server's certificate (default: the --server host)
-  --max-conns N          concurrent connections (default 4096)
+  --socks-allow-from CIDR,...
+                         --socks5 on a non-loopback --listen: serve only these
+                         application addresses (loopback is always served)
+  --allow-remote-socks   --socks5 on a non-loopback --listen: serve everyone who
+                         can reach it (an open relay into the tunnel)
+  --max-conns N          concurrent connections (default 4096, fewer when the
+                         open-file limit is lower; the soft limit is raised to the hard one)
   --idle-timeout D       close a connection idle for D (default 10m)
-  --handshake-timeout D  connecting + handshake with the server (default 10s)
+  --handshake-timeout D  connecting + handshake with the server (default 10s; keep it
+                         above the server's 5s dial timeout so its answer arrives)
   --drain-timeout D      on SIGTERM, wait D for live connections (default 30s)
 
 Examples:
@@ -59,6 +76,8 @@ func cmdProxyClient(e *env, args []string) error {
 	transparent := fs.Bool("transparent", false, "")
 	tproxy := fs.Bool("tproxy", false, "")
 	serverName := fs.String("server-name", "", "")
+	socksAllowFrom := fs.String("socks-allow-from", "", "")
+	allowRemote := fs.Bool("allow-remote-socks", false, "")
 	if err := o.parse(fs, args); err != nil {
 		return err
 	}
@@ -68,7 +87,7 @@ func cmdProxyClient(e *env, args []string) error {
 	if _, _, err := net.SplitHostPort(*server); err != nil {
 		return usagef(cmd, "--server %q: %v (want HOST:PORT)", *server, err)
 	}
-	c := &proxy.Client{Server: *server, MaxConns: o.maxConns, IdleTimeout: o.idle,
+	c := &proxy.Client{Server: *server, IdleTimeout: o.idle,
 		HandshakeTimeout: o.handshake, DrainTimeout: o.drain}
 	modes := 0
 	if *to != "" {
@@ -93,7 +112,26 @@ func cmdProxyClient(e *env, args []string) error {
 	if *tproxy && !*transparent {
 		return usagef(cmd, "--tproxy goes with --transparent")
 	}
+	if (*socksAllowFrom != "" || *allowRemote) && !*socks {
+		return usagef(cmd, "--socks-allow-from and --allow-remote-socks go with --socks5")
+	}
+	if *socksAllowFrom != "" && *allowRemote {
+		return usagef(cmd, "give either --socks-allow-from CIDR,... or --allow-remote-socks, not both")
+	}
+	if *socksAllowFrom != "" {
+		pfx, err := proxy.ParsePrefixes(*socksAllowFrom)
+		if err != nil {
+			return usagef(cmd, "--socks-allow-from: %v", err)
+		}
+		c.AllowFrom = append(pfx, netip.MustParsePrefix("127.0.0.0/8"), netip.MustParsePrefix("::1/128"))
+	}
+	if *socks && !*allowRemote && *socksAllowFrom == "" && !loopbackListen(o.listen) {
+		return usagef(cmd, "--socks5 on --listen %s (not a loopback address) would let anyone who reaches it into the tunnel (local SOCKS5 has no authentication); "+
+			"name the clients with --socks-allow-from CIDR,..., or serve everyone with --allow-remote-socks", o.listen)
+	}
 	log := proxyLogger(e)
+	o.sizeMaxConns(log)
+	c.MaxConns = o.maxConns
 	c.Logger = log
 	var err error
 	c.PSK, c.TLS, err = o.auth(log, "the server wants proof", func(cert tls.Certificate, pool *x509.CertPool) *tls.Config {
@@ -112,10 +150,55 @@ func cmdProxyClient(e *env, args []string) error {
 	c.Dial = nsDialer(ns, true)
 	var ln net.Listener
 	if err := inNS(ns, func() (err error) { ln, err = proxy.ListenTCP(e.ctx, o.listen, *tproxy); return err }); err != nil {
-		if *tproxy {
+		if *tproxy && !errors.Is(err, syscall.EADDRINUSE) {
 			return fmt.Errorf("listen on %s with IP_TRANSPARENT: %w (needs CAP_NET_ADMIN)", o.listen, err)
 		}
-		return fmt.Errorf("listen on %s: %w", o.listen, err)
+		return listenError(o.listen, err)
+	}
+	if err := checkServer(e, log, c); err != nil {
+		ln.Close()
+		return err
 	}
 	return c.Serve(e.ctx, ln)
+}
+
+// checkServer runs one handshake with the server and says the result: a
+// refused key or certificate is an error; a server that does not answer is
+// a warning (it may come up later; each connection tries again).
+func checkServer(e *env, log *slog.Logger, c *proxy.Client) error {
+	st, err := c.Check(e.ctx)
+	switch {
+	case err == nil:
+		log.Info("proxy server check: authenticated", append([]any{"server", c.Server}, mptcpState(st)...)...)
+		return nil
+	case proxy.IsAuthError(err):
+		return fmt.Errorf("proxy server check: %w; give the server's key (--psk-file) or matching certificates (--tls-cert/--tls-key/--server-ca)", err)
+	case e.ctx.Err() != nil:
+		return nil
+	}
+	log.Warn("proxy server check failed: connections will be refused until it answers", "server", c.Server, "err", err)
+	return nil
+}
+
+// mptcpState are log attributes for the MPTCP state of the connection to
+// the server.
+func mptcpState(st mptcp.State) []any {
+	if st == mptcp.Active {
+		return []any{"mptcp", st.String()}
+	}
+	return []any{"mptcp", st.String(), "mptcp_why", st.Reason()}
+}
+
+// loopbackListen reports whether the host of addr is a loopback address
+// or "localhost".
+func loopbackListen(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return false
+	}
+	if host == "localhost" {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
 }

@@ -1,7 +1,6 @@
 package cli
 
 import (
-	"fmt"
 	"net"
 	"os"
 	"strconv"
@@ -53,6 +52,8 @@ func cmdProxyConvert(e *env, args []string) error {
 	if *tfoQueue < 1 {
 		return usagef(cmd, "--tfo-queue must be at least 1")
 	}
+	log := proxyLogger(e)
+	o.sizeMaxConns(log)
 	cv := &proxy.Converter{MaxConns: o.maxConns, IdleTimeout: o.idle, HandshakeTimeout: o.handshake, DrainTimeout: o.drain}
 	var err error
 	if cv.AllowFrom, err = proxy.ParsePrefixes(*allowFrom); err != nil {
@@ -65,7 +66,6 @@ func cmdProxyConvert(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := proxyLogger(e)
 	cv.Logger = log
 	ns, err := e.openNetNS()
 	if err != nil {
@@ -75,6 +75,7 @@ func cmdProxyConvert(e *env, args []string) error {
 		defer ns.Close()
 	}
 	pol.LocalAddrs = localAddrs(ns)
+	pol.IsLocal = localRoute(ns)
 	cv.Policy = pol
 	cv.Dial = nsDialer(ns, false)
 	var ln net.Listener
@@ -87,7 +88,7 @@ func cmdProxyConvert(e *env, args []string) error {
 		ln, err = proxy.ListenConvert(e.ctx, o.listen, *tfoQueue)
 		return err
 	}); err != nil {
-		return fmt.Errorf("listen on %s: %w", o.listen, err)
+		return listenError(o.listen, err)
 	}
 	return cv.Serve(e.ctx, ln)
 }

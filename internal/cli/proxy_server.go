@@ -17,19 +17,24 @@ Accept MPTCP connections from 'mptcpkit proxy client', authenticate each,
 and connect to the destination it asks for over plain TCP. Names are resolved
 here; every address a name resolves to is checked, and the checked address is
 the one dialled. Loopback, link-local, unspecified, multicast and this host's
-own addresses are always refused. Logs (stderr; JSON with -j) say who
+own addresses (interface addresses and local routes, e.g. AnyIP) are always
+refused; IPv4-mapped prefixes (::ffff:10.0.0.0/104) mean their IPv4 prefix. Logs (stderr; JSON with -j) say who
 connected, where to, the bytes each way, the duration and how it ended.
 SIGTERM stops accepting and lets live connections finish (--drain-timeout).
 
 Options:
   --listen ADDR:PORT     MPTCP listening address (e.g. 0.0.0.0:7000, [::]:7000)
-  --psk-file PATH        pre-shared key (text, at least 16 bytes; same file on the client)
-  --tls-cert FILE        TLS 1.3 instead: this server's certificate (PEM) ...
+  --psk-file PATH        pre-shared key (text, at least 16 bytes; same file on the client);
+                         it authenticates but does not encrypt the relayed bytes
+  --tls-cert FILE        TLS 1.3 instead (authenticates and encrypts): this server's certificate (PEM) ...
   --tls-key FILE         ... its private key (PEM) ...
   --client-ca FILE       ... and the CA(s) whose client certificates are accepted
   --allow CIDR,...       only these destinations (default: any not always refused)
   --deny CIDR,...        never these destinations
-  --max-conns N          concurrent connections; more are refused at once (default 4096)
+  --max-conns N          concurrent connections; more are refused at once (default 4096,
+                         fewer when the open-file limit is lower; its soft value is raised
+                         to the hard one). Clients still in their handshake have their
+                         own limits: 256 at once, 32 per source address
   --idle-timeout D       close a connection idle for D (default 10m; 0 = default)
   --handshake-timeout D  drop clients that do not finish the handshake in D (default 10s)
   --drain-timeout D      on SIGTERM, wait D for live connections (default 30s)
@@ -49,6 +54,7 @@ func cmdProxyServer(e *env, args []string) error {
 		return err
 	}
 	log := proxyLogger(e)
+	o.sizeMaxConns(log)
 	s := &proxy.Server{
 		MaxConns: o.maxConns, IdleTimeout: o.idle, HandshakeTimeout: o.handshake, DrainTimeout: o.drain,
 		Logger: log,
@@ -69,6 +75,7 @@ func cmdProxyServer(e *env, args []string) error {
 		defer ns.Close()
 	}
 	pol.LocalAddrs = localAddrs(ns)
+	pol.IsLocal = localRoute(ns)
 	s.Policy = pol
 	s.Dial = nsDialer(ns, false)
 	var ln net.Listener
@@ -76,7 +83,7 @@ func cmdProxyServer(e *env, args []string) error {
 		if errors.Is(err, proxy.ErrNoMPTCP) {
 			return fmt.Errorf("listen on %s: %w; `mptcpkit check` says what to fix", o.listen, err)
 		}
-		return fmt.Errorf("listen on %s: %w", o.listen, err)
+		return listenError(o.listen, err)
 	}
 	return s.Serve(e.ctx, ln)
 }

@@ -41,14 +41,42 @@ func TestProxyUsageErrors(t *testing.T) {
 		{[]string{"proxy", "client", "--server", "h:1", "--to", "a", "--psk-file", key}, "want HOST:PORT"},
 		{[]string{"proxy", "client", "--server", "h:1", "--socks5", "--tproxy", "--psk-file", key}, "--tproxy goes with --transparent"},
 		{[]string{"proxy", "client", "--server", "h:1", "--socks5"}, "the server wants proof"},
+		{[]string{"proxy", "server", "--listen", ":7000", "--psk-file", key, "--deny", "::ffff:0:0/80"}, "write the IPv4 part as an IPv4 prefix"},
+		{[]string{"proxy", "client", "--server", "h:1", "--socks5", "--listen", "0.0.0.0:1080", "--psk-file", key}, "--socks-allow-from CIDR"},
+		{[]string{"proxy", "client", "--server", "h:1", "--to", "a:1", "--allow-remote-socks", "--psk-file", key}, "go with --socks5"},
+		{[]string{"proxy", "client", "--server", "h:1", "--socks5", "--socks-allow-from", "10.0.0.0/8", "--allow-remote-socks", "--psk-file", key}, "not both"},
+		{[]string{"proxy", "client", "--server", "h:1", "--socks5", "--socks-allow-from", "x", "--psk-file", key}, "--socks-allow-from"},
 		{[]string{"proxy", "convert", "--listen", ":5124"}, "--allow-from CIDR,... is required"},
 		{[]string{"proxy", "convert", "--allow-from", "10.0.0.0/8"}, "--listen ADDR:PORT is required"},
 		{[]string{"proxy", "convert", "--listen", ":5124", "--allow-from", "x"}, "--allow-from"},
 	}
 	for _, tt := range tests {
-		_, errs, code := runCLI(context.Background(), tt.args...)
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, errs, code := runCLI(ctx, tt.args...)
+		cancel()
 		if code != 2 || !strings.Contains(errs, tt.want) || !strings.Contains(errs, "--help") {
 			t.Errorf("mptcpkit %s: exit %d, stderr %q; want exit 2 and %q", strings.Join(tt.args, " "), code, errs, tt.want)
+		}
+	}
+}
+
+// TestProxyHelpSaysPSKDoesNotEncrypt: the help says, next to the TLS
+// option, that a pre-shared key authenticates but does not encrypt (issue
+// 12.12); so do the README and docs/proxy.md.
+func TestProxyHelpSaysPSKDoesNotEncrypt(t *testing.T) {
+	for _, args := range [][]string{{"proxy", "--help"}, {"proxy", "server", "--help"}, {"proxy", "client", "--help"}} {
+		out, _, _ := runCLI(context.Background(), args...)
+		if !strings.Contains(out, "does not encrypt") || !strings.Contains(out, "TLS") {
+			t.Errorf("mptcpkit %s does not say that PSK mode does not encrypt:\n%s", strings.Join(args, " "), out)
+		}
+	}
+	for _, f := range []string{"../../README.md", "../../docs/proxy.md"} {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(string(b), "does not encrypt") {
+			t.Errorf("%s does not say that PSK mode does not encrypt", f)
 		}
 	}
 }
