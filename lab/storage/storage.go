@@ -85,7 +85,7 @@ type Row struct {
 	Workload Workload `json:"workload"`
 	Mode     string   `json:"mode"` // "tcp" or "mptcp"
 	Client   Client   `json:"client"`
-	Seconds  float64  `json:"seconds"`
+	Seconds  float64  `json:"seconds"` // wall time of the fio run
 	// What fio measured (the workload's direction).
 	IOs         uint64  `json:"ios"`
 	IOPS        float64 `json:"iops"`
@@ -130,6 +130,7 @@ type Report struct {
 	Lab         *lab.State   `json:"lab"`
 	Client      Client       `json:"client"`
 	ExportBytes int64        `json:"export_bytes"`
+	Seconds     float64      `json:"seconds_per_run"` // fio's runtime
 	Rows        []Row        `json:"rows"`
 	Comparisons []Comparison `json:"comparisons"`
 	Reference   Reference    `json:"reference"`
@@ -235,7 +236,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			return nil, err
 		}
 	}
-	rep = &Report{Started: time.Now().UTC().Truncate(time.Second), Host: lab.ThisHost(), Lab: st, Client: cfg.Client, ExportBytes: cfg.Size, Reference: TheReference}
+	rep = &Report{Started: time.Now().UTC().Truncate(time.Second), Host: lab.ThisHost(), Lab: st, Client: cfg.Client, ExportBytes: cfg.Size, Seconds: math.Ceil(cfg.Duration.Seconds()), Reference: TheReference}
 	for _, mode := range []string{"tcp", "mptcp"} {
 		rows, err := runMode(ctx, &cfg, st, mode)
 		rep.Rows = append(rep.Rows, rows...)

@@ -12,9 +12,9 @@ import (
 // SVG draws the report like `lab demo`'s chart: per workload a TCP and an
 // MPTCP bar of IOPS, each split by the bytes each path carried.
 func (r *Report) SVG() string {
-	const w, left, barW = 680.0, 190.0, 380.0
+	const w, left, barW = 720.0, 170.0, 330.0
 	colors := []string{"#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7"}
-	h := 110 + float64(len(r.Comparisons))*110
+	h := 125 + float64(len(r.Comparisons))*110
 	var b strings.Builder
 	fmt.Fprintf(&b, `<svg xmlns="http://www.w3.org/2000/svg" width="%g" height="%g" font-family="sans-serif" font-size="13">`+"\n", w, h)
 	fmt.Fprintf(&b, `<rect width="100%%" height="100%%" fill="white"/>`+"\n")
@@ -58,8 +58,9 @@ func (r *Report) SVG() string {
 			fmt.Fprintf(&b, `<rect x="%g" y="%g" width="14" height="14" fill="%s"/><text x="%g" y="%g">path %d</text>`+"\n", x, y-5, colors[i%len(colors)], x+20, y+7, i+1)
 		}
 	}
-	fmt.Fprintf(&b, `<text x="10" y="%g" font-size="11" fill="#555">%s</text>`+"\n", y+30, html.EscapeString(fmt.Sprintf("%s, kernel %s, %d CPUs, load %.2f; reference: %s: %.2fx",
-		r.Started.Format(time.RFC3339), r.Host.Kernel, r.Host.CPUs, r.Host.Load[0], r.Reference.What, r.Reference.Ratio)))
+	fmt.Fprintf(&b, `<text x="10" y="%g" font-size="11" fill="#555">%s</text>`+"\n", y+30, html.EscapeString(fmt.Sprintf("%s, kernel %s, %d CPUs, load %.2f; bars split by the bytes each path carried",
+		r.Started.Format(time.RFC3339), r.Host.Kernel, r.Host.CPUs, r.Host.Load[0])))
+	fmt.Fprintf(&b, `<text x="10" y="%g" font-size="11" fill="#555">%s</text>`+"\n", y+46, html.EscapeString(fmt.Sprintf("reference: %s: %.2fx", r.Reference.What, r.Reference.Ratio)))
 	b.WriteString("</svg>\n")
 	return b.String()
 }
