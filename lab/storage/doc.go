@@ -7,10 +7,19 @@
 // client fio in the client namespace: either fio's nbd engine (libnbd, all
 // in user space, one NBD connection per job) or, where the kernel has the
 // nbd module, the kernel's /dev/nbdX connected by nbd-client and fio with
-// libaio on the device. Neither program can ask for MPTCP itself, so for
-// the MPTCP runs both (nbdkit and fio, or nbd-client) run under `mptcpkit
-// run`, which turns their TCP sockets into MPTCP ones; the TCP runs start
-// the same programs directly and use path 1 only.
+// libaio on the device. Neither nbdkit nor fio can ask for MPTCP itself, so
+// for the MPTCP runs both run under `mptcpkit run`, which turns their TCP
+// sockets into MPTCP ones; the TCP runs start the same programs directly
+// and use path 1 only.
+//
+// The kernel's nbd driver refuses MPTCP sockets ("Unsupported socket:
+// should be TCP or UNIX": a check added in 2025 and backported to the
+// stable kernels, Debian's 6.1 and 6.12 included), so a forced nbd-client
+// cannot work. With the kernel client nbd-client connects instead to a
+// relay in the client namespace (this process, over loopback), which opens
+// one connection per nbd connection to nbdkit over TCP or MPTCP and copies
+// both ways: the kernel block device over MPTCP paths, at the cost of one
+// user-space copy on the client.
 //
 // Each row records what fio reports (IOPS, bandwidth, completion latency
 // p50/p99, errors; parsed strictly from fio's JSON) and the proof of what

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -47,11 +48,9 @@ func freeNBD() (string, error) {
 	}
 }
 
-// connectKernel connects a free /dev/nbdN to the lab's nbdkit with
-// nbd-client (one connection per fio job), under `mptcpkit run` for
-// mode mptcp: the sockets nbd-client opens, and hands to the kernel, are
-// then MPTCP.
-func connectKernel(ctx context.Context, cfg *Config, st *lab.State, mode string) (string, error) {
+// connectKernel connects a free /dev/nbdN with nbd-client, one
+// connection per fio job, to the relay at addr in the client namespace.
+func connectKernel(ctx context.Context, cfg *Config, st *lab.State, addr *net.TCPAddr) (string, error) {
 	dev, err := freeNBD()
 	if err != nil {
 		return "", err
@@ -60,12 +59,12 @@ func connectKernel(ctx context.Context, cfg *Config, st *lab.State, mode string)
 	for _, w := range cfg.Workloads {
 		conns = max(conns, w.Jobs)
 	}
-	cmd := cfg.command(st.Client, mode, "nbd-client", st.Paths[0].ServerAddr.String(), strconv.Itoa(Port), dev,
+	cmd := cfg.command(st.Client, "tcp", "nbd-client", addr.IP.String(), strconv.Itoa(addr.Port), dev,
 		"-name", "storage", "-block-size", "4096", "-connections", strconv.Itoa(conns))
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()
 	if err := runCmd(cctx, cmd); err != nil {
-		return "", fmt.Errorf("nbd-client %s (%s): %w", dev, mode, err)
+		return "", fmt.Errorf("nbd-client %s: %w", dev, err)
 	}
 	pid := filepath.Join("/sys/block", filepath.Base(dev), "pid")
 	for i := 0; ; i++ {

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -45,7 +46,10 @@ const (
 	// ClientLibNBD is fio's nbd engine (libnbd), all in user space.
 	ClientLibNBD Client = "libnbd"
 	// ClientKernel is the kernel's /dev/nbdX, connected by nbd-client,
-	// with fio's libaio engine on the device.
+	// with fio's libaio engine on the device. The kernel takes only TCP
+	// sockets for nbd, so nbd-client connects to a relay in the client
+	// namespace that carries each connection to the server over TCP or
+	// MPTCP (see relay).
 	ClientKernel Client = "kernel"
 )
 
@@ -314,7 +318,12 @@ func runMode(ctx context.Context, cfg *Config, st *lab.State, mode string) (rows
 	target := "nbd://" + st.Paths[0].ServerAddr.String() + ":" + strconv.Itoa(Port) + "/"
 	fioEngine := []string{"--ioengine=nbd", "--uri=" + target}
 	if cfg.Client == ClientKernel {
-		dev, err := connectKernel(ctx, cfg, st, mode)
+		rl, err := startRelay(st.Client, mode, net.JoinHostPort(st.Paths[0].ServerAddr.String(), strconv.Itoa(Port)), cfg.Log)
+		if err != nil {
+			return nil, fmt.Errorf("relay for the kernel client: %w", err)
+		}
+		defer func() { err = errors.Join(err, rl.close()) }()
+		dev, err := connectKernel(ctx, cfg, st, rl.addr())
 		if err != nil {
 			return nil, err
 		}
@@ -352,8 +361,8 @@ func measure(ctx context.Context, cfg *Config, st *lab.State, mode string, w Wor
 	}
 	defer os.RemoveAll(dir)
 	out := filepath.Join(dir, "fio.json")
-	// With the kernel client fio only reads a local device: the socket is
-	// the kernel's, put on MPTCP when nbd-client opened it.
+	// With the kernel client fio only reads a local device: the sockets
+	// to the server are the relay's.
 	fioMode := mode
 	if cfg.Client == ClientKernel {
 		fioMode = "tcp"

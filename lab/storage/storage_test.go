@@ -153,3 +153,44 @@ func TestKernelClientWithoutNBD(t *testing.T) {
 		t.Errorf("lab %s left behind", name)
 	}
 }
+
+// TestKernelClient (needs the kernel's nbd module: the VM matrix; this
+// host's kernel has none and TestKernelClientWithoutNBD covers that):
+// /dev/nbdX connected by nbd-client through the relay, fio with libaio on
+// the device, TCP vs MPTCP on 2 x 20 Mbit/s: the relay's connections are
+// MPTCP with 2 subflows each and the IOPS aggregate.
+func TestKernelClient(t *testing.T) {
+	if err := storage.LoadNBD(); errors.Is(err, storage.ErrNoKernelNBD) {
+		t.Skipf("%v", err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
+	defer cancel()
+	rep, err := storage.Run(ctx, storage.Config{
+		Name:      labName("sk"),
+		Rate:      20_000_000,
+		Duration:  4 * time.Second,
+		Client:    storage.ClientKernel,
+		Workloads: []storage.Workload{storage.RandRead4K},
+		Exe:       exe(t),
+		ExeEnv:    []string{mainEnv + "=1"},
+		OutDir:    "-",
+		Progress:  func(s string) { t.Log(s) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := rep.Comparisons[0]
+	t.Logf("TCP %.0f IOPS %+v %v; MPTCP %.0f IOPS %+v %v: %.2fx", c.TCP.IOPS, c.TCP.Conns, c.TCP.PathWireBytes, c.MPTCP.IOPS, c.MPTCP.Conns, c.MPTCP.PathWireBytes, c.Ratio)
+	// nbd-client opens 4 connections, but the kernel's nbd driver maps
+	// them to blk-mq queues used per CPU: with 2 CPUs 2 of them carry the
+	// I/O. Every one that does must be MPTCP with 2 subflows.
+	if c.TCP.Conns.TCP < 1 || c.TCP.Conns.MPTCP != 0 {
+		t.Errorf("TCP run: %+v, want plain TCP connections only", c.TCP.Conns)
+	}
+	if c.MPTCP.Conns.MPTCP < 1 || c.MPTCP.Conns.Subflows != 2 || c.MPTCP.Conns.Fallback || c.MPTCP.Conns.TCP != 0 {
+		t.Errorf("MPTCP run: %+v, want MPTCP connections only, 2 subflows each, no fallback", c.MPTCP.Conns)
+	}
+	if c.Ratio < 1.8 {
+		t.Errorf("MPTCP/TCP IOPS %.2f, want >= 1.8", c.Ratio)
+	}
+}

@@ -53,8 +53,7 @@ type watcher struct {
 
 	mu      sync.Mutex
 	samples int
-	old     map[sockKey]bool     // sockets there before the run (ignored)
-	oldTok  map[uint32]bool      // MPTCP connections there before the run
+	base    map[sockKey]uint64   // payload of sockets there before the run
 	conns   map[uint32]*connSeen // MPTCP, by token
 	tcp     map[sockKey]bool     // plain TCP sockets
 	bytes   map[sockKey]uint64   // payload per socket (subflow or TCP)
@@ -72,10 +71,11 @@ func startWatch(st *lab.State, port uint16, every time.Duration) (*watcher, erro
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	w := &watcher{st: st, port: port, cancel: cancel, done: make(chan error, 1),
-		old: map[sockKey]bool{}, oldTok: map[uint32]bool{},
+		base:  map[sockKey]uint64{},
 		conns: map[uint32]*connSeen{}, tcp: map[sockKey]bool{}, bytes: map[sockKey]uint64{}}
-	// The first dump, before the run starts, names the leftovers of an
-	// earlier run (sockets still closing).
+	// The first dump, before the run starts, records the sockets already
+	// there (the kernel client's, which live across rows, or an earlier
+	// run's, still closing): only what they carry from now on counts.
 	if err := w.sample(c, true); err != nil {
 		c.Close()
 		cancel()
@@ -117,17 +117,16 @@ func (w *watcher) sample(c *sockdiag.Client, baseline bool) error {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	if baseline {
-		for _, cn := range conns {
-			w.oldTok[cn.Token()] = true
-		}
 		for _, s := range tcps {
-			w.old[sockKey{s.Local, s.Remote}] = true
+			if s.TCP != nil {
+				w.base[sockKey{s.Local, s.Remote}] = s.TCP.BytesReceived + s.TCP.BytesAcked
+			}
 		}
 		return nil
 	}
 	w.samples++
 	for _, cn := range conns {
-		if cn.Remote.Port() != w.port || cn.Info == nil || w.oldTok[cn.Token()] {
+		if cn.Remote.Port() != w.port || cn.Info == nil {
 			continue
 		}
 		seen := w.conns[cn.Token()]
@@ -143,13 +142,15 @@ func (w *watcher) sample(c *sockdiag.Client, baseline bool) error {
 	}
 	for _, s := range tcps {
 		k := sockKey{s.Local, s.Remote}
-		if s.Remote.Port() != w.port || s.TCP == nil || w.old[k] {
+		if s.Remote.Port() != w.port || s.TCP == nil {
 			continue
 		}
 		if s.ULP != "mptcp" && s.MPTCP == nil {
 			w.tcp[k] = true
 		}
-		w.bytes[k] = max(w.bytes[k], s.TCP.BytesReceived+s.TCP.BytesAcked)
+		if b := s.TCP.BytesReceived + s.TCP.BytesAcked; b >= w.base[k] {
+			w.bytes[k] = max(w.bytes[k], b-w.base[k])
+		}
 	}
 	return nil
 }
