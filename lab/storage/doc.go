@@ -16,9 +16,9 @@
 // should be TCP or UNIX": a check added in 2025 and backported to the
 // stable kernels, Debian's 6.1 and 6.12 included), so a forced nbd-client
 // cannot work. With the kernel client nbd-client connects instead to a
-// relay in the client namespace (this process, over loopback), which opens
-// one connection per nbd connection to nbdkit over TCP or MPTCP and copies
-// both ways: the kernel block device over MPTCP paths, at the cost of one
+// relay (this process, over loopback), which opens one connection per nbd
+// connection to nbdkit from the client namespace over TCP or MPTCP and
+// copies both ways: the kernel block device over MPTCP paths, at the cost of one
 // user-space copy on the client.
 //
 // Each row records what fio reports (IOPS, bandwidth, completion latency

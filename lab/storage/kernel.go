@@ -11,8 +11,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/mptcpkit/mptcpkit/lab"
 )
 
 // ErrNoKernelNBD means the running kernel has no nbd driver (not built in,
@@ -49,8 +47,8 @@ func freeNBD() (string, error) {
 }
 
 // connectKernel connects a free /dev/nbdN with nbd-client, one
-// connection per fio job, to the relay at addr in the client namespace.
-func connectKernel(ctx context.Context, cfg *Config, st *lab.State, addr *net.TCPAddr) (string, error) {
+// connection per fio job, to the relay at addr.
+func connectKernel(ctx context.Context, cfg *Config, addr *net.TCPAddr) (string, error) {
 	dev, err := freeNBD()
 	if err != nil {
 		return "", err
@@ -59,7 +57,7 @@ func connectKernel(ctx context.Context, cfg *Config, st *lab.State, addr *net.TC
 	for _, w := range cfg.Workloads {
 		conns = max(conns, w.Jobs)
 	}
-	cmd := cfg.command(st.Client, "tcp", "nbd-client", addr.IP.String(), strconv.Itoa(addr.Port), dev,
+	cmd := exec.Command("nbd-client", addr.IP.String(), strconv.Itoa(addr.Port), dev,
 		"-name", "storage", "-block-size", "4096", "-connections", strconv.Itoa(conns))
 	cctx, cancel := context.WithTimeout(ctx, 30*time.Second)
 	defer cancel()

@@ -17,9 +17,12 @@ import (
 // socket: should be TCP or UNIX", in Linux since 2025 and in the stable
 // kernels it was backported to, Debian's 6.1 and 6.12 among them), so
 // nbd-client cannot hand it an MPTCP socket: it connects over loopback to
-// the relay instead, and the relay opens the connection to the server with
-// network ("tcp" or "mptcp"), one per nbd-client connection, and copies
-// both ways.
+// the relay instead, and the relay opens the connection to the server from
+// the lab's client namespace with network ("tcp" or "mptcp"), one per
+// nbd-client connection, and copies both ways. The relay listens, and
+// nbd-client runs, in the caller's namespace: Linux 6.1's nbd netlink
+// family is not visible from other network namespaces (nbd-client there
+// says "Couldn't resolve the nbd netlink family").
 type relay struct {
 	ln     net.Listener
 	dial   bench.DialFunc
@@ -37,14 +40,9 @@ func startRelay(nsName, network, target string, log *slog.Logger) (*relay, error
 	if err != nil {
 		return nil, err
 	}
-	var ln net.Listener
-	err = ns.Do(func() error {
-		var lc net.ListenConfig
-		lc.SetMultipathTCP(false)
-		var err error
-		ln, err = lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
-		return err
-	})
+	var lc net.ListenConfig
+	lc.SetMultipathTCP(false)
+	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
 	if err != nil {
 		ns.Close()
 		return nil, err
@@ -66,7 +64,7 @@ func startRelay(nsName, network, target string, log *slog.Logger) (*relay, error
 	return r, nil
 }
 
-// addr is where nbd-client connects (inside the namespace).
+// addr is where nbd-client connects (loopback, the caller's namespace).
 func (r *relay) addr() *net.TCPAddr { return r.ln.Addr().(*net.TCPAddr) }
 
 func (r *relay) track(c net.Conn) bool {

@@ -323,7 +323,7 @@ func runMode(ctx context.Context, cfg *Config, st *lab.State, mode string) (rows
 			return nil, fmt.Errorf("relay for the kernel client: %w", err)
 		}
 		defer func() { err = errors.Join(err, rl.close()) }()
-		dev, err := connectKernel(ctx, cfg, st, rl.addr())
+		dev, err := connectKernel(ctx, cfg, rl.addr())
 		if err != nil {
 			return nil, err
 		}
