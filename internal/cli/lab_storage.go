@@ -32,9 +32,10 @@ Options:
   --rate R       rate of each path (default 100mbit)
   --loss P       random loss on each path, percent (default 0)
   -t SECONDS     fio runtime per row (default 10)
-  --client C     libnbd: fio's nbd engine (default); kernel: /dev/nbdX
-                 connected by nbd-client (forced onto MPTCP), fio with
-                 libaio on it (needs the kernel's nbd module)
+  --client C     libnbd: fio's nbd engine (default); kernel: /dev/nbdX,
+                 fio with libaio on it; nbd-client connects through a
+                 relay that carries it over TCP or MPTCP (the kernel takes
+                 no MPTCP socket for nbd); needs the kernel's nbd module
   --lab NAME     use this existing lab (left up) instead of building one
   --name NAME    name of the lab to build (default storage)
   --out DIR      where the report and chart go (default .; - for none)
