@@ -136,6 +136,13 @@ func printStorage(e *env, rep *storage.Report) error {
 			fb = "YES (fell back to TCP)"
 		}
 		fmt.Fprintf(tw, "fell back to TCP\t\t%s\t\n", fb)
+		st := func(r *storage.Row) string {
+			if r.Stalled {
+				return fmt.Sprintf("YES (%.0f s)", r.Seconds)
+			}
+			return "no"
+		}
+		fmt.Fprintf(tw, "stalled\t%s\t%s\t\n", st(c.TCP), st(c.MPTCP))
 		ref := ""
 		if c.Workload == storage.RandRead4K {
 			ref = fmt.Sprintf(" (reference %.2fx)", rep.Reference.Ratio)
@@ -143,6 +150,11 @@ func printStorage(e *env, rep *storage.Report) error {
 		fmt.Fprintf(tw, "MPTCP / TCP IOPS\t\t%.2fx%s\t\n", c.Ratio, ref)
 		if err := tw.Flush(); err != nil {
 			return err
+		}
+	}
+	for _, r := range rep.Rows {
+		if r.Stalled {
+			fmt.Fprintf(e.stdout, "\n%s %s stalled: fio needed %.1f s for a %.0f s run (its in-flight I/O crawled; a known MPTCP receive stall, see docs/BENCHMARKS.md): run again\n", r.Mode, r.Workload.Name, r.Seconds, rep.Seconds)
 		}
 	}
 	fmt.Fprintf(e.stdout, "\nreference: %s: TCP %.1fk, MPTCP %.1fk IOPS\n", rep.Reference.What, rep.Reference.TCPIOPS/1000, rep.Reference.MPTCPIOPS/1000)

@@ -90,6 +90,11 @@ type Row struct {
 	Mode     string   `json:"mode"` // "tcp" or "mptcp"
 	Client   Client   `json:"client"`
 	Seconds  float64  `json:"seconds"` // wall time of the fio run
+	// Stalled is set when fio needed much longer than its runtime to
+	// finish (more than StallGrace(runtime) beyond it): its in-flight I/O
+	// crawled. Seen on MPTCP only, in about 1 of 4 to 1 of 6 4k runs
+	// on Linux 6.18 and 6.12: see docs/BENCHMARKS.md.
+	Stalled bool `json:"stalled,omitempty"`
 	// What fio measured (the workload's direction).
 	IOs         uint64  `json:"ios"`
 	IOPS        float64 `json:"iops"`
@@ -336,11 +341,22 @@ func runMode(ctx context.Context, cfg *Config, st *lab.State, mode string) (rows
 		if err != nil {
 			return rows, fmt.Errorf("%s %s: %w", mode, w.Name, err)
 		}
-		cfg.Progress(fmt.Sprintf("  %.0f IOPS, %.1f MiB/s, clat p50 %.1f ms p99 %.1f ms, %d MPTCP connection(s) with %d subflows",
-			row.IOPS, row.BytesPerSec/(1<<20), row.ClatP50Ms, row.ClatP99Ms, row.Conns.MPTCP, row.Conns.Subflows))
+		stalled := ""
+		if row.Stalled {
+			stalled = fmt.Sprintf(" - STALLED: fio took %.1f s for a %v run", row.Seconds, cfg.Duration)
+		}
+		cfg.Progress(fmt.Sprintf("  %.0f IOPS, %.1f MiB/s, clat p50 %.1f ms p99 %.1f ms, %d MPTCP connection(s) with %d subflows%s",
+			row.IOPS, row.BytesPerSec/(1<<20), row.ClatP50Ms, row.ClatP99Ms, row.Conns.MPTCP, row.Conns.Subflows, stalled))
 		rows = append(rows, row)
 	}
 	return rows, nil
+}
+
+// StallGrace is how long past its runtime a fio run may take (start-up
+// and draining its in-flight I/O: at most a few seconds even for 128k
+// reads at 10 Mbit/s) before the row counts as stalled.
+func StallGrace(runtime time.Duration) time.Duration {
+	return max(3*time.Second, runtime/2)
 }
 
 // fioArgs are the fio arguments of a time-based run of w.
@@ -381,6 +397,8 @@ func measure(ctx context.Context, cfg *Config, st *lab.State, mode string, w Wor
 	defer cancel()
 	runErr := runCmd(cctx, cmd)
 	row.Seconds = time.Since(t0).Seconds()
+	rt := time.Duration(math.Ceil(cfg.Duration.Seconds())) * time.Second
+	row.Stalled = row.Seconds > (rt + StallGrace(rt)).Seconds()
 	conns, werr := watch.stop()
 	if runErr != nil {
 		return row, fmt.Errorf("fio: %w", runErr)

@@ -46,16 +46,36 @@ func TestStorageAggregates(t *testing.T) {
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
-	rep, err := storage.Run(ctx, storage.Config{
-		Name:     labName("st"),
-		Duration: 3 * time.Second,
-		Exe:      exe(t),
-		ExeEnv:   []string{mainEnv + "=1"},
-		OutDir:   dir,
-		Progress: func(s string) { t.Log(s) },
-	})
-	if err != nil {
-		t.Fatal(err)
+	var rep *storage.Report
+	for attempt := 1; ; attempt++ {
+		var err error
+		rep, err = storage.Run(ctx, storage.Config{
+			Name:     labName("st"),
+			Duration: 3 * time.Second,
+			Exe:      exe(t),
+			ExeEnv:   []string{mainEnv + "=1"},
+			OutDir:   dir,
+			Progress: func(s string) { t.Log(s) },
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+		stalled := ""
+		for _, r := range rep.Rows {
+			if r.Stalled {
+				stalled += fmt.Sprintf(" %s %s (%.1f s)", r.Mode, r.Workload.Name, r.Seconds)
+			}
+		}
+		if stalled == "" {
+			break
+		}
+		// The MPTCP receive stall of docs/BENCHMARKS.md (about one 4k
+		// MPTCP run in 4-6 here): once is reported and run again, twice
+		// fails.
+		if attempt == 2 {
+			t.Fatalf("stalled again:%s", stalled)
+		}
+		t.Logf("attempt %d stalled:%s; running again once", attempt, stalled)
 	}
 	if lab.Exists(labName("st")) {
 		t.Errorf("lab %s left behind", labName("st"))
