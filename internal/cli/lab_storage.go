@@ -154,7 +154,7 @@ func printStorage(e *env, rep *storage.Report) error {
 	}
 	for _, r := range rep.Rows {
 		if r.Stalled {
-			fmt.Fprintf(e.stdout, "\n%s %s stalled: fio needed %.1f s for a %.0f s run (its in-flight I/O crawled; a known MPTCP receive stall, see docs/BENCHMARKS.md): run again\n", r.Mode, r.Workload.Name, r.Seconds, rep.Seconds)
+			fmt.Fprintf(e.stdout, "\n%s %s stalled: fio needed %.1f s for a %.0f s run, its in-flight I/O crawled\n(on MPTCP: the receive stall in docs/BENCHMARKS.md; on a loaded or emulated machine: the CPU); run again\n", r.Mode, r.Workload.Name, r.Seconds, rep.Seconds)
 		}
 	}
 	fmt.Fprintf(e.stdout, "\nreference: %s: TCP %.1fk, MPTCP %.1fk IOPS\n", rep.Reference.What, rep.Reference.TCPIOPS/1000, rep.Reference.MPTCPIOPS/1000)
