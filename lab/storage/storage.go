@@ -385,6 +385,7 @@ func measure(ctx context.Context, cfg *Config, st *lab.State, mode string, w Wor
 		fioMode = "tcp"
 	}
 	cmd := cfg.command(st.Client, fioMode, fioArgs(w, cfg.Duration, engine, out)...)
+	cmd.Dir = dir // fio writes its files (if any) where it runs
 	before, err := lab.Counters(st)
 	if err != nil {
 		return row, err

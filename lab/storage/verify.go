@@ -23,8 +23,8 @@ type VerifyConfig struct {
 	Jobs      int
 	Bytes     int64
 	BlockSize int
-	// FailPath goes down DownAt (default 1 s) after fio starts and comes
-	// back DownFor (default 3 s) later; 0 = path 1 (the initial
+	// FailPath goes down DownAt (default 1 s) after fio's connections
+	// carry data and comes back DownFor (default 3 s) later; 0 = path 1 (the initial
 	// subflow's). Server fails the server-side interface instead.
 	FailPath int
 	DownAt   time.Duration
@@ -40,9 +40,11 @@ type VerifyReport struct {
 	Written  uint64  `json:"written_bytes"`
 	Verified uint64  `json:"verified_bytes"` // read back and checked (crc32c)
 	Seconds  float64 `json:"seconds"`
-	// DownAt and UpAt are when the path went down and up, seconds
-	// after fio started; FioEnd when fio finished.
+	// Connected is when every job's connection carried data, DownAt and
+	// UpAt when the path went down and up, FioEnd when fio finished:
+	// seconds after fio started.
 	FailPath      int      `json:"fail_path"`
+	Connected     float64  `json:"connected_s"`
 	DownAt        float64  `json:"down_at_s"`
 	UpAt          float64  `json:"up_at_s"`
 	FioEnd        float64  `json:"fio_end_s"`
@@ -98,9 +100,10 @@ func Verify(ctx context.Context, vc VerifyConfig) (*VerifyReport, error) {
 	cmd := cfg.command(st.Client, "mptcp", "fio", "--name=verify", "--rw=write",
 		"--bs="+strconv.Itoa(vc.BlockSize), "--size="+strconv.FormatInt(vc.Bytes, 10),
 		"--numjobs="+strconv.Itoa(vc.Jobs), "--offset_increment="+strconv.FormatInt(vc.Bytes, 10),
-		"--iodepth=16", "--verify=crc32c", "--verify_fatal=1", "--do_verify=1",
+		"--iodepth=16", "--verify=crc32c", "--verify_fatal=1", "--do_verify=1", "--verify_state_save=0",
 		"--group_reporting", "--output-format=json", "--output="+out,
 		"--ioengine=nbd", "--uri=nbd://"+st.Paths[0].ServerAddr.String()+":"+strconv.Itoa(Port)+"/")
+	cmd.Dir = dir // fio writes its files (if any) where it runs
 	before, err := lab.Counters(st)
 	if err != nil {
 		return nil, err
@@ -116,20 +119,28 @@ func Verify(ctx context.Context, vc VerifyConfig) (*VerifyReport, error) {
 	fioDone := make(chan error, 1)
 	go func() { fioDone <- runCmd(cctx, cmd) }()
 
-	// The link events, while fio runs; the link always comes back.
+	// The link events, while fio runs; the link always comes back. The
+	// clock for DownAt starts once every job's MPTCP connection carries
+	// data: a path that fails before fio has connected tests nothing.
 	var runErr error
 	ended := false
-	down := time.After(vc.DownAt)
-	var up <-chan time.Time
+	var down, up <-chan time.Time
+	poll := time.NewTicker(50 * time.Millisecond)
+	defer poll.Stop()
+	pollC := poll.C
 	for !ended || up != nil {
 		select {
+		case <-pollC:
+			if watch.carrying() >= vc.Jobs {
+				pollC = nil
+				rep.Connected = time.Since(t0).Seconds()
+				down = time.After(vc.DownAt)
+			}
 		case runErr = <-fioDone:
 			ended = true
 			rep.FioEnd = time.Since(t0).Seconds()
 			fioDone = nil
-			if down != nil {
-				down = nil // fio ended before the failure: reported below
-			}
+			pollC, down = nil, nil // fio ended before the failure: reported below
 		case <-down:
 			down = nil
 			if err := lab.SetLinkSide(st, vc.FailPath, vc.Server, false); err != nil {

@@ -191,3 +191,19 @@ func (w *watcher) stop() (Conns, error) {
 	}
 	return out, err
 }
+
+// carrying returns how many MPTCP connections have carried data so far.
+func (w *watcher) carrying() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	n := 0
+	for _, c := range w.conns {
+		for k := range c.keys {
+			if w.bytes[k] > 0 {
+				n++
+				break
+			}
+		}
+	}
+	return n
+}
