@@ -222,6 +222,11 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
+	if cfg.Client == ClientKernel {
+		if err := LoadNBD(); err != nil {
+			return nil, err
+		}
+	}
 	var st *lab.State
 	if cfg.Lab != "" {
 		if st, err = lab.Load(cfg.Lab); err != nil {
@@ -239,11 +244,6 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 				err = errors.Join(err, fmt.Errorf("lab down: %w", derr))
 			}
 		}()
-	}
-	if cfg.Client == ClientKernel {
-		if err := LoadNBD(); err != nil {
-			return nil, err
-		}
 	}
 	rep = &Report{Started: time.Now().UTC().Truncate(time.Second), Host: lab.ThisHost(), Lab: st, Client: cfg.Client, ExportBytes: cfg.Size, Seconds: math.Ceil(cfg.Duration.Seconds()), Reference: TheReference}
 	for _, mode := range []string{"tcp", "mptcp"} {

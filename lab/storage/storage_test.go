@@ -165,9 +165,14 @@ func TestKernelClientWithoutNBD(t *testing.T) {
 		t.Skip("nbd module loaded: TestKernelClient covers it")
 	}
 	name := labName("sk")
-	_, err := storage.Run(context.Background(), storage.Config{Name: name, Client: storage.ClientKernel, Exe: exe(t), OutDir: "-"})
-	if !errors.Is(err, storage.ErrNoKernelNBD) {
+	var steps []string
+	_, err := storage.Run(context.Background(), storage.Config{Name: name, Client: storage.ClientKernel, Exe: exe(t), OutDir: "-",
+		Progress: func(s string) { steps = append(steps, s) }})
+	if !errors.Is(err, storage.ErrNoKernelNBD) || !strings.Contains(err.Error(), "kernel has no nbd module") {
 		t.Fatalf("err = %v, want ErrNoKernelNBD", err)
+	}
+	if len(steps) > 0 {
+		t.Errorf("it did %q before finding out", steps)
 	}
 	if lab.Exists(name) {
 		t.Errorf("lab %s left behind", name)
