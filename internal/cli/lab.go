@@ -68,6 +68,8 @@ func cmdLab(e *env, args []string) error {
 		return cmdLabBench(e, rest)
 	case "kv": // issue 5: the key-value experiment (lab_kv.go)
 		return cmdLabKV(e, rest)
+	case "storage": // issue 11: block storage over NBD (lab_storage.go)
+		return cmdLabStorage(e, rest)
 	case "delayline":
 		// Internal: the delay-line process `lab up` starts.
 		if code := lab.DelayLineMain(append([]string{"lab"}, args...)); code != 0 {
