@@ -91,6 +91,11 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 		if errors.As(err, &re) {
 			return fail(err)
 		}
+		if ctx.Err() != nil {
+			// The net package reports a context deadline met during the
+			// dial as a plain i/o timeout; the caller asked about ctx.
+			err = ctx.Err()
+		}
 		return fail(fmt.Errorf("control connection to %s: %w", cfg.Addr, err))
 	}
 	track(cc)
