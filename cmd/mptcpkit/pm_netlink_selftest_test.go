@@ -303,4 +303,3 @@ func (s *selftest) script() {
 	s.changeEndpoint("1", "backup,fullmesh")
 	s.check(showEndpoints, formatEndpoints("1,10.0.1.1,subflow backup fullmesh"), "          (backup,fullmesh)", false)
 }
-
