@@ -24,12 +24,20 @@ words as ` + "`ip mptcp endpoint`" + `:
   endpoint delete id ID [ADDR]                      (also: del)
   endpoint show [id ID]                             (also: list; the default)
   endpoint flush
-  endpoint change (id ID | ADDR) backup|nobackup|fullmesh|nofullmesh
+  endpoint change (id ID | ADDR [port P]) backup|nobackup|fullmesh|nofullmesh
 
 The kernel keeps at most 8 endpoints. ` + "`mptcpkit endpoint COMMAND --help`" + ` explains each.
 
+Words and numbers as ip takes them: abbreviations (e, en; a, del, ls; i, d, p
+for id, dev, port; flags where unambiguous: sub, sig, back), ids and ports in
+hex (0x10) or octal (012). Output is ip's, byte for byte.
+
 Options:
   -j, --json   show prints what ` + "`ip -j mptcp endpoint show`" + ` prints
+
+Exit status (as ip's): 0 done, 255 a mistake on the command line, 2 the
+kernel refused (or mptcpkit refused beforehand what it would refuse: a
+duplicate, a 9th endpoint, no CAP_NET_ADMIN), 1 MPTCP missing.
 
 Examples:
   mptcpkit endpoint add 10.0.2.1 dev eth1 subflow
@@ -57,7 +65,9 @@ Add an endpoint for the local address ADDR (IPv4 or IPv6).
                         subflow; not with signal)
               laminar   use ADDR for subflows to peers' announced addresses
                         (Linux 6.18+)
-An endpoint without signal or subflow does nothing. At most 8 endpoints.
+An endpoint without signal or subflow does nothing, nor does an address no
+interface has: both are added (as ip does) with a warning on stderr. At most 8
+endpoints.
 
 Examples:
   mptcpkit endpoint add 10.0.2.1 dev eth1 subflow          # client, 2nd path
@@ -102,15 +112,18 @@ Example:
 `
 
 const endpointChangeHelp = `Usage:
-  mptcpkit [-n NETNS] endpoint change (id ID | ADDR) backup|nobackup|fullmesh|nofullmesh ...
+  mptcpkit [-n NETNS] endpoint change (id ID | ADDR [port P]) backup|nobackup|fullmesh|nofullmesh ...
 
 Switch an endpoint's backup or fullmesh flag. Existing subflows follow
 (MP_PRIO). Only the flags named change; the other one is kept (the kernel
 itself would reset it: mptcpkit reads the endpoint first).
 
+An endpoint added with a port is named by id, or by its address (with its port).
+
 Examples:
   mptcpkit endpoint change id 2 backup
   mptcpkit endpoint change 10.0.2.1 nobackup fullmesh
+  mptcpkit endpoint change 192.0.2.10 port 8443 backup
 `
 
 var endpointVerbs = [][]string{{"add"}, {"change"}, {"delete", "del", "remove", "rm"}, {"show", "list", "ls"}, {"flush"}}

@@ -11,9 +11,9 @@ const limitsHelp = `Usage:
   mptcpkit [-n NETNS] limits set [subflows N] [add_addr_accepted N]
 
 Show or set the in-kernel path manager's per-connection limits, like
-` + "`ip mptcp limits`" + `. Only the limits given to ` + "`set`" + ` are changed; each is 0 to 8
-(decimal, or 0x hex and 0 octal as ip reads numbers). ` + "`limits set`" + ` alone changes
-nothing.
+` + "`ip mptcp limits`" + ` (same output bytes). Only the limits given to ` + "`set`" + ` are
+changed; each is 0 to 8, decimal or, as ip reads numbers, 0x hex or 0 octal.
+` + "`limits set`" + ` alone changes nothing. Also: l (limits), sub, add.
 
   subflows N            extra subflows each connection may have (also caps the
                         subflows peers may open to this host)
