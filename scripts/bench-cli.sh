@@ -4,14 +4,16 @@
 #
 #   scripts/bench-cli.sh [BINARY] [RUNS]
 #
-# BINARY defaults to a fresh `go build` of ./cmd/mptcpkit; RUNS (default 200)
-# calls of each command are timed in a throw-away namespace, and the
-# 246-round add/delete loop of the kernel's pm_netlink.sh (ids 10..255) is
-# timed once per tool. Prints a Markdown table (milliseconds per call).
+# BINARY defaults to a fresh `go build` of ./cmd/mptcpkit. Each command runs
+# RUNS times (default 100) in a throw-away namespace under `perf stat`, which
+# gives the mean wall time and the CPU time (task-clock) per call; CPU time
+# is the steadier figure on a shared machine. The 246-round add/delete loop
+# of the kernel's pm_netlink.sh (ids 10..255) runs once per tool under
+# /usr/bin/time (wall and user+system seconds). Prints a Markdown table.
 set -euo pipefail
 
 bin=${1:-}
-runs=${2:-200}
+runs=${2:-100}
 if [ -z "$bin" ]; then
 	bin=$(mktemp -d)/mptcpkit
 	go build -o "$bin" ./cmd/mptcpkit
@@ -21,34 +23,41 @@ ip netns add "$ns"
 trap 'ip netns del "$ns"' EXIT
 ip -n "$ns" link set lo up
 
-# ms per call of "$@", run $runs times.
+# "wall ms / CPU ms" per call of "$@".
 per_call() {
+	perf stat -x, -e task-clock -r "$runs" "$@" 2>&1 >/dev/null | awk -F, -v runs="$runs" '
+		/task-clock/ { cpu = $1 }
+		END { printf "%.1f", cpu }'
+}
+wall_call() {
 	local start end
 	start=$(date +%s%N)
 	for ((i = 0; i < runs; i++)); do "$@" >/dev/null 2>&1 || true; done
 	end=$(date +%s%N)
-	echo "scale=2; ($end - $start) / 1000000 / $runs" | bc
+	echo "scale=1; ($end - $start) / 1000000 / $runs" | bc
 }
 
-# seconds for the selftest's loop: add 10.0.0.9 with id i, delete id i.
+# "wall s / CPU s" of the selftest's loop: add 10.0.0.9 with id i, delete id i.
 loop() {
-	local start end
-	start=$(date +%s%N)
-	for ((i = 10; i <= 255; i++)); do
-		"$@" endpoint add 10.0.0.9 id "$i" >/dev/null 2>&1
-		"$@" endpoint delete id "$i" >/dev/null 2>&1
-	done
-	end=$(date +%s%N)
-	echo "scale=2; ($end - $start) / 1000000000" | bc
+	/usr/bin/time -f "%e / %U+%S" bash -c '
+		for ((i = 10; i <= 255; i++)); do
+			"$@" endpoint add 10.0.0.9 id "$i" >/dev/null 2>&1
+			"$@" endpoint delete id "$i" >/dev/null 2>&1
+		done' loop "$@" 2>&1 | awk -F'[ /+]+' '{printf "%s / %.2f", $1, $2 + $3}'
 }
 
 mk=("$bin" -n "$ns")
 ipm=(ip -n "$ns" mptcp)
+"${mk[@]}" endpoint add 10.0.0.8 id 8 subflow >/dev/null 2>&1
 
-echo "| command | mptcpkit ms/call | ip ms/call |"
+echo "| command | mptcpkit wall ms / CPU ms | ip wall ms / CPU ms |"
 echo "|---|---|---|"
-echo "| limits show | $(per_call "${mk[@]}" limits show) | $(per_call "${ipm[@]}" limits show) |"
-# add + delete: one call each; the figure is per call.
-add_del() { "$@" endpoint add 10.0.0.9 id 9 subflow; "$@" endpoint delete id 9; }
-echo "| endpoint add + delete (per call) | $(echo "scale=2; $(per_call add_del "${mk[@]}") / 2" | bc) | $(echo "scale=2; $(per_call add_del "${ipm[@]}") / 2" | bc) |"
-echo "| 246-round add/delete loop (s) | $(loop "${mk[@]}") | $(loop "${ipm[@]}") |"
+row() {
+	local what=$1
+	shift
+	echo "| $what | $(wall_call "${mk[@]}" "$@") / $(per_call "${mk[@]}" "$@") | $(wall_call "${ipm[@]}" "$@") / $(per_call "${ipm[@]}" "$@") |"
+}
+row "limits show" limits show
+row "endpoint show" endpoint show
+row "endpoint add (refused: exists)" endpoint add 10.0.0.8 id 8 subflow
+echo "| 246-round add/delete loop, s | $(loop "${mk[@]}") | $(loop "${ipm[@]}") |"
