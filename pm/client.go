@@ -48,7 +48,7 @@ type osClient interface {
 	Endpoint(id uint8) (Endpoint, error)
 	Endpoints() ([]Endpoint, error)
 	FlushEndpoints() error
-	SetEndpointFlags(id uint8, addr netip.Addr, flags Flags) error
+	SetEndpointFlags(sel Endpoint, flags Flags) error
 	Events(ctx context.Context, fn func(Event) error) error
 	Announce(token uint32, local Endpoint) error
 	Remove(token uint32, localID uint8) error
@@ -258,14 +258,31 @@ func (c *Client) FlushEndpoints() error { return c.c.FlushEndpoints() }
 // changed and are refused with os.ErrInvalid. Existing subflows of the
 // endpoint are switched to backup or back with MP_PRIO. The kernel refuses
 // fullmesh on a signal endpoint ("invalid addr flags").
+//
+// An endpoint that has a port is found by address only together with its
+// port: use ChangeEndpoint for those.
 func (c *Client) SetEndpointFlags(id uint8, addr netip.Addr, flags Flags) error {
-	if id == 0 && !addr.IsValid() {
+	return c.ChangeEndpoint(Endpoint{ID: id, Addr: addr}, flags)
+}
+
+// ChangeEndpoint is SetEndpointFlags for the endpoint sel selects: by
+// address and port (sel.Port, 0 for none) when sel.Addr is valid, else by
+// sel.ID. The kernel compares the port when it looks an endpoint up by
+// address, so an endpoint added with a port must be named with it (as
+// `ip mptcp endpoint change ADDR port P` does); or by id alone, which then
+// sends no address at all (as `ip mptcp endpoint change id ID` does).
+// sel's Flags and IfIndex are ignored.
+func (c *Client) ChangeEndpoint(sel Endpoint, flags Flags) error {
+	if sel.ID == 0 && !sel.Addr.IsValid() {
 		return invalidf("change endpoint", "give an endpoint id or an address")
+	}
+	if sel.Port != 0 && !sel.Addr.IsValid() {
+		return invalidf("change endpoint", "a port selects an endpoint only together with its address")
 	}
 	if flags&^(FlagBackup|FlagFullmesh) != 0 {
 		return invalidf("change endpoint", "only backup and fullmesh can be changed, not %s", flags&^(FlagBackup|FlagFullmesh))
 	}
-	return c.c.SetEndpointFlags(id, addr, flags)
+	return c.c.SetEndpointFlags(Endpoint{ID: sel.ID, Addr: sel.Addr, Port: sel.Port}, flags)
 }
 
 // EventType is the type of an MPTCP path manager event (MPTCP_EVENT_*).

@@ -222,11 +222,13 @@ func (c *client) FlushEndpoints() error {
 	return c.do("flush endpoints", cmdFlushAddrs, nil)
 }
 
-func (c *client) SetEndpointFlags(id uint8, addr netip.Addr, flags Flags) error {
+func (c *client) SetEndpointFlags(sel Endpoint, flags Flags) error {
 	return c.do("change endpoint", cmdSetFlags, func(ae *netlink.AttributeEncoder) {
 		// FLAGS is sent even when 0: that clears backup and fullmesh.
+		// PORT goes with the address: the kernel compares it when it
+		// looks the endpoint up by address.
 		ae.Nested(attrAddr, func(nae *netlink.AttributeEncoder) error {
-			encodeAddrFields(nae, Endpoint{ID: id, Addr: addr}, addrSel{id: true})
+			encodeAddrFields(nae, Endpoint{ID: sel.ID, Addr: sel.Addr, Port: sel.Port}, addrSel{id: true})
 			nae.Uint32(addrFlags, uint32(flags))
 			return nil
 		})

@@ -221,6 +221,18 @@ func TestRequests(t *testing.T) {
 			want: request{cmdSetFlags, 1, ack, nest(attrAddr, famV6, tlv(addrAddr6, ip("2001:db8::1")), tlv(addrID, u8(0)), tlv(addrFlags, u32(0xc)))},
 		},
 		{
+			name: "change an endpoint that has a port: the port goes with the address",
+			call: func(c *Client) error {
+				return c.ChangeEndpoint(Endpoint{ID: 1, Addr: v4a, Port: 1234}, FlagBackup)
+			},
+			want: request{cmdSetFlags, 1, ack, nest(attrAddr, famV4, tlv(addrAddr4, ip("10.0.0.1")), tlv(addrID, u8(1)), tlv(addrPort, u16(1234)), tlv(addrFlags, u32(4)))},
+		},
+		{
+			name: "change by id alone sends no address",
+			call: func(c *Client) error { return c.ChangeEndpoint(Endpoint{ID: 1}, FlagBackup) },
+			want: request{cmdSetFlags, 1, ack, nest(attrAddr, tlv(addrID, u8(1)), tlv(addrFlags, u32(4)))},
+		},
+		{
 			name: "announce",
 			call: func(c *Client) error { return c.Announce(0xdeadbeef, Endpoint{ID: 5, Addr: v4b, Port: 7000}) },
 			want: request{cmdAnnounce, 1, ack, cat(

@@ -449,3 +449,29 @@ func TestEndpointLaminar(t *testing.T) {
 		t.Skipf("kernel dropped the laminar flag (needs Linux 6.18): flags %s", eps[0].Flags)
 	}
 }
+
+// TestChangeEndpointWithPort changes an endpoint that was added with a port,
+// by id and by address+port: the kernel compares the port when it looks an
+// endpoint up by address, so the request must carry it (issue 12 point 2).
+func TestChangeEndpointWithPort(t *testing.T) {
+	ns := nstest.New(t, "pm")
+	ns.Run(t, "ip", "addr", "add", "10.0.1.2/32", "dev", "lo")
+	c := dial(t, ns)
+	mustAdd(t, c, pm.Endpoint{Addr: a("10.0.1.2"), Port: 1234, Flags: pm.FlagSignal})
+	want := func(check string, f pm.Flags) {
+		t.Helper()
+		wantEndpoints(t, c, check, []pm.Endpoint{{ID: 1, Addr: a("10.0.1.2"), Port: 1234, Flags: f}})
+	}
+	if err := c.ChangeEndpoint(pm.Endpoint{ID: 1}, pm.FlagBackup); err != nil {
+		t.Fatalf("change id 1 backup: %v", err)
+	}
+	want("by id", pm.FlagSignal|pm.FlagBackup)
+	if err := c.ChangeEndpoint(pm.Endpoint{Addr: a("10.0.1.2"), Port: 1234}, 0); err != nil {
+		t.Fatalf("change 10.0.1.2 port 1234 nobackup: %v", err)
+	}
+	want("by address and port", pm.FlagSignal)
+	// Without its port the address names no endpoint: the kernel says so.
+	if err := c.ChangeEndpoint(pm.Endpoint{Addr: a("10.0.1.2")}, pm.FlagBackup); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("change 10.0.1.2 (no port): %v, want os.ErrNotExist", err)
+	}
+}

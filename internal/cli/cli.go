@@ -25,8 +25,9 @@ func Main(args []string) int {
 }
 
 // ExitCode prints err (if any) to stderr the way mptcpkit does and returns the
-// exit status for it: 0 for nil, 2 for usage errors, the child's status for
-// an ExitError, 1 otherwise.
+// exit status for it: 0 for nil, 2 for usage errors (or the UsageError's
+// own Code), the child's status for an ExitError, the code of a CodedError,
+// 1 otherwise.
 func ExitCode(err error, stderr io.Writer) int {
 	if err == nil {
 		return 0
@@ -41,18 +42,38 @@ func ExitCode(err error, stderr io.Writer) int {
 		if ue.Help != "" {
 			fmt.Fprintf(stderr, "Try 'mptcpkit %s --help'.\n", ue.Help)
 		}
+		if ue.Code != 0 {
+			return ue.Code
+		}
 		return 2
 	}
 	fmt.Fprintf(stderr, "mptcpkit: %v\n", err)
+	var ce *CodedError
+	if errors.As(err, &ce) {
+		return ce.Code
+	}
 	return 1
 }
 
 // UsageError is a mistake on the command line. Help names the command whose
-// --help explains the right usage.
+// --help explains the right usage. Code is the exit status (0: the default,
+// 2; the ip-mptcp verbs use 255 as ip does).
 type UsageError struct {
 	Msg  string
 	Help string
+	Code int
 }
+
+// CodedError is an error printed like any other that exits with Code
+// instead of 1 (the ip-mptcp verbs exit 2 when the kernel refuses, as ip
+// does).
+type CodedError struct {
+	Err  error
+	Code int
+}
+
+func (e *CodedError) Error() string { return e.Err.Error() }
+func (e *CodedError) Unwrap() error { return e.Err }
 
 func (e *UsageError) Error() string { return e.Msg }
 
@@ -74,6 +95,7 @@ type env struct {
 	netns   string // -n NAME / --netns NAME: act inside this namespace
 	json    bool   // -j / --json
 	verbose bool   // -v / --verbose
+	stamp   int    // -t: 1, a Timestamp line per event; -ts: 2, a short prefix (monitor, like ip's)
 	log     *slog.Logger
 }
 
@@ -159,6 +181,10 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			e.json = true
 		case a == "-v" || a == "--verbose":
 			e.verbose = true
+		case a == "-t" || a == "-timestamp" || a == "--timestamp":
+			e.stamp = stampLong // ip's -t (used by monitor)
+		case a == "-ts" || a == "-tshort" || a == "--timestamp-short":
+			e.stamp = stampShort // ip's -ts (used by monitor)
 		case a == "-h" || a == "--help" || a == "-help":
 			fmt.Fprint(stdout, helpText())
 			return nil
@@ -217,6 +243,19 @@ func lookup(name string) (command, error) {
 		}
 		if strings.HasPrefix(c.name, name) {
 			matches = append(matches, c)
+		}
+	}
+	if len(matches) > 1 {
+		// Like `ip mptcp`, an abbreviation of one of its verbs (e, en:
+		// endpoint; l: limits; m: monitor) names that verb.
+		var ipVerbs []command
+		for _, m := range matches {
+			if ipMptcpVerb(m.name) {
+				ipVerbs = append(ipVerbs, m)
+			}
+		}
+		if len(ipVerbs) == 1 {
+			return ipVerbs[0], nil
 		}
 	}
 	switch len(matches) {

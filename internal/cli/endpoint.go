@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"net"
 	"net/netip"
 	"os"
 	"strings"
@@ -23,12 +24,20 @@ words as ` + "`ip mptcp endpoint`" + `:
   endpoint delete id ID [ADDR]                      (also: del)
   endpoint show [id ID]                             (also: list; the default)
   endpoint flush
-  endpoint change (id ID | ADDR) backup|nobackup|fullmesh|nofullmesh
+  endpoint change (id ID | ADDR [port P]) backup|nobackup|fullmesh|nofullmesh
 
 The kernel keeps at most 8 endpoints. ` + "`mptcpkit endpoint COMMAND --help`" + ` explains each.
 
+Words and numbers as ip takes them: abbreviations (e, en; a, del, ls; i, d, p
+for id, dev, port; flags where unambiguous: sub, sig, back), ids and ports in
+hex (0x10) or octal (012). Output is ip's, byte for byte.
+
 Options:
   -j, --json   show prints what ` + "`ip -j mptcp endpoint show`" + ` prints
+
+Exit status (as ip's): 0 done, 255 a mistake on the command line, 2 the
+kernel refused (or mptcpkit refused beforehand what it would refuse: a
+duplicate, a 9th endpoint, no CAP_NET_ADMIN), 1 MPTCP missing.
 
 Examples:
   mptcpkit endpoint add 10.0.2.1 dev eth1 subflow
@@ -56,7 +65,9 @@ Add an endpoint for the local address ADDR (IPv4 or IPv6).
                         subflow; not with signal)
               laminar   use ADDR for subflows to peers' announced addresses
                         (Linux 6.18+)
-An endpoint without signal or subflow does nothing. At most 8 endpoints.
+An endpoint without signal or subflow does nothing, nor does an address no
+interface has: both are added (as ip does) with a warning on stderr. At most 8
+endpoints.
 
 Examples:
   mptcpkit endpoint add 10.0.2.1 dev eth1 subflow          # client, 2nd path
@@ -101,20 +112,27 @@ Example:
 `
 
 const endpointChangeHelp = `Usage:
-  mptcpkit [-n NETNS] endpoint change (id ID | ADDR) backup|nobackup|fullmesh|nofullmesh ...
+  mptcpkit [-n NETNS] endpoint change (id ID | ADDR [port P]) backup|nobackup|fullmesh|nofullmesh ...
 
 Switch an endpoint's backup or fullmesh flag. Existing subflows follow
 (MP_PRIO). Only the flags named change; the other one is kept (the kernel
 itself would reset it: mptcpkit reads the endpoint first).
 
+An endpoint added with a port is named by id, or by its address (with its port).
+
 Examples:
   mptcpkit endpoint change id 2 backup
   mptcpkit endpoint change 10.0.2.1 nobackup fullmesh
+  mptcpkit endpoint change 192.0.2.10 port 8443 backup
 `
 
 var endpointVerbs = [][]string{{"add"}, {"change"}, {"delete", "del", "remove", "rm"}, {"show", "list", "ls"}, {"flush"}}
 
 func cmdEndpoint(e *env, args []string) error {
+	return ipExit(endpoint(e, args))
+}
+
+func endpoint(e *env, args []string) error {
 	const cmd = "endpoint"
 	args = leadingJSON(e, args)
 	v := "show"
@@ -166,6 +184,30 @@ func parseEndpointArgs(verb string, w []string) (endpointArgs, error) {
 	}
 	for i := 0; i < len(w); i++ {
 		word := w[i]
+		if !isFlagWord(word) && (verb == "add" || verb == "change") {
+			// ip takes flags by their whole name only; a unique
+			// abbreviation (sub, sig, back, full) is taken here too, after
+			// ip's keyword abbreviations (i: id, d: dev, p: port).
+			if !matches(word, "id") && !matches(word, "dev") && !matches(word, "port") {
+				full, err := flagAbbrev(cmd+" "+verb, what, verb, word)
+				if err != nil {
+					return a, err
+				}
+				if full != "" {
+					word = full
+				}
+			}
+		}
+		switch {
+		case isFlagWord(word) || ((verb == "change") && (word == "nobackup" || word == "nofullmesh")):
+			// handled below
+		case matches(word, "id"):
+			word = "id"
+		case matches(word, "port"):
+			word = "port"
+		case matches(word, "dev"):
+			word = "dev"
+		}
 		switch {
 		case word == "id":
 			s, err := next(i, word)
@@ -233,6 +275,29 @@ func parseEndpointArgs(verb string, w []string) (endpointArgs, error) {
 		}
 	}
 	return a, nil
+}
+
+// flagAbbrev expands a unique abbreviation of a flag word for verb (add:
+// the flags; change: backup, fullmesh and their no- forms). It returns ""
+// when word abbreviates none, and an error when it abbreviates several.
+func flagAbbrev(help, what, verb, word string) (string, error) {
+	names := []string{"signal", "subflow", "backup", "fullmesh", "laminar"}
+	if verb == "change" {
+		names = []string{"backup", "nobackup", "fullmesh", "nofullmesh"}
+	}
+	var found []string
+	for _, n := range names {
+		if matches(word, n) {
+			found = append(found, n)
+		}
+	}
+	switch len(found) {
+	case 0:
+		return "", nil
+	case 1:
+		return found[0], nil
+	}
+	return "", usagef(help, "%s: %q is ambiguous: %s; write more of it", what, word, strings.Join(found, " or "))
 }
 
 func isFlagWord(w string) bool {
@@ -308,7 +373,38 @@ func endpointAdd(e *env, args []string) error {
 	if e.verbose {
 		e.log.Debug("endpoint added", "address", ep.Addr, "flags", ep.Flags.String())
 	}
+	warnIdleEndpoint(e, s, ep, a.dev)
 	return nil
+}
+
+// warnIdleEndpoint says on stderr when the endpoint just added will do
+// nothing: neither signal nor subflow, or an address no interface has. The
+// kernel accepts both (and ip says nothing), so the exit status stays 0.
+func warnIdleEndpoint(e *env, s *pmSession, ep pm.Endpoint, dev string) {
+	if ep.Flags&(pm.FlagSignal|pm.FlagSubflow) == 0 {
+		fix := fmt.Sprintf("endpoint add %s", ep.Addr)
+		if dev != "" {
+			fix += " dev " + dev
+		}
+		fmt.Fprintf(e.stderr, "mptcpkit: warning: endpoint %s has neither subflow nor signal, so the kernel will not use it; to use it, replace it: `%s` then `%s subflow` (client: open subflows from it) or `%s signal` (server: announce it)\n",
+			ep.Addr, e.mk("endpoint delete "+ep.Addr.String()), e.mk(fix), e.mk(fix))
+	}
+	var local bool
+	err := s.do(func() error {
+		addrs, err := net.InterfaceAddrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok {
+				if ip, ok := netip.AddrFromSlice(n.IP); ok && ip.Unmap() == ep.Addr {
+					local = true
+				}
+			}
+		}
+		return err
+	})
+	if err == nil && !local {
+		fmt.Fprintf(e.stderr, "mptcpkit: warning: %s is not assigned to any interface%s, so no subflow can use it until it is (`%s`)\n",
+			ep.Addr, e.nsWhere(), ipCmd(e, "addr add "+ep.Addr.String()+"/PREFIX dev IFNAME"))
+	}
 }
 
 // checkAddAgainst refuses adding ep to the table eps where the kernel would.
@@ -495,7 +591,14 @@ func endpointChange(e *env, args []string) error {
 	if want&pm.FlagFullmesh != 0 && cur.Flags&pm.FlagSignal != 0 {
 		return usagef(help, "endpoint change: endpoint id %d (%s) is a signal endpoint, and fullmesh cannot be combined with signal; add a separate subflow endpoint instead", cur.ID, cur.Addr)
 	}
-	if err := s.c.SetEndpointFlags(cur.ID, cur.Addr, want); err != nil {
+	// Name the endpoint the way the user did, as ip does: by id alone, or
+	// by address with the endpoint's port (the kernel compares the port
+	// when it looks an endpoint up by address).
+	sel := pm.Endpoint{ID: cur.ID}
+	if !a.idSet {
+		sel = pm.Endpoint{Addr: cur.Addr, Port: cur.Port}
+	}
+	if err := s.c.ChangeEndpoint(sel, want); err != nil {
 		if errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("no endpoint with id %d%s; `%s` lists them", cur.ID, e.nsWhere(), e.mk("endpoint show"))
 		}

@@ -222,13 +222,66 @@ func parseAddr(cmd, word string) (netip.Addr, error) {
 }
 
 // parseUint parses a number in an inclusive range; what names it in the
-// error ("endpoint add: id").
+// error ("endpoint add: id"). Like ip (strtoul with base 0), 0x3 is hex and
+// a leading 0 means octal.
 func parseUint(cmd, what, word string, lo, hi uint64) (uint64, error) {
-	n, err := strconv.ParseUint(word, 10, 64)
+	n, err := parseCNumber(word)
 	if err != nil || n < lo || n > hi {
 		return 0, usagef(cmd, "%s %q is not a number from %d to %d", what, word, lo, hi)
 	}
 	return n, nil
+}
+
+// parseCNumber parses an unsigned number the way C's strtoul with base 0
+// does (what ip's get_u8/get_u16/get_u32 use): 0x or 0X for hex, a leading
+// 0 for octal, else decimal. No sign, no spaces, no Go-only forms (0b, 0o,
+// underscores).
+func parseCNumber(word string) (uint64, error) {
+	base, digits := 10, word
+	switch {
+	case len(word) > 2 && (word[:2] == "0x" || word[:2] == "0X"):
+		base, digits = 16, word[2:]
+	case len(word) > 1 && word[0] == '0':
+		base, digits = 8, word[1:]
+	}
+	if digits == "" || strings.ContainsAny(digits, "+-_") {
+		return 0, strconv.ErrSyntax
+	}
+	return strconv.ParseUint(digits, base, 64)
+}
+
+// ipMptcpVerb reports whether name is one of the commands that mirror
+// `ip mptcp` (endpoint, limits, monitor). They exit as ip does: 255 for a
+// mistake on the command line, 2 when the kernel (or a check made before
+// asking it, for what it would refuse) refuses, 1 when MPTCP is missing.
+func ipMptcpVerb(name string) bool {
+	return name == "endpoint" || name == "limits" || name == "monitor"
+}
+
+// Exit statuses of the ip-mptcp verbs, as ip's.
+const (
+	ipExitSyntax  = 255 // ip's exit(-1) on a bad argument
+	ipExitRefused = 2   // ip's return -2 when the kernel says no
+)
+
+// ipExit gives err the exit status ip would have: see ipMptcpVerb.
+func ipExit(err error) error {
+	if err == nil {
+		return nil
+	}
+	var ee *ExitError
+	if errors.As(err, &ee) {
+		return err
+	}
+	var ue *UsageError
+	if errors.As(err, &ue) {
+		ue.Code = ipExitSyntax
+		return err
+	}
+	if errors.Is(err, pm.ErrNotSupported) {
+		return err
+	}
+	return &CodedError{Err: err, Code: ipExitRefused}
 }
 
 // --- ip-compatible output ---
@@ -308,7 +361,13 @@ func writeEndpoints(w io.Writer, eps []pm.Endpoint, names map[int]string, asJSON
 			if rest := ep.Flags &^ (pm.FlagSignal | pm.FlagSubflow | pm.FlagBackup | pm.FlagFullmesh | pm.FlagImplicit | pm.FlagLaminar); rest != 0 {
 				parts = append(parts, fmt.Sprintf("flags %#x", uint32(rest)))
 			}
-			b.WriteString(strings.Join(parts, " "))
+			// ip prints every word followed by a space, so its lines end
+			// with one; scripts compare whole lines (the kernel's
+			// pm_netlink.sh -i does), so ours do too.
+			for _, p := range parts {
+				b.WriteString(p)
+				b.WriteByte(' ')
+			}
 			b.WriteByte('\n')
 		}
 	}
@@ -326,6 +385,7 @@ func writeLimits(w io.Writer, l pm.Limits, asJSON bool) error {
 		_, err := w.Write(b.Bytes())
 		return err
 	}
-	_, err := fmt.Fprintf(w, "add_addr_accepted %d subflows %d\n", l.AddAddrAccepted, l.Subflows)
+	// With ip's trailing space.
+	_, err := fmt.Fprintf(w, "add_addr_accepted %d subflows %d \n", l.AddAddrAccepted, l.Subflows)
 	return err
 }

@@ -155,11 +155,8 @@ func TestEndpointMatchesIP(t *testing.T) {
 		}
 		ipText := a.Run(t, "ip", "mptcp", "endpoint", "show")
 		out, _, _ = runCLI(context.Background(), "-n", a.Name, "endpoint", "list")
-		var trimmed []string
-		for _, l := range strings.Split(strings.TrimRight(ipText, "\n"), "\n") {
-			trimmed = append(trimmed, strings.TrimRight(l, " "))
-		}
-		if diff := cmp.Diff(strings.Join(trimmed, "\n")+"\n", out); diff != "" {
+		// Byte for byte, trailing spaces included.
+		if diff := cmp.Diff(ipText, out); diff != "" {
 			t.Errorf("%s: text differs from ip's (-ip +mptcpkit):\n%s", label, diff)
 		}
 	}
@@ -290,5 +287,62 @@ func TestEndpointHelp(t *testing.T) {
 	out, _, _ := runCLI(context.Background(), "endpoint", "add", "--help")
 	if !strings.Contains(out, "endpoint add ADDR [port P] [dev IFNAME] [id ID]") {
 		t.Errorf("endpoint add --help is not the add help:\n%s", out)
+	}
+}
+
+// TestEndpointChangeWithPort: an endpoint added with a port can be changed
+// by id and by address+port, as with ip (issue 12 point 2: the request now
+// carries the port; it said "no endpoint with id 1" before).
+func TestEndpointChangeWithPort(t *testing.T) {
+	ns := nstest.New(t, "port")
+	ns.Run(t, "ip", "addr", "add", "10.0.1.2/32", "dev", "lo")
+	run := func(args ...string) {
+		t.Helper()
+		if out, errs, code := runCLI(context.Background(), append([]string{"-n", ns.Name}, args...)...); code != 0 {
+			t.Fatalf("mptcpkit %s: exit %d\n%s%s", strings.Join(args, " "), code, out, errs)
+		}
+	}
+	show := func() string { return ns.Run(t, "ip", "mptcp", "endpoint", "show") }
+	run("endpoint", "add", "10.0.1.2", "port", "1234", "signal")
+	run("endpoint", "change", "id", "1", "backup")
+	if got, want := show(), "10.0.1.2 port 1234 id 1 signal backup \n"; got != want {
+		t.Errorf("after change id 1 backup: ip shows %q, want %q", got, want)
+	}
+	run("endpoint", "change", "10.0.1.2", "port", "1234", "nobackup")
+	if got, want := show(), "10.0.1.2 port 1234 id 1 signal \n"; got != want {
+		t.Errorf("after change 10.0.1.2 port 1234 nobackup: ip shows %q, want %q", got, want)
+	}
+	run("endpoint", "change", "10.0.1.2", "backup") // the only endpoint for the address
+	if got, want := show(), "10.0.1.2 port 1234 id 1 signal backup \n"; got != want {
+		t.Errorf("after change 10.0.1.2 backup: ip shows %q, want %q", got, want)
+	}
+}
+
+// TestEndpointIPWords: what ip accepts is accepted (issue 12 point 4, issue
+// 13 point 10): numbers in hex, keyword abbreviations (i, d, p), the verb
+// abbreviations e/en of `ip mptcp`; flags may be abbreviated where that is
+// unambiguous (sub, sig). Exit statuses are ip's: 255 for a mistake on the
+// command line, 2 for a refusal. An endpoint that will do nothing gets a
+// warning on stderr (issue 13 point 6) and exit 0, as ip.
+func TestEndpointIPWords(t *testing.T) {
+	ns := nstest.New(t, "words")
+	ns.Run(t, "ip", "addr", "add", "10.0.1.1/32", "dev", "lo")
+	ns.Run(t, "ip", "addr", "add", "10.0.1.2/32", "dev", "lo")
+	got := transcript(t, strings.NewReplacer(ns.Name, "NS"), [][]string{
+		{"-n", ns.Name, "e", "add", "10.0.1.1", "i", "0x10", "d", "lo", "sub"},
+		{"-n", ns.Name, "en", "a", "10.0.1.2", "id", "012", "sig", "p", "0x50"},
+		{"-n", ns.Name, "endpoint", "add", "10.0.1.1", "dev", "lo"},
+		{"-n", ns.Name, "endpoint", "add", "10.0.1.3", "s"},
+		{"-n", ns.Name, "endpoint", "change", "i", "0x10", "back"},
+		{"-n", ns.Name, "endpoint", "show"},
+		{"-n", ns.Name, "endpoint", "add", "10.0.1.5", "id", "0x100"},
+		{"-n", ns.Name, "endpoint", "add", "10.0.1.1", "subflow"},
+		{"-n", ns.Name, "e", "flush"},
+		{"-n", ns.Name, "endpoint", "add", "10.0.1.1", "dev", "lo"},
+		{"-n", ns.Name, "endpoint", "add", "10.0.9.9", "subflow"},
+	})
+	golden(t, "endpoint/ip_words.txt", got)
+	if got, want := ns.Run(t, "ip", "mptcp", "endpoint", "show"), "10.0.1.1 id 1 dev lo \n10.0.9.9 id 2 subflow \n"; got != want {
+		t.Errorf("ip shows %q, want %q", got, want)
 	}
 }

@@ -1,7 +1,7 @@
 package cli
 
 import (
-	"strconv"
+	"fmt"
 
 	"github.com/mptcpkit/mptcpkit/pm"
 )
@@ -11,7 +11,9 @@ const limitsHelp = `Usage:
   mptcpkit [-n NETNS] limits set [subflows N] [add_addr_accepted N]
 
 Show or set the in-kernel path manager's per-connection limits, like
-` + "`ip mptcp limits`" + `. Only the limits given to ` + "`set`" + ` are changed; each is 0 to 8.
+` + "`ip mptcp limits`" + ` (same output bytes). Only the limits given to ` + "`set`" + ` are
+changed; each is 0 to 8, decimal or, as ip reads numbers, 0x hex or 0 octal.
+` + "`limits set`" + ` alone changes nothing. Also: l (limits), sub, add.
 
   subflows N            extra subflows each connection may have (also caps the
                         subflows peers may open to this host)
@@ -21,6 +23,9 @@ Show or set the in-kernel path manager's per-connection limits, like
 Options:
   -j, --json   print {"add_addr_accepted":N,"subflows":N}
 
+Exit status (as ip's): 0 done, 255 a mistake on the command line, 2 the
+kernel refused (e.g. a limit above 8), 1 MPTCP missing.
+
 Examples:
   mptcpkit limits show
   mptcpkit limits set subflows 4 add_addr_accepted 4
@@ -28,6 +33,10 @@ Examples:
 `
 
 func cmdLimits(e *env, args []string) error {
+	return ipExit(limits(e, args))
+}
+
+func limits(e *env, args []string) error {
 	const cmd = "limits"
 	w, err := words(e, cmd, limitsHelp, leadingJSON(e, args))
 	if err != nil {
@@ -59,6 +68,10 @@ func cmdLimits(e *env, args []string) error {
 	u, err := parseLimitsSet(w)
 	if err != nil {
 		return err
+	}
+	if u.Subflows == nil && u.AddAddrAccepted == nil && !e.json {
+		// Nothing to set: a no-op, as in ip (which sends an empty request).
+		return nil
 	}
 	s, err := openPM(e, true)
 	if err != nil {
@@ -99,19 +112,17 @@ func parseLimitsSet(w []string) (pm.LimitsUpdate, error) {
 		if *dst != nil {
 			return u, usagef(cmd, "limits set: %s is given twice", name)
 		}
-		n, err := strconv.ParseUint(w[1], 10, 32)
-		if err != nil {
+		n, err := parseCNumber(w[1])
+		if err != nil || n > 1<<32-1 {
 			return u, usagef(cmd, "limits set: %s %q is not a number from 0 to %d", name, w[1], pm.MaxLimit)
 		}
 		if n > pm.MaxLimit {
-			return u, usagef(cmd, "limits set: %s %d is above the kernel's maximum of %d; use a value from 0 to %d", name, n, pm.MaxLimit, pm.MaxLimit)
+			// A number the kernel refuses: exit as for its refusal.
+			return u, fmt.Errorf("limits set: %s %d is above the kernel's maximum of %d; use a value from 0 to %d", name, n, pm.MaxLimit, pm.MaxLimit)
 		}
 		v := uint32(n)
 		*dst = &v
 		w = w[2:]
-	}
-	if u.Subflows == nil && u.AddAddrAccepted == nil {
-		return u, usagef(cmd, "limits set: give subflows N and/or add_addr_accepted N (for example: %s)", "mptcpkit limits set subflows 2")
 	}
 	return u, nil
 }

@@ -33,9 +33,26 @@ func TestLimitsMatchesIP(t *testing.T) {
 	}
 	ipShow := func() string { return strings.TrimSpace(ns.Run(t, "ip", "mptcp", "limits", "show")) }
 
-	if got, want := mk("limits"), "add_addr_accepted 0 subflows 2\n"; got != want {
+	// ip's bytes, trailing space included (issue 12 point 1).
+	if got, want := mk("limits"), "add_addr_accepted 0 subflows 2 \n"; got != want {
 		t.Errorf("default limits = %q, want %q", got, want)
 	}
+	if got, ip := mk("limits", "show"), ns.Run(t, "ip", "mptcp", "limits", "show"); got != ip {
+		t.Errorf("limits show = %q, ip prints %q", got, ip)
+	}
+	// ip's numbers (strtoul base 0): hex and octal; `limits set` alone is a
+	// no-op; abbreviations e/l of the ip-mptcp verbs (issue 12 point 4).
+	mk("l", "set", "subflows", "0x3", "add_addr_accepted", "04")
+	if got := ipShow(); got != "add_addr_accepted 4 subflows 3" {
+		t.Errorf("after set subflows 0x3 add_addr_accepted 04, ip shows %q", got)
+	}
+	if out := mk("limits", "set"); out != "" {
+		t.Errorf("limits set alone printed %q", out)
+	}
+	if got := ipShow(); got != "add_addr_accepted 4 subflows 3" {
+		t.Errorf("limits set alone changed the limits: ip shows %q", got)
+	}
+	mk("limits", "set", "subflows", "2", "add_addr_accepted", "0")
 	mk("limits", "set", "subflows", "5")
 	if got := ipShow(); got != "add_addr_accepted 0 subflows 5" {
 		t.Errorf("after set subflows 5, ip shows %q", got)
@@ -64,7 +81,10 @@ func TestLimitsMatchesIP(t *testing.T) {
 		{"-n", ns.Name, "limits", "set", "add_addr_accepted", "100"},
 		{"-n", ns.Name, "limits", "set", "subflows", "-1"},
 		{"-n", ns.Name, "limits", "set", "subflows"},
-		{"-n", ns.Name, "limits", "set"},
+		{"-n", ns.Name, "limits", "set", "subflows", "0x"},
+		{"-n", ns.Name, "limits", "set", "subflows", "0b1"},
+		{"-n", ns.Name, "limits", "set", "subflows", "1_0"},
+		{"-n", ns.Name, "limits", "set", "subflows", "09"},
 		{"-n", ns.Name, "limits", "set", "subflows", "2", "subflows", "3"},
 		{"-n", ns.Name, "limits", "set", "paths", "2"},
 		{"-n", ns.Name, "limits", "show", "extra"},

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/netip"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -264,10 +265,18 @@ func TestMonitorSecondPath(t *testing.T) {
 
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var out, errb lockedWriter
-	done := make(chan error, 1)
+	var out, errb, text, textErr, ipOut lockedWriter
+	done := make(chan error, 2)
 	go func() { done <- Run(ctx, []string{"-n", cl.Name, "-j", "monitor"}, &out, &errb) }()
-	t.Cleanup(func() { cancel(); <-done })
+	go func() { done <- Run(ctx, []string{"-n", cl.Name, "monitor"}, &text, &textErr) }()
+	t.Cleanup(func() { cancel(); <-done; <-done })
+	// ip's own monitor beside ours: the text must be the same bytes.
+	ipMon := cl.Command("ip", "mptcp", "monitor")
+	ipMon.Stdout = &ipOut
+	if err := ipMon.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ipMon.Process.Kill(); ipMon.Wait() })
 
 	var lfd int
 	sv.Do(t, func() (err error) {
@@ -284,9 +293,9 @@ func TestMonitorSecondPath(t *testing.T) {
 	// Wait until the monitor listens: a throw-away listener in the client
 	// namespace shows up as LISTENER_CREATED.
 	deadline := time.Now().Add(5 * time.Second)
-	for !strings.Contains(out.String(), "LISTENER_CREATED") {
+	for !strings.Contains(out.String(), "LISTENER_CREATED") || !strings.Contains(text.String(), "LISTENER_CREATED") || !strings.Contains(ipOut.String(), "[UNKNOWN 15]") && !strings.Contains(ipOut.String(), "LISTENER_CREATED") {
 		if time.Now().After(deadline) {
-			t.Fatalf("monitor never started: %q %q", out.String(), errb.String())
+			t.Fatalf("monitor never started: text %q %q ip %q", text.String(), textErr.String(), ipOut.String())
 		}
 		cl.Do(t, func() error {
 			fd, err := unix.Socket(unix.AF_INET, unix.SOCK_STREAM|unix.SOCK_CLOEXEC, unix.IPPROTO_MPTCP)
@@ -344,10 +353,39 @@ func TestMonitorSecondPath(t *testing.T) {
 			time.Sleep(50 * time.Millisecond)
 		}
 	}
-	sub := wait("SUB_ESTABLISHED")[0]
+	sub := wait("SF_ESTABLISHED")[0]
 	unix.Close(cfd)
 	unix.Close(afd)
 	wait("CLOSED")
+	// The connection's lines, text, from ip and from mptcpkit: same bytes
+	// (CREATED and ESTABLISHED carry remid=0 locid=0, as the kernel sends).
+	connLines := func(w *lockedWriter) string {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for !strings.Contains(w.String(), "CLOSED]") && time.Now().Before(deadline) {
+			time.Sleep(20 * time.Millisecond)
+		}
+		var keep []string
+		for _, l := range strings.SplitAfter(w.String(), "\n") {
+			// Listener events: ip 6.1 prints them as [UNKNOWN 15] and 16
+			// (newer ip names them as we do); they come from the loop above.
+			if l != "" && !strings.Contains(l, "LISTENER_") && !strings.HasPrefix(l, "[UNKNOWN 1") {
+				keep = append(keep, l)
+			}
+		}
+		return strings.Join(keep, "")
+	}
+	// ip 6.1 (installed here) pads the name to 14 columns; iproute2 6.2 and
+	// later pad to 16, as we do (LISTENER_CREATED is 16 long). The rest of
+	// each line must be the same bytes.
+	unpad := regexp.MustCompile(`(?m)^\[ *`)
+	ipText, mkText := unpad.ReplaceAllString(connLines(&ipOut), "["), unpad.ReplaceAllString(connLines(&text), "[")
+	if ipText == "" || ipText != mkText {
+		t.Errorf("monitor text differs from ip's:\n ip:\n%s mptcpkit:\n%s", ipText, mkText)
+	}
+	if !strings.Contains(mkText, "remid=0 locid=0") || strings.Contains(mkText, "server_side") {
+		t.Errorf("CREATED/ESTABLISHED lines: want remid=0 locid=0 and no server_side:\n%s", mkText)
+	}
 
 	seen := parse()
 	created, established, announced := seen["CREATED"], seen["ESTABLISHED"], seen["ANNOUNCED"]
@@ -367,6 +405,31 @@ func TestMonitorSecondPath(t *testing.T) {
 		t.Errorf("ANNOUNCED = %v, want daddr 10.0.2.2 remid 5", announced[0])
 	}
 	if sub["saddr"] != "10.0.2.1" || sub["daddr"] != "10.0.2.2" || sub["remid"] != float64(5) || sub["dport"] != float64(5201) {
-		t.Errorf("SUB_ESTABLISHED = %v, want 10.0.2.1 -> 10.0.2.2:5201 remid 5", sub)
+		t.Errorf("SF_ESTABLISHED = %v, want 10.0.2.1 -> 10.0.2.2:5201 remid 5", sub)
+	}
+}
+
+// TestMonitorTimestamps: -t and -ts print the time as ip's print_timestamp
+// does (asctime plus microseconds on a line of its own; or a short ISO
+// prefix), in local time; with -j a "timestamp" key.
+func TestMonitorTimestamps(t *testing.T) {
+	at := time.Date(2026, 12, 4, 9, 5, 7, 42_000, time.Local)
+	line := "[          CLOSED] token=00000001\n"
+	if got, want := stampEvent(at, stampLong, false, line), "Timestamp: Fri Dec  4 09:05:07 2026 42 usec\n"+line; got != want {
+		t.Errorf("-t: %q, want %q", got, want)
+	}
+	if got, want := stampEvent(at, stampShort, false, line), "[2026-12-04T09:05:07.000042] "+line; got != want {
+		t.Errorf("-ts: %q, want %q", got, want)
+	}
+	js := stampEvent(at, stampShort, true, `{"type":"CLOSED","token":"00000001"}`+"\n")
+	var m map[string]any
+	if err := json.Unmarshal([]byte(js), &m); err != nil || !strings.HasPrefix(m["timestamp"].(string), "2026-12-04T09:05:07.000042") || m["type"] != "CLOSED" {
+		t.Errorf("-ts -j: %q (%v)", js, err)
+	}
+	// The options are taken before and after monitor, as ip takes -t before mptcp.
+	for _, args := range [][]string{{"-t", "monitor", "--help"}, {"monitor", "-ts", "--help"}} {
+		if _, errs, code := runCLI(context.Background(), args...); code != 0 {
+			t.Errorf("mptcpkit %v: exit %d %s", args, code, errs)
+		}
 	}
 }

@@ -1,0 +1,63 @@
+#!/usr/bin/env bash
+# Start-up cost of one mptcpkit CLI call next to iproute2's `ip mptcp`
+# (issue 12 point 5). Run as root from the repository root:
+#
+#   scripts/bench-cli.sh [BINARY] [RUNS]
+#
+# BINARY defaults to a fresh `go build` of ./cmd/mptcpkit. Each command runs
+# RUNS times (default 100) in a throw-away namespace under `perf stat`, which
+# gives the mean wall time and the CPU time (task-clock) per call; CPU time
+# is the steadier figure on a shared machine. The 246-round add/delete loop
+# of the kernel's pm_netlink.sh (ids 10..255) runs once per tool under
+# /usr/bin/time (wall and user+system seconds). Prints a Markdown table.
+set -euo pipefail
+
+bin=${1:-}
+runs=${2:-100}
+if [ -z "$bin" ]; then
+	bin=$(mktemp -d)/mptcpkit
+	go build -o "$bin" ./cmd/mptcpkit
+fi
+ns=mkbench-cli-$$
+ip netns add "$ns"
+trap 'ip netns del "$ns"' EXIT
+ip -n "$ns" link set lo up
+
+# "wall ms / CPU ms" per call of "$@".
+per_call() {
+	perf stat -x, -e task-clock -r "$runs" "$@" 2>&1 >/dev/null | awk -F, -v runs="$runs" '
+		/task-clock/ { cpu = $1 }
+		END { printf "%.1f", cpu }'
+}
+wall_call() {
+	local start end
+	start=$(date +%s%N)
+	for ((i = 0; i < runs; i++)); do "$@" >/dev/null 2>&1 || true; done
+	end=$(date +%s%N)
+	echo "scale=1; ($end - $start) / 1000000 / $runs" | bc
+}
+
+# "wall s / CPU s" of the selftest's loop: add 10.0.0.9 with id i, delete id i.
+loop() {
+	/usr/bin/time -f "%e / %U+%S" bash -c '
+		for ((i = 10; i <= 255; i++)); do
+			"$@" endpoint add 10.0.0.9 id "$i" >/dev/null 2>&1
+			"$@" endpoint delete id "$i" >/dev/null 2>&1
+		done' loop "$@" 2>&1 | awk -F'[ /+]+' '{printf "%s / %.2f", $1, $2 + $3}'
+}
+
+mk=("$bin" -n "$ns")
+ipm=(ip -n "$ns" mptcp)
+"${mk[@]}" endpoint add 10.0.0.8 id 8 subflow >/dev/null 2>&1
+
+echo "| command | mptcpkit wall ms / CPU ms | ip wall ms / CPU ms |"
+echo "|---|---|---|"
+row() {
+	local what=$1
+	shift
+	echo "| $what | $(wall_call "${mk[@]}" "$@") / $(per_call "${mk[@]}" "$@") | $(wall_call "${ipm[@]}" "$@") / $(per_call "${ipm[@]}" "$@") |"
+}
+row "limits show" limits show
+row "endpoint show" endpoint show
+row "endpoint add (refused: exists)" endpoint add 10.0.0.8 id 8 subflow
+echo "| 246-round add/delete loop, s | $(loop "${mk[@]}") | $(loop "${ipm[@]}") |"
