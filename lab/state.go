@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,9 +23,15 @@ type State struct {
 	Name    string    `json:"name"`
 	Number  int       `json:"number"` // L in 10.L.P.x
 	Created time.Time `json:"created"`
-	Client  string    `json:"client_netns"`
-	Server  string    `json:"server_netns"`
-	Queue   int       `json:"queue_packets"`
+	// CreatorUID is the user who made the lab: the sudo caller's uid
+	// (SUDO_UID) when run with sudo, else the process's uid. `lab down
+	// --all` removes only the caller's labs unless told otherwise. -1 in
+	// state files written before it existed.
+	CreatorUID int    `json:"creator_uid"`
+	Creator    string `json:"creator,omitempty"`
+	Client     string `json:"client_netns"`
+	Server     string `json:"server_netns"`
+	Queue      int    `json:"queue_packets"`
 	// CC is the congestion control set in the namespaces ("" = their
 	// default), CCInEffect what the client namespace actually uses.
 	CC        string `json:"cc,omitempty"`
@@ -91,7 +99,7 @@ func Load(name string) (*State, error) {
 		}
 		return nil, err
 	}
-	var s State
+	s := State{CreatorUID: -1}
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("lab state %s is damaged (%v); remove the lab with `mptcpkit lab down %s`", statePath(name), err, name)
 	}
@@ -153,4 +161,21 @@ func freeNumber(name string) int {
 		}
 	}
 	return 254
+}
+
+// CallerUID is the user on whose behalf this process acts: SUDO_UID when
+// run through sudo (labs need root), else the process's real uid.
+func CallerUID() int {
+	if v, err := strconv.Atoi(os.Getenv("SUDO_UID")); err == nil && v >= 0 {
+		return v
+	}
+	return os.Getuid()
+}
+
+// callerName names CallerUID for people ("" when unknown).
+func callerName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return ""
 }

@@ -56,10 +56,13 @@ func Up(ctx context.Context, cfg Config) (st *State, err error) {
 		Name:    cfg.Name,
 		Number:  freeNumber(cfg.Name),
 		Created: time.Now().UTC().Truncate(time.Second),
-		Client:  clientNS(cfg.Name),
-		Server:  serverNS(cfg.Name),
-		Queue:   cfg.Queue,
-		CC:      cfg.CC,
+		// Who made it: `lab down --all` leaves other users' labs alone.
+		CreatorUID: CallerUID(),
+		Creator:    callerName(CallerUID()),
+		Client:     clientNS(cfg.Name),
+		Server:     serverNS(cfg.Name),
+		Queue:      cfg.Queue,
+		CC:         cfg.CC,
 	}
 	// A state file from the start: should this process die half-way, Down
 	// still finds the lab (it also finds it by name without one).

@@ -46,6 +46,11 @@ func cmdLab(e *env, args []string) error {
 		return usagef("lab", "lab needs a verb (demo, up, down, show, exec, link, failover, bench)")
 	}
 	verb, rest := args[0], args[1:]
+	if e.netns != "" && verb != "delayline" && !isHelp(args[:1]) {
+		// Labs make and name their own namespaces: a global -n would be
+		// accepted and ignored.
+		return usagef("lab", "lab %s does not take -n %s: labs make their own namespaces; name the lab with --name, and act inside it with `mptcpkit lab exec client|server --name NAME -- CMD` or `mptcpkit -n lab:NAME:client COMMAND`", verb, e.netns)
+	}
 	switch verb {
 	case "-h", "--help", "-help", "help":
 		fmt.Fprint(e.stdout, labHelp)
@@ -91,11 +96,13 @@ limits subflows 8, add_addr_accepted 8.
 Options (one value for all paths, or one per path, comma-separated):
   --name NAME     lab name, 1-8 of [a-z0-9] (default lab)
   --paths N       number of paths, 1-8 (default 2)
-  --rate R        rate per path: 100mbit, 500kbit, 1gbit (default 100mbit)
+  --rate R        rate per path in tc's units: 100mbit, 500kbit, 1gbit are
+                  bits/s; 12mbps is BYTES/s as tc reads it (= 96mbit); a
+                  number needs a unit (default 100mbit)
   --loss P        random loss per path in %, dropped at the receiver (default 0)
-  --delay D       one-way delay per path, e.g. 20ms (netem, or a TUN delay
+  --delay D       one-way delay per path with a unit, e.g. 20ms (netem, or a TUN delay
                   line in a router namespace where the kernel has no netem)
-  --queue N       shaper queue in packets (default 100)
+  --queue N       shaper queue in packets, 1-100000 (default 100)
   --cc NAME       TCP congestion control in both namespaces (reno, bbr, cubic);
                   widens the host's allowed list if needed, restored on down
 
@@ -120,6 +127,9 @@ func cmdLabUp(e *env, args []string) error {
 	c, err := cfg()
 	if err != nil {
 		return err
+	}
+	if note := labRateNote(fs.Lookup("rate").Value.String(), c.Rate); note != "" {
+		fmt.Fprintln(e.stderr, note)
 	}
 	c.Logger = e.log
 	st, err := lab.Up(e.ctx, c)
@@ -158,6 +168,9 @@ func labConfigFlags(fs interface {
 		if err := lab.CheckName(name); err != nil {
 			return c, usagef("lab up", "--name: %v", err)
 		}
+		if queue < 1 || queue > 100_000 {
+			return c, usagef("lab up", "--queue %d: want 1 to 100000 packets (the pfifo under each shaper; default %d)", queue, lab.DefaultQueue)
+		}
 		if paths < 1 || paths > lab.MaxPaths {
 			return c, usagef("lab up", "--paths %d: want 1 to %d", paths, lab.MaxPaths)
 		}
@@ -189,13 +202,26 @@ func labConfigFlags(fs interface {
 	}, nil
 }
 
+// labRateNote says how a --rate in tc's bytes-per-second units was read
+// ("100mbps" is 800 Mbit/s in tc, often meant as 100 Mbit/s), or "".
+func labRateNote(flag string, rates []uint64) string {
+	if !lab.RateInBytes(flag) && !strings.Contains(strings.ToLower(flag), "bps,") {
+		return ""
+	}
+	var got []string
+	for _, r := range rates {
+		got = append(got, lab.FormatRate(r))
+	}
+	return fmt.Sprintf("mptcpkit: note: --rate %s read as tc reads it, in BYTES per second: %s per path (write mbit for megabits/s)", flag, strings.Join(got, ","))
+}
+
 func labJSON(e *env, v any) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
-const labDownHelp = `Usage: mptcpkit lab down [NAME...] [--all]
+const labDownHelp = `Usage: mptcpkit lab down [NAME...] | --name NAME | --all [--force]
 
 Removes a lab (default: lab) and everything it made: its delay line and any
 process running in its namespaces or holding them open (such as
@@ -203,20 +229,35 @@ process running in its namespaces or holding them open (such as
 namespaces with their veths, its state file; restores the host's
 congestion-control allowance.
 Works by name, also when the state file is gone. No error if nothing is left.
+Name labs as arguments or with one --name, not both.
+
+--all removes the labs you made (the creator is recorded at 'lab up': the
+sudo caller's uid under sudo, else the process's uid). When other users'
+labs exist, they are listed and kept; add --force to remove them too.
 
 Examples:
   mptcpkit lab down
   mptcpkit lab down l1 l2
   mptcpkit lab down --all
+  mptcpkit lab down --all --force
 `
 
 func cmdLabDown(e *env, args []string) error {
 	fs := newFlags(e, "lab down", labDownHelp)
-	all := fs.Bool("all", false, "remove every lab")
+	all := fs.Bool("all", false, "remove every lab you made")
+	force := fs.Bool("force", false, "with --all: also other users' labs")
 	name := fs.String("name", "", "lab name")
 	names, err := parseInterspersed(fs, "lab down", args)
 	if err != nil {
 		return err
+	}
+	switch {
+	case *name != "" && len(names) > 0:
+		return usagef("lab down", "lab down got both --name %s and %s: name the labs one way (`mptcpkit lab down %s` or `--name %s`)", *name, strings.Join(names, " "), strings.Join(names, " "), *name)
+	case *all && (*name != "" || len(names) > 0):
+		return usagef("lab down", "lab down --all takes no lab names: give names or --all")
+	case *force && !*all:
+		return usagef("lab down", "--force only goes with --all (named labs are removed whoever made them)")
 	}
 	if *name != "" {
 		names = append(names, *name)
@@ -226,8 +267,28 @@ func cmdLabDown(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		me := lab.CallerUID()
+		var others []string
 		for _, s := range labs {
+			if s.CreatorUID != me && !*force {
+				who := s.Creator
+				if who == "" {
+					who = "uid " + strconv.Itoa(s.CreatorUID)
+					if s.CreatorUID < 0 {
+						who = "an unknown user"
+					}
+				}
+				others = append(others, s.Name+" (made by "+who+")")
+				continue
+			}
 			names = append(names, s.Name)
+		}
+		if len(others) > 0 {
+			fmt.Fprintf(e.stderr, "mptcpkit: kept other users' labs: %s; add --force to remove them too\n", strings.Join(others, ", "))
+		}
+		if len(names) == 0 {
+			fmt.Fprintln(e.stdout, "no labs of yours to remove")
+			return nil
 		}
 	} else if len(names) == 0 {
 		names = []string{"lab"}
