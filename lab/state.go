@@ -179,3 +179,31 @@ func callerName(uid int) string {
 	}
 	return ""
 }
+
+// NetNSRef is the prefix of a lab namespace reference: "lab:NAME:client"
+// or "lab:NAME:server" names the client or server namespace of lab NAME
+// (mk-NAME-client, mk-NAME-server), wherever a namespace name is taken.
+const NetNSRef = "lab:"
+
+// ResolveNetNS turns a namespace reference "lab:NAME:client|server" into
+// the lab's namespace name; any other string is returned as is.
+func ResolveNetNS(ref string) (string, error) {
+	rest, ok := strings.CutPrefix(ref, NetNSRef)
+	if !ok {
+		return ref, nil
+	}
+	name, side, ok := strings.Cut(rest, ":")
+	if !ok || (side != "client" && side != "server") {
+		return "", fmt.Errorf("namespace %q: write lab:NAME:client or lab:NAME:server (NAME as in `mptcpkit lab show`)", ref)
+	}
+	if err := CheckName(name); err != nil {
+		return "", fmt.Errorf("namespace %q: %v", ref, err)
+	}
+	if !Exists(name) {
+		return "", fmt.Errorf("namespace %q: no lab %q (`mptcpkit lab show` lists the labs, `mptcpkit lab up --name %s` makes it)", ref, name, name)
+	}
+	if side == "client" {
+		return clientNS(name), nil
+	}
+	return serverNS(name), nil
+}

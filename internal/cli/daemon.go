@@ -53,7 +53,7 @@ Options:
 Examples:
   mptcpkit daemon --check-config /etc/mptcpkit/daemon.toml
   mptcpkit -v daemon --policy /etc/mptcpkit/daemon.toml
-  mptcpkit -n lab1-client daemon --state /run/mptcpkit/lab1.json --metrics 127.0.0.1:9809
+  mptcpkit -n lab:l1:client daemon --state /run/mptcpkit/lab1.json --metrics 127.0.0.1:9809
   mptcpkit daemon status
   kill -HUP $(pidof mptcpkit)     # reload the policy
 `

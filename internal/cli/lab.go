@@ -30,11 +30,13 @@ Verbs:
   link       set a path down or up (fault injection)
   failover   long MPTCP transfer while a path goes down and comes back
   bench      aggregation benchmark: N paths, TCP on one path vs MPTCP on all
+  kv         key-value experiment: redis over MPTCP vs TCP, clean and lossy paths
 
 Examples:
   mptcpkit lab demo
   mptcpkit lab up --name l1 --paths 2 --rate 100mbit
   mptcpkit lab exec client --name l1 -- ping -c1 10.1.1.2
+  mptcpkit -n lab:l1:client conns            # any command, inside the lab's client
   mptcpkit lab link 1 down --name l1
   mptcpkit lab down l1
 `
@@ -43,7 +45,7 @@ Examples:
 func cmdLab(e *env, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(e.stdout, labHelp)
-		return usagef("lab", "lab needs a verb (demo, up, down, show, exec, link, failover, bench)")
+		return usagef("lab", "lab needs a verb (demo, up, down, show, exec, link, failover, bench, kv)")
 	}
 	verb, rest := args[0], args[1:]
 	if e.netns != "" && verb != "delayline" && !isHelp(args[:1]) {
@@ -80,15 +82,19 @@ func cmdLab(e *env, args []string) error {
 		}
 		return nil
 	}
-	return usagef("lab", "unknown lab verb %q (demo, up, down, show, exec, link, failover, bench)", verb)
+	return usagef("lab", "unknown lab verb %q (demo, up, down, show, exec, link, failover, bench, kv)", verb)
 }
 
 const labUpHelp = `Usage: mptcpkit lab up [--name NAME] [--paths N] [--rate R[,R...]]
                       [--loss P[,P...]] [--delay D[,D...]] [--queue PACKETS]
                       [--cc reno|bbr|cubic]
 
-Builds namespaces mk-NAME-client and mk-NAME-server joined by N paths.
-Path P: client 10.L.P.1, server 10.L.P.2 (L = lab number, see 'lab show').
+Builds namespaces mk-NAME-client and mk-NAME-server joined by N paths;
+'mptcpkit -n lab:NAME:client COMMAND' runs any command inside one.
+Path P: client 10.L.P.1, server 10.L.P.2 (L = lab number, see 'lab show');
+a path with --delay on a kernel without netem runs through a router
+namespace mk-NAME-rP and its server address is 10.L.(100+P).2 instead
+('lab show' and the "Try:" lines print the real addresses).
 Each path is shaped in both directions (HTB rate R, pfifo of PACKETS).
 The client gets one MPTCP subflow endpoint per extra path; both sides get
 limits subflows 8, add_addr_accepted 8.
@@ -143,8 +149,13 @@ func cmdLabUp(e *env, args []string) error {
 	if err := printLab(e, st); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "\nTry:\n  mptcpkit lab exec server --name %s -- mptcpkit bench server &\n  mptcpkit lab exec client --name %s -- mptcpkit bench client %s --compare\n",
-		st.Name, st.Name, st.Paths[0].ServerAddr)
+	self, note := selfCommand()
+	fmt.Fprintln(e.stdout, "\nTry:")
+	if note != "" {
+		fmt.Fprintln(e.stdout, "  "+note)
+	}
+	fmt.Fprintf(e.stdout, "  %[1]s lab exec server --name %[2]s -- %[1]s bench server &\n  %[1]s -n lab:%[2]s:client bench client %[3]s --compare\n",
+		self, st.Name, st.Paths[0].ServerAddr)
 	return nil
 }
 

@@ -33,7 +33,7 @@ Needs CAP_NET_ADMIN.
 
 Examples:
   mptcpkit monitor
-  mptcpkit -n lab1-client -j monitor | jq -c 'select(.type=="SUB_CLOSED")'
+  mptcpkit -n lab:l1:client -j monitor | jq -c 'select(.type=="SUB_CLOSED")'
 `
 
 func cmdMonitor(e *env, args []string) error {
