@@ -51,6 +51,11 @@ type Config struct {
 	// "cubic", ...); empty keeps the namespace default (bbr on our hosts,
 	// the host's setting elsewhere).
 	CC string
+	// Dest adds a destination host behind the server: namespace
+	// mk-NAME-dest, joined to the server by one unshaped veth, address
+	// 10.L.200.2 (the server's side 10.L.200.1). Something for `proxy
+	// server` to connect to, so the proxy can be tried on one machine.
+	Dest bool
 	// Executable runs the delay line ("EXE lab delayline ..."); empty =
 	// this program (os.Executable).
 	Executable string

@@ -43,6 +43,12 @@ type State struct {
 	// net.ipv4.tcp_allowed_congestion_control (restored by Down).
 	HostAllowedCC bool   `json:"host_allowed_cc_widened,omitempty"`
 	Paths         []Path `json:"paths"`
+	// Dest is the destination namespace behind the server (Config.Dest),
+	// DestAddr its address and DestGateway the server's address on that
+	// link; empty without --dest.
+	Dest        string     `json:"dest_netns,omitempty"`
+	DestAddr    netip.Addr `json:"dest_addr,omitzero"`
+	DestGateway netip.Addr `json:"dest_gateway,omitzero"`
 }
 
 // Path is one path of a lab.
@@ -64,6 +70,7 @@ type Path struct {
 // Names of a lab's objects.
 func clientNS(name string) string         { return "mk-" + name + "-client" }
 func serverNS(name string) string         { return "mk-" + name + "-server" }
+func destNS(name string) string           { return "mk-" + name + "-dest" }
 func routerNS(name string, p int) string  { return fmt.Sprintf("mk-%s-r%d", name, p) }
 func clientIf(name string, p int) string  { return fmt.Sprintf("mk%sc%d", name, p) }
 func serverIf(name string, p int) string  { return fmt.Sprintf("mk%ss%d", name, p) }
@@ -193,8 +200,8 @@ func ResolveNetNS(ref string) (string, error) {
 		return ref, nil
 	}
 	name, side, ok := strings.Cut(rest, ":")
-	if !ok || (side != "client" && side != "server") {
-		return "", fmt.Errorf("namespace %q: write lab:NAME:client or lab:NAME:server (NAME as in `mptcpkit lab show`)", ref)
+	if !ok || (side != "client" && side != "server" && side != "dest") {
+		return "", fmt.Errorf("namespace %q: write lab:NAME:client or lab:NAME:server (or lab:NAME:dest for a lab made with --dest; NAME as in `mptcpkit lab show`)", ref)
 	}
 	if err := CheckName(name); err != nil {
 		return "", fmt.Errorf("namespace %q: %v", ref, err)
@@ -202,8 +209,14 @@ func ResolveNetNS(ref string) (string, error) {
 	if !Exists(name) {
 		return "", fmt.Errorf("namespace %q: no lab %q (`mptcpkit lab show` lists the labs, `mptcpkit lab up --name %s` makes it)", ref, name, name)
 	}
-	if side == "client" {
+	switch side {
+	case "client":
 		return clientNS(name), nil
+	case "dest":
+		if st, err := Load(name); err == nil && st.Dest == "" {
+			return "", fmt.Errorf("namespace %q: lab %s has no destination host (make it with `mptcpkit lab up --name %s --dest`)", ref, name, name)
+		}
+		return destNS(name), nil
 	}
 	return serverNS(name), nil
 }

@@ -87,7 +87,7 @@ func cmdLab(e *env, args []string) error {
 
 const labUpHelp = `Usage: mptcpkit lab up [--name NAME] [--paths N] [--rate R[,R...]]
                       [--loss P[,P...]] [--delay D[,D...]] [--queue PACKETS]
-                      [--cc reno|bbr|cubic]
+                      [--cc reno|bbr|cubic] [--dest]
 
 Builds namespaces mk-NAME-client and mk-NAME-server joined by N paths;
 'mptcpkit -n lab:NAME:client COMMAND' runs any command inside one.
@@ -111,11 +111,16 @@ Options (one value for all paths, or one per path, comma-separated):
   --queue N       shaper queue in packets, 1-100000 (default 100)
   --cc NAME       TCP congestion control in both namespaces (reno, bbr, cubic);
                   widens the host's allowed list if needed, restored on down
+  --dest          add a destination host behind the server: namespace
+                  mk-NAME-dest (-n lab:NAME:dest), 10.L.200.2, one unshaped
+                  link to the server's 10.L.200.1 - a target for 'proxy server',
+                  so the proxy can be tried on one machine (the Try lines say how)
 
 Examples:
   mptcpkit lab up --name l1 --paths 2
   mptcpkit lab up --name l2 --paths 2 --rate 100mbit,20mbit --loss 0,1%
   mptcpkit lab up --name l3 --paths 1 --delay 20ms --cc cubic
+  mptcpkit lab up --name px --dest
 `
 
 func cmdLabUp(e *env, args []string) error {
@@ -156,6 +161,17 @@ func cmdLabUp(e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "  %[1]s lab exec server --name %[2]s -- %[1]s bench server &\n  %[1]s -n lab:%[2]s:client bench client %[3]s --compare\n",
 		self, st.Name, st.Paths[0].ServerAddr)
+	if st.Dest != "" {
+		fmt.Fprintf(e.stdout, `
+Try the proxy: plain TCP from the client, one MPTCP connection over every path to
+the server, plain TCP again to the destination host %[4]s:
+  install -d -m 700 /etc/mptcpkit; test -s /etc/mptcpkit/proxy.key || head -c 32 /dev/urandom | base64 > /etc/mptcpkit/proxy.key
+  %[1]s -n lab:%[2]s:dest bench server &
+  %[1]s -n lab:%[2]s:server proxy server --listen %[3]s:7000 --psk-file /etc/mptcpkit/proxy.key &
+  %[1]s -n lab:%[2]s:client proxy client --server %[3]s:7000 --listen 127.0.0.1:5301 --to %[4]s:5301 --psk-file /etc/mptcpkit/proxy.key &
+  %[1]s -n lab:%[2]s:client bench client 127.0.0.1 --tcp -t 5
+`, self, st.Name, st.Paths[0].ServerAddr, st.DestAddr)
+	}
 	return nil
 }
 
@@ -164,6 +180,7 @@ func cmdLabUp(e *env, args []string) error {
 func labConfigFlags(fs interface {
 	StringVar(*string, string, string, string)
 	IntVar(*int, string, int, string)
+	BoolVar(*bool, string, bool, string)
 }) (func() (lab.Config, error), error) {
 	var name, rate, loss, delay, cc string
 	var paths, queue int
@@ -174,8 +191,10 @@ func labConfigFlags(fs interface {
 	fs.StringVar(&delay, "delay", "", "one-way delay per path")
 	fs.IntVar(&queue, "queue", lab.DefaultQueue, "queue (packets)")
 	fs.StringVar(&cc, "cc", "", "congestion control")
+	var dest bool
+	fs.BoolVar(&dest, "dest", false, "destination host behind the server")
 	return func() (lab.Config, error) {
-		c := lab.Config{Name: name, Paths: paths, Queue: queue, CC: cc}
+		c := lab.Config{Name: name, Paths: paths, Queue: queue, CC: cc, Dest: dest}
 		if err := lab.CheckName(name); err != nil {
 			return c, usagef("lab up", "--name: %v", err)
 		}
@@ -427,6 +446,9 @@ func printLabShow(e *env, v labShow) error {
 	}
 	fmt.Fprintf(e.stdout, "lab %s (number %d, up since %s)\n", st.Name, st.Number, st.Created.Format(time.RFC3339))
 	fmt.Fprintf(e.stdout, "  namespaces: %s, %s\n", st.Client, st.Server)
+	if st.Dest != "" {
+		fmt.Fprintf(e.stdout, "  destination host: %s, %s (via the server's %s)\n", st.Dest, st.DestAddr, st.DestGateway)
+	}
 	fmt.Fprintf(e.stdout, "  congestion control: %s; shaper queue %d packets\n", cc, st.Queue)
 	switch st.Delay {
 	case "tun":
@@ -475,9 +497,10 @@ func labBytes(b uint64) string {
 	return fmt.Sprintf("%d B", b)
 }
 
-const labExecHelp = `Usage: mptcpkit lab exec client|server [--name NAME] -- CMD [ARGS...]
+const labExecHelp = `Usage: mptcpkit lab exec client|server|dest [--name NAME] -- CMD [ARGS...]
 
-Runs CMD inside the lab's client or server namespace (like ip netns exec)
+Runs CMD inside the lab's client or server namespace, or its destination
+host's (lab up --dest), like ip netns exec,
 with its standard streams, and exits with CMD's exit status.
 
 Examples:
@@ -491,8 +514,8 @@ func cmdLabExec(e *env, args []string) error {
 		fmt.Fprint(e.stdout, labExecHelp)
 		return nil
 	}
-	if len(args) == 0 || (args[0] != "client" && args[0] != "server") {
-		return usagef("lab exec", "lab exec needs client or server first")
+	if len(args) == 0 || (args[0] != "client" && args[0] != "server" && args[0] != "dest") {
+		return usagef("lab exec", "lab exec needs client or server (or dest, for a lab made with --dest) first")
 	}
 	side := args[0]
 	fs := newFlags(e, "lab exec", labExecHelp)
@@ -509,8 +532,13 @@ func cmdLabExec(e *env, args []string) error {
 		return err
 	}
 	ns := st.Client
-	if side == "server" {
+	switch side {
+	case "server":
 		ns = st.Server
+	case "dest":
+		if ns = st.Dest; ns == "" {
+			return fmt.Errorf("lab %s has no destination host (make it with `mptcpkit lab up --name %s --dest`)", st.Name, st.Name)
+		}
 	}
 	cmd := exec.CommandContext(e.ctx, "ip", append([]string{"netns", "exec", ns}, cmdArgs...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, e.stdout, e.stderr
