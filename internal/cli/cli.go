@@ -110,6 +110,8 @@ func commands() []command {
 		{"daemon", nil, "keep MPTCP endpoints in line with the network (like mptcpd)", cmdDaemon},
 		{"proxy", nil, "TCP<->MPTCP converter: carry plain TCP over every path", cmdProxy},
 		{"version", nil, "print the version", cmdVersion},
+		{"completion", nil, "print a bash, zsh or fish completion script", cmdCompletion},
+		{"man", nil, "print or write the man pages (from the --help texts)", cmdMan},
 	}
 }
 
