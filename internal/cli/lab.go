@@ -165,7 +165,7 @@ func cmdLabUp(e *env, args []string) error {
 		fmt.Fprintf(e.stdout, `
 Try the proxy: plain TCP from the client, one MPTCP connection over every path to
 the server, plain TCP again to the destination host %[4]s:
-  install -d -m 700 /etc/mptcpkit; test -s /etc/mptcpkit/proxy.key || head -c 32 /dev/urandom | base64 > /etc/mptcpkit/proxy.key
+  install -d -m 700 /etc/mptcpkit; test -s /etc/mptcpkit/proxy.key || (umask 077; head -c 32 /dev/urandom | base64 > /etc/mptcpkit/proxy.key)
   %[1]s -n lab:%[2]s:dest bench server &
   %[1]s -n lab:%[2]s:server proxy server --listen %[3]s:7000 --psk-file /etc/mptcpkit/proxy.key &
   %[1]s -n lab:%[2]s:client proxy client --server %[3]s:7000 --listen 127.0.0.1:5301 --to %[4]s:5301 --psk-file /etc/mptcpkit/proxy.key &
