@@ -69,6 +69,9 @@ func cmdLabBench(e *env, args []string) error {
 		if cfg.Rate, err = lab.ParseList(*rate, lab.ParseRate); err != nil {
 			return usagef("lab bench", "--rate: %v", err)
 		}
+		if note := labRateNote(*rate, cfg.Rate); note != "" {
+			fmt.Fprintln(e.stderr, note)
+		}
 	}
 	if *loss != "" {
 		if cfg.Loss, err = lab.ParseList(*loss, lab.ParseLoss); err != nil {

@@ -54,6 +54,9 @@ func cmdLabDemo(e *env, args []string) error {
 	if err != nil {
 		return usagef("lab demo", "--rate: %v", err)
 	}
+	if note := labRateNote(*rate, []uint64{r}); note != "" {
+		fmt.Fprintln(e.stderr, note)
+	}
 	if *paths < 1 || *paths > lab.MaxPaths {
 		return usagef("lab demo", "--paths %d: want 1 to %d", *paths, lab.MaxPaths)
 	}
