@@ -51,6 +51,11 @@ type Config struct {
 	// "cubic", ...); empty keeps the namespace default (bbr on our hosts,
 	// the host's setting elsewhere).
 	CC string
+	// Dest adds a destination host behind the server: namespace
+	// mk-NAME-dest, joined to the server by one unshaped veth, address
+	// 10.L.200.2 (the server's side 10.L.200.1). Something for `proxy
+	// server` to connect to, so the proxy can be tried on one machine.
+	Dest bool
 	// Executable runs the delay line ("EXE lab delayline ..."); empty =
 	// this program (os.Executable).
 	Executable string
@@ -136,35 +141,51 @@ func expand[T any](what string, v []T, n int, def T) ([]T, error) {
 	return nil, fmt.Errorf("lab: %d %s values for %d paths: give one value for all paths or one per path", len(v), what, n)
 }
 
-// ParseRate parses a rate such as "100mbit", "100M", "1gbit", "20mbit/s",
-// "500kbit" or "64000bit" into bits/s. A bare number is Mbit/s.
+// rateUnits are tc's rate units (tc(8), iproute2's get_rate), matched
+// without regard to case as tc does: "bit" units are bits per second, "Bps"
+// units BYTES per second (so "100mbps" is 800 Mbit/s, as tc reads it).
+var rateUnits = []struct {
+	name  string
+	scale float64
+}{
+	{"bit", 1}, {"kibit", 1024}, {"kbit", 1e3}, {"mibit", 1 << 20}, {"mbit", 1e6},
+	{"gibit", 1 << 30}, {"gbit", 1e9}, {"tibit", 1 << 40}, {"tbit", 1e12},
+	{"bps", 8}, {"kibps", 8 * 1024}, {"kbps", 8e3}, {"mibps", 8 << 20}, {"mbps", 8e6},
+	{"gibps", 8 << 30}, {"gbps", 8e9}, {"tibps", 8 << 40}, {"tbps", 8e12},
+}
+
+// ParseRate parses a rate with one of tc's units into bits/s: "100mbit",
+// "500kbit", "1gbit", "64000bit" (bits per second), or "12mbps", "500kbps"
+// (BYTES per second, as tc reads them: 12mbps = 96 Mbit/s). A number
+// without a unit is refused, since tc's documentation and tc itself
+// disagree on what it means; so are units tc does not know ("100M").
 func ParseRate(s string) (uint64, error) {
 	t := strings.ToLower(strings.TrimSpace(s))
-	t = strings.TrimSuffix(t, "/s")
-	t = strings.TrimSuffix(t, "ps")
-	unit := false
-	if u, ok := strings.CutSuffix(t, "bit"); ok {
-		t, unit = u, true
-	} else if u, ok := strings.CutSuffix(t, "b"); ok {
-		t, unit = u, true
+	i := strings.IndexFunc(t, func(r rune) bool { return (r < '0' || r > '9') && r != '.' })
+	if i < 0 {
+		return 0, fmt.Errorf("rate %q has no unit: write e.g. %smbit (megabits/s) or %smbps (megabytes/s, as tc reads it)", s, t, t)
 	}
-	mult := 1e6 // a bare number is Mbit/s
-	if unit {
-		mult = 1
+	num, unit := t[:i], t[i:]
+	scale := 0.0
+	for _, u := range rateUnits {
+		if unit == u.name {
+			scale = u.scale
+		}
 	}
-	switch {
-	case strings.HasSuffix(t, "k"):
-		mult, t = 1e3, t[:len(t)-1]
-	case strings.HasSuffix(t, "m"):
-		mult, t = 1e6, t[:len(t)-1]
-	case strings.HasSuffix(t, "g"):
-		mult, t = 1e9, t[:len(t)-1]
+	f, err := strconv.ParseFloat(num, 64)
+	if scale == 0 || err != nil {
+		return 0, fmt.Errorf("rate %q: want a number and one of tc's units, e.g. 100mbit, 500kbit, 1gbit (bits/s) or 12mbps (bytes/s)", s)
 	}
-	f, err := strconv.ParseFloat(t, 64)
-	if err != nil || f <= 0 || f*mult > 1e12 || f*mult < 1 {
-		return 0, fmt.Errorf("rate %q: want e.g. 100mbit, 500kbit, 1gbit (a bare number is Mbit/s)", s)
+	if f <= 0 || f*scale > 1e12 || f*scale < 1 {
+		return 0, fmt.Errorf("rate %q: want more than 0 and at most 1tbit", s)
 	}
-	return uint64(math.Round(f * mult)), nil
+	return uint64(math.Round(f * scale)), nil
+}
+
+// RateInBytes reports whether s uses one of tc's bytes-per-second units
+// ("mbps"), which people often mean as megabits: callers say how they read it.
+func RateInBytes(s string) bool {
+	return strings.HasSuffix(strings.ToLower(strings.TrimSpace(s)), "bps")
 }
 
 // ParseLoss parses a loss percentage such as "1%", "0.5" or "10%".
@@ -177,15 +198,18 @@ func ParseLoss(s string) (float64, error) {
 	return f, nil
 }
 
-// ParseDelay parses a one-way delay such as "20ms" (a bare number is ms).
+// ParseDelay parses a one-way delay such as "20ms" or "1.5ms". A number
+// without a unit is refused (except 0): write the unit.
 func ParseDelay(s string) (time.Duration, error) {
 	t := strings.TrimSpace(s)
-	if f, err := strconv.ParseFloat(t, 64); err == nil {
-		t = strconv.FormatFloat(f, 'f', -1, 64) + "ms"
+	if f, err := strconv.ParseFloat(t, 64); err == nil && f != 0 {
+		return 0, fmt.Errorf("delay %q has no unit: write e.g. %sms (or us, s)", s, t)
+	} else if err == nil {
+		return 0, nil
 	}
 	d, err := time.ParseDuration(t)
 	if err != nil || d < 0 {
-		return 0, fmt.Errorf("delay %q: want a duration such as 20ms (a bare number is ms)", s)
+		return 0, fmt.Errorf("delay %q: want a duration such as 20ms, 500us or 1s", s)
 	}
 	return d, nil
 }

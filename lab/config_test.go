@@ -15,12 +15,16 @@ func TestParseRate(t *testing.T) {
 		err  bool
 	}{
 		{"100mbit", 100e6, false},
-		{"100Mbit/s", 100e6, false},
-		{"100M", 100e6, false},
-		{"100", 100e6, false},
+		{"100Mbit", 100e6, false},
+		{"100mbps", 800e6, false}, // tc: megabytes per second
+		{"12MBps", 96e6, false},
+		{"1kibit", 1024, false},
+		{"100Mbit/s", 0, true}, // not a tc unit
+		{"100M", 0, true},      // ambiguous: refused
+		{"100", 0, true},       // no unit: refused
 		{"2.5mbit", 2.5e6, false},
 		{"1gbit", 1e9, false},
-		{"1Gbps", 1e9, false},
+		{"1Gbps", 8e9, false},
 		{"500kbit", 500e3, false},
 		{"64000bit", 64000, false},
 		{"0", 0, true},
@@ -51,7 +55,7 @@ func TestParseLossDelay(t *testing.T) {
 		in   string
 		want time.Duration
 		err  bool
-	}{{"20ms", 20 * time.Millisecond, false}, {"20", 20 * time.Millisecond, false}, {"1.5", 1500 * time.Microsecond, false}, {"0", 0, false}, {"-1ms", 0, true}, {"soon", 0, true}} {
+	}{{"20ms", 20 * time.Millisecond, false}, {"20", 0, true}, {"1.5", 0, true}, {"1.5ms", 1500 * time.Microsecond, false}, {"0", 0, false}, {"-1ms", 0, true}, {"soon", 0, true}} {
 		got, err := ParseDelay(tt.in)
 		if (err != nil) != tt.err || got != tt.want {
 			t.Errorf("ParseDelay(%q) = %v, %v; want %v, error %v", tt.in, got, err, tt.want, tt.err)

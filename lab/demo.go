@@ -25,8 +25,8 @@ type DemoConfig struct {
 	Rate     uint64        // per path, default 100 Mbit/s
 	Duration time.Duration // per run, default 5 s
 	CC       string        // congestion control ("" = namespace default)
-	// OutDir receives mptcpkit-demo.json and mptcpkit-demo.svg ("" = the
-	// current directory; "-" = write nothing).
+	// OutDir receives mptcpkit-demo.json and mptcpkit-demo.svg ("" =
+	// DefaultDemoDir(); "-" = write nothing).
 	OutDir     string
 	Executable string
 	Logger     *slog.Logger
@@ -142,7 +142,10 @@ func Demo(ctx context.Context, cfg DemoConfig) (rep *DemoReport, err error) {
 	if cfg.OutDir != "-" {
 		dir := cfg.OutDir
 		if dir == "" {
-			dir = "."
+			dir = DefaultDemoDir()
+		}
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
 		}
 		if err := os.MkdirAll(dir, 0o755); err != nil {
 			return nil, err
@@ -208,4 +211,18 @@ func (r *DemoReport) SVG() string {
 		r.Started.Format(time.RFC3339), r.Host.Kernel, r.Host.CPUs, r.Host.Load[0], r.Duration)))
 	b.WriteString("</svg>\n")
 	return b.String()
+}
+
+// DefaultDemoDir is where `lab demo` writes its report when not told:
+// $XDG_STATE_HOME/mptcpkit/demo, else ~/.local/state/mptcpkit/demo, else
+// (no home) the system's temporary directory's mptcpkit-demo. Never the
+// current directory, which may be a source checkout or not writable.
+func DefaultDemoDir() string {
+	if d := os.Getenv("XDG_STATE_HOME"); filepath.IsAbs(d) {
+		return filepath.Join(d, "mptcpkit", "demo")
+	}
+	if h, err := os.UserHomeDir(); err == nil && filepath.IsAbs(h) {
+		return filepath.Join(h, ".local", "state", "mptcpkit", "demo")
+	}
+	return filepath.Join(os.TempDir(), "mptcpkit-demo")
 }

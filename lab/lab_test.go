@@ -382,6 +382,11 @@ func TestDelayLine(t *testing.T) {
 	if st.Delay != "tun" && st.Delay != "netem" {
 		t.Fatalf("delay method %q", st.Delay)
 	}
+	// The addressing `lab up --help` states for a path through a router
+	// namespace: server 10.L.(100+P).2.
+	if want := netip.AddrFrom4([4]byte{10, byte(st.Number), 101, 2}); st.Delay == "tun" && st.Paths[0].ServerAddr != want {
+		t.Errorf("delayed path 1: server %v, want %v as lab up --help says", st.Paths[0].ServerAddr, want)
+	}
 	rtt := connectRTT(t, st, 5)
 	t.Logf("RTT via %s: %v", st.Delay, rtt)
 	if rtt < 39*time.Millisecond || rtt > 60*time.Millisecond {

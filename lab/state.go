@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"os/user"
 	"path/filepath"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 )
@@ -21,9 +23,15 @@ type State struct {
 	Name    string    `json:"name"`
 	Number  int       `json:"number"` // L in 10.L.P.x
 	Created time.Time `json:"created"`
-	Client  string    `json:"client_netns"`
-	Server  string    `json:"server_netns"`
-	Queue   int       `json:"queue_packets"`
+	// CreatorUID is the user who made the lab: the sudo caller's uid
+	// (SUDO_UID) when run with sudo, else the process's uid. `lab down
+	// --all` removes only the caller's labs unless told otherwise. -1 in
+	// state files written before it existed.
+	CreatorUID int    `json:"creator_uid"`
+	Creator    string `json:"creator,omitempty"`
+	Client     string `json:"client_netns"`
+	Server     string `json:"server_netns"`
+	Queue      int    `json:"queue_packets"`
 	// CC is the congestion control set in the namespaces ("" = their
 	// default), CCInEffect what the client namespace actually uses.
 	CC        string `json:"cc,omitempty"`
@@ -35,6 +43,12 @@ type State struct {
 	// net.ipv4.tcp_allowed_congestion_control (restored by Down).
 	HostAllowedCC bool   `json:"host_allowed_cc_widened,omitempty"`
 	Paths         []Path `json:"paths"`
+	// Dest is the destination namespace behind the server (Config.Dest),
+	// DestAddr its address and DestGateway the server's address on that
+	// link; empty without --dest.
+	Dest        string     `json:"dest_netns,omitempty"`
+	DestAddr    netip.Addr `json:"dest_addr,omitzero"`
+	DestGateway netip.Addr `json:"dest_gateway,omitzero"`
 }
 
 // Path is one path of a lab.
@@ -56,6 +70,7 @@ type Path struct {
 // Names of a lab's objects.
 func clientNS(name string) string         { return "mk-" + name + "-client" }
 func serverNS(name string) string         { return "mk-" + name + "-server" }
+func destNS(name string) string           { return "mk-" + name + "-dest" }
 func routerNS(name string, p int) string  { return fmt.Sprintf("mk-%s-r%d", name, p) }
 func clientIf(name string, p int) string  { return fmt.Sprintf("mk%sc%d", name, p) }
 func serverIf(name string, p int) string  { return fmt.Sprintf("mk%ss%d", name, p) }
@@ -91,7 +106,7 @@ func Load(name string) (*State, error) {
 		}
 		return nil, err
 	}
-	var s State
+	s := State{CreatorUID: -1}
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("lab state %s is damaged (%v); remove the lab with `mptcpkit lab down %s`", statePath(name), err, name)
 	}
@@ -153,4 +168,55 @@ func freeNumber(name string) int {
 		}
 	}
 	return 254
+}
+
+// CallerUID is the user on whose behalf this process acts: SUDO_UID when
+// run through sudo (labs need root), else the process's real uid.
+func CallerUID() int {
+	if v, err := strconv.Atoi(os.Getenv("SUDO_UID")); err == nil && v >= 0 {
+		return v
+	}
+	return os.Getuid()
+}
+
+// callerName names CallerUID for people ("" when unknown).
+func callerName(uid int) string {
+	if u, err := user.LookupId(strconv.Itoa(uid)); err == nil {
+		return u.Username
+	}
+	return ""
+}
+
+// NetNSRef is the prefix of a lab namespace reference: "lab:NAME:client"
+// or "lab:NAME:server" names the client or server namespace of lab NAME
+// (mk-NAME-client, mk-NAME-server), wherever a namespace name is taken.
+const NetNSRef = "lab:"
+
+// ResolveNetNS turns a namespace reference "lab:NAME:client|server" into
+// the lab's namespace name; any other string is returned as is.
+func ResolveNetNS(ref string) (string, error) {
+	rest, ok := strings.CutPrefix(ref, NetNSRef)
+	if !ok {
+		return ref, nil
+	}
+	name, side, ok := strings.Cut(rest, ":")
+	if !ok || (side != "client" && side != "server" && side != "dest") {
+		return "", fmt.Errorf("namespace %q: write lab:NAME:client or lab:NAME:server (or lab:NAME:dest for a lab made with --dest; NAME as in `mptcpkit lab show`)", ref)
+	}
+	if err := CheckName(name); err != nil {
+		return "", fmt.Errorf("namespace %q: %v", ref, err)
+	}
+	if !Exists(name) {
+		return "", fmt.Errorf("namespace %q: no lab %q (`mptcpkit lab show` lists the labs, `mptcpkit lab up --name %s` makes it)", ref, name, name)
+	}
+	switch side {
+	case "client":
+		return clientNS(name), nil
+	case "dest":
+		if st, err := Load(name); err == nil && st.Dest == "" {
+			return "", fmt.Errorf("namespace %q: lab %s has no destination host (make it with `mptcpkit lab up --name %s --dest`)", ref, name, name)
+		}
+		return destNS(name), nil
+	}
+	return serverNS(name), nil
 }

@@ -56,10 +56,13 @@ func Up(ctx context.Context, cfg Config) (st *State, err error) {
 		Name:    cfg.Name,
 		Number:  freeNumber(cfg.Name),
 		Created: time.Now().UTC().Truncate(time.Second),
-		Client:  clientNS(cfg.Name),
-		Server:  serverNS(cfg.Name),
-		Queue:   cfg.Queue,
-		CC:      cfg.CC,
+		// Who made it: `lab down --all` leaves other users' labs alone.
+		CreatorUID: CallerUID(),
+		Creator:    callerName(CallerUID()),
+		Client:     clientNS(cfg.Name),
+		Server:     serverNS(cfg.Name),
+		Queue:      cfg.Queue,
+		CC:         cfg.CC,
 	}
 	// A state file from the start: should this process die half-way, Down
 	// still finds the lab (it also finds it by name without one).
@@ -149,6 +152,14 @@ func Up(ctx context.Context, cfg Config) (st *State, err error) {
 	if err := b.sourceRoutes(); err != nil {
 		return nil, err
 	}
+	if cfg.Dest {
+		if err := step("destination host"); err != nil {
+			return nil, err
+		}
+		if err := b.dest(); err != nil {
+			return nil, fmt.Errorf("lab destination host: %w", err)
+		}
+	}
 	if err := step("loss"); err != nil {
 		return nil, err
 	}
@@ -198,7 +209,7 @@ func leftovers(name string) []string {
 // labNamespaces lists the existing namespaces of lab name.
 func labNamespaces(name string) []string {
 	all, _ := netns.List()
-	want := map[string]bool{clientNS(name): true, serverNS(name): true}
+	want := map[string]bool{clientNS(name): true, serverNS(name): true, destNS(name): true}
 	for p := 1; p <= MaxPaths; p++ {
 		want[routerNS(name, p)] = true
 	}
@@ -474,4 +485,33 @@ func route(h *netlink.Handle, dev string, dst netip.Prefix, gw netip.Addr, table
 		return fmt.Errorf("route %s via %s dev %s table %d: %w", dst, gw, dev, table, err)
 	}
 	return nil
+}
+
+// dest adds the destination host (Config.Dest): namespace mk-NAME-dest with
+// 10.L.200.2, on a veth to the server's 10.L.200.1, default route via the
+// server.
+func (b *builder) dest() error {
+	name, L := b.st.Name, b.st.Number
+	dns, dh, err := newNS(destNS(name))
+	if err != nil {
+		return err
+	}
+	defer dns.Close()
+	defer dh.Close()
+	b.st.Dest = destNS(name)
+	b.st.DestGateway, b.st.DestAddr = addr4(L, 200, 1), addr4(L, 200, 2)
+	if err := b.st.save(); err != nil {
+		return err
+	}
+	sIf, dIf := fmt.Sprintf("mk%sd", name), fmt.Sprintf("mk%se", name)
+	if err := veth(b.sh, sIf, dh, dIf, dns); err != nil {
+		return err
+	}
+	if err := addrUp(b.sh, sIf, b.st.DestGateway); err != nil {
+		return err
+	}
+	if err := addrUp(dh, dIf, b.st.DestAddr); err != nil {
+		return err
+	}
+	return route(dh, dIf, netip.MustParsePrefix("0.0.0.0/0"), b.st.DestGateway, 0)
 }

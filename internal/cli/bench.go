@@ -37,7 +37,7 @@ Examples:
   mptcpkit bench client 10.0.1.2                 # 10 s MPTCP upload
   mptcpkit bench client 10.0.1.2 --compare -t 5  # TCP, then MPTCP, and the ratio
   mptcpkit bench client 10.0.1.2 --rr 64 -P 4    # latency of 64-byte request/response
-  mptcpkit -n lab1-client bench client 10.0.1.2 -R -j
+  mptcpkit -n lab:l1:client bench client 10.1.1.2 -R -j
 `
 
 const benchServerHelp = `Usage: mptcpkit bench server [--bind ADDR] [--port P]
@@ -53,7 +53,7 @@ Options:
 Examples:
   mptcpkit bench server
   mptcpkit bench server --bind 10.0.1.2 --port 6000
-  mptcpkit -n lab1-server bench server
+  mptcpkit -n lab:l1:server bench server
 `
 
 const benchClientHelp = `Usage: mptcpkit bench client HOST [--port P] [--mptcp | --tcp | --compare]

@@ -32,7 +32,7 @@ Options:
 
 Examples:
   mptcpkit check
-  mptcpkit -n lab1-client check
+  mptcpkit -n lab:l1:client check
   mptcpkit -j check | jq '.findings[] | select(.severity != "ok")'
 `
 

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"syscall"
 
+	"github.com/mptcpkit/mptcpkit/lab"
 	"github.com/mptcpkit/mptcpkit/netns"
 )
 
@@ -131,6 +132,8 @@ func commands() []command {
 		{"daemon", nil, "keep MPTCP endpoints in line with the network (like mptcpd)", cmdDaemon},
 		{"proxy", nil, "TCP<->MPTCP converter: carry plain TCP over every path", cmdProxy},
 		{"version", nil, "print the version", cmdVersion},
+		{"completion", nil, "print a bash, zsh or fish completion script", cmdCompletion},
+		{"man", nil, "print or write the man pages (from the --help texts)", cmdMan},
 	}
 }
 
@@ -141,7 +144,8 @@ Usage:
   mptcpkit COMMAND --help
 
 Global options (before COMMAND, like ip's):
-  -n, --netns NAME   act inside network namespace NAME (/run/netns/NAME) or a path
+  -n, --netns NAME   act inside network namespace NAME (/run/netns/NAME), a path,
+                     or lab:LAB:client / lab:LAB:server (a lab's namespaces)
   -j, --json         machine-readable JSON output
   -v, --verbose      say more about what is being done
   -h, --help         this help
@@ -152,7 +156,7 @@ Examples:
   mptcpkit lab demo                      # build 2 x 100 Mbit paths, show TCP vs MPTCP, clean up
   mptcpkit check                         # is MPTCP usable here, and what to fix
   mptcpkit endpoint add 10.0.2.1 dev eth1 subflow
-  mptcpkit -n lab1-client limits show
+  mptcpkit -n lab:l1:client limits show   # inside lab l1 (mptcpkit lab up --name l1)
 `
 
 func helpText() string {
@@ -203,6 +207,11 @@ done:
 	}
 	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
 	if e.netns != "" {
+		// -n lab:NAME:client|server names a lab's namespace (lab.ResolveNetNS).
+		var err error
+		if e.netns, err = lab.ResolveNetNS(e.netns); err != nil {
+			return usagef("", "-n: %v", err)
+		}
 		// Fail early and clearly on an unknown namespace.
 		ns, err := netns.Open(e.netns)
 		if err != nil {

@@ -41,7 +41,7 @@ Options:
 
 Examples:
   mptcpkit conns
-  mptcpkit -n lab1-client conns --dport 5201
+  mptcpkit -n lab:l1:client conns --dport 5201
   mptcpkit conns --addr 10.0.2.0/24 --watch
   mptcpkit -j conns | jq '.[] | {token, subflows: (.subflows | length)}'
 `

@@ -55,7 +55,7 @@ Options:
 Examples:
   mptcpkit daemon --check-config /etc/mptcpkit/daemon.toml
   mptcpkit -v daemon --policy /etc/mptcpkit/daemon.toml
-  mptcpkit -n lab1-client daemon --state /run/mptcpkit/lab1.json --metrics 127.0.0.1:9809
+  mptcpkit -n lab:l1:client daemon --state /run/mptcpkit/lab1.json --metrics 127.0.0.1:9809
   mptcpkit daemon --http 8080    # status page at http://127.0.0.1:8080/
   mptcpkit daemon status
   kill -HUP $(pidof mptcpkit)     # reload the policy

@@ -46,7 +46,7 @@ Examples:
   mptcpkit -j endpoint show id 2
   mptcpkit endpoint change id 2 backup
   mptcpkit endpoint delete id 2
-  mptcpkit -n lab1-client endpoint flush
+  mptcpkit -n lab:l1:client endpoint flush
 `
 
 const endpointAddHelp = `Usage:

@@ -30,11 +30,13 @@ Verbs:
   link       set a path down or up (fault injection)
   failover   long MPTCP transfer while a path goes down and comes back
   bench      aggregation benchmark: N paths, TCP on one path vs MPTCP on all
+  kv         key-value experiment: redis over MPTCP vs TCP, clean and lossy paths
 
 Examples:
   mptcpkit lab demo
   mptcpkit lab up --name l1 --paths 2 --rate 100mbit
   mptcpkit lab exec client --name l1 -- ping -c1 10.1.1.2
+  mptcpkit -n lab:l1:client conns            # any command, inside the lab's client
   mptcpkit lab link 1 down --name l1
   mptcpkit lab down l1
 `
@@ -43,9 +45,14 @@ Examples:
 func cmdLab(e *env, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(e.stdout, labHelp)
-		return usagef("lab", "lab needs a verb (demo, up, down, show, exec, link, failover, bench)")
+		return usagef("lab", "lab needs a verb (demo, up, down, show, exec, link, failover, bench, kv)")
 	}
 	verb, rest := args[0], args[1:]
+	if e.netns != "" && verb != "delayline" && !isHelp(args[:1]) {
+		// Labs make and name their own namespaces: a global -n would be
+		// accepted and ignored.
+		return usagef("lab", "lab %s does not take -n %s: labs make their own namespaces; name the lab with --name, and act inside it with `mptcpkit lab exec client|server --name NAME -- CMD` or `mptcpkit -n lab:NAME:client COMMAND`", verb, e.netns)
+	}
 	switch verb {
 	case "-h", "--help", "-help", "help":
 		fmt.Fprint(e.stdout, labHelp)
@@ -77,15 +84,19 @@ func cmdLab(e *env, args []string) error {
 		}
 		return nil
 	}
-	return usagef("lab", "unknown lab verb %q (demo, up, down, show, exec, link, failover, bench)", verb)
+	return usagef("lab", "unknown lab verb %q (demo, up, down, show, exec, link, failover, bench, kv)", verb)
 }
 
 const labUpHelp = `Usage: mptcpkit lab up [--name NAME] [--paths N] [--rate R[,R...]]
                       [--loss P[,P...]] [--delay D[,D...]] [--queue PACKETS]
-                      [--cc reno|bbr|cubic]
+                      [--cc reno|bbr|cubic] [--dest]
 
-Builds namespaces mk-NAME-client and mk-NAME-server joined by N paths.
-Path P: client 10.L.P.1, server 10.L.P.2 (L = lab number, see 'lab show').
+Builds namespaces mk-NAME-client and mk-NAME-server joined by N paths;
+'mptcpkit -n lab:NAME:client COMMAND' runs any command inside one.
+Path P: client 10.L.P.1, server 10.L.P.2 (L = lab number, see 'lab show');
+a path with --delay on a kernel without netem runs through a router
+namespace mk-NAME-rP and its server address is 10.L.(100+P).2 instead
+('lab show' and the "Try:" lines print the real addresses).
 Each path is shaped in both directions (HTB rate R, pfifo of PACKETS).
 The client gets one MPTCP subflow endpoint per extra path; both sides get
 limits subflows 8, add_addr_accepted 8.
@@ -93,18 +104,25 @@ limits subflows 8, add_addr_accepted 8.
 Options (one value for all paths, or one per path, comma-separated):
   --name NAME     lab name, 1-8 of [a-z0-9] (default lab)
   --paths N       number of paths, 1-8 (default 2)
-  --rate R        rate per path: 100mbit, 500kbit, 1gbit (default 100mbit)
+  --rate R        rate per path in tc's units: 100mbit, 500kbit, 1gbit are
+                  bits/s; 12mbps is BYTES/s as tc reads it (= 96mbit); a
+                  number needs a unit (default 100mbit)
   --loss P        random loss per path in %, dropped at the receiver (default 0)
-  --delay D       one-way delay per path, e.g. 20ms (netem, or a TUN delay
+  --delay D       one-way delay per path with a unit, e.g. 20ms (netem, or a TUN delay
                   line in a router namespace where the kernel has no netem)
-  --queue N       shaper queue in packets (default 100)
+  --queue N       shaper queue in packets, 1-100000 (default 100)
   --cc NAME       TCP congestion control in both namespaces (reno, bbr, cubic);
                   widens the host's allowed list if needed, restored on down
+  --dest          add a destination host behind the server: namespace
+                  mk-NAME-dest (-n lab:NAME:dest), 10.L.200.2, one unshaped
+                  link to the server's 10.L.200.1 - a target for 'proxy server',
+                  so the proxy can be tried on one machine (the Try lines say how)
 
 Examples:
   mptcpkit lab up --name l1 --paths 2
   mptcpkit lab up --name l2 --paths 2 --rate 100mbit,20mbit --loss 0,1%
   mptcpkit lab up --name l3 --paths 1 --delay 20ms --cc cubic
+  mptcpkit lab up --name px --dest
 `
 
 func cmdLabUp(e *env, args []string) error {
@@ -123,6 +141,9 @@ func cmdLabUp(e *env, args []string) error {
 	if err != nil {
 		return err
 	}
+	if note := labRateNote(fs.Lookup("rate").Value.String(), c.Rate); note != "" {
+		fmt.Fprintln(e.stderr, note)
+	}
 	c.Logger = e.log
 	st, err := lab.Up(e.ctx, c)
 	if err != nil {
@@ -135,8 +156,24 @@ func cmdLabUp(e *env, args []string) error {
 	if err := printLab(e, st); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "\nTry:\n  mptcpkit lab exec server --name %s -- mptcpkit bench server &\n  mptcpkit lab exec client --name %s -- mptcpkit bench client %s --compare\n",
-		st.Name, st.Name, st.Paths[0].ServerAddr)
+	self, note := selfCommand()
+	fmt.Fprintln(e.stdout, "\nTry:")
+	if note != "" {
+		fmt.Fprintln(e.stdout, "  "+note)
+	}
+	fmt.Fprintf(e.stdout, "  %[1]s lab exec server --name %[2]s -- %[1]s bench server &\n  %[1]s -n lab:%[2]s:client bench client %[3]s --compare\n",
+		self, st.Name, st.Paths[0].ServerAddr)
+	if st.Dest != "" {
+		fmt.Fprintf(e.stdout, `
+Try the proxy: plain TCP from the client, one MPTCP connection over every path to
+the server, plain TCP again to the destination host %[4]s:
+  install -d -m 700 /etc/mptcpkit; test -s /etc/mptcpkit/proxy.key || (umask 077; head -c 32 /dev/urandom | base64 > /etc/mptcpkit/proxy.key)
+  %[1]s -n lab:%[2]s:dest bench server &
+  %[1]s -n lab:%[2]s:server proxy server --listen %[3]s:7000 --psk-file /etc/mptcpkit/proxy.key &
+  %[1]s -n lab:%[2]s:client proxy client --server %[3]s:7000 --listen 127.0.0.1:5301 --to %[4]s:5301 --psk-file /etc/mptcpkit/proxy.key &
+  %[1]s -n lab:%[2]s:client bench client 127.0.0.1 --tcp -t 5
+`, self, st.Name, st.Paths[0].ServerAddr, st.DestAddr)
+	}
 	return nil
 }
 
@@ -145,6 +182,7 @@ func cmdLabUp(e *env, args []string) error {
 func labConfigFlags(fs interface {
 	StringVar(*string, string, string, string)
 	IntVar(*int, string, int, string)
+	BoolVar(*bool, string, bool, string)
 }) (func() (lab.Config, error), error) {
 	var name, rate, loss, delay, cc string
 	var paths, queue int
@@ -155,10 +193,15 @@ func labConfigFlags(fs interface {
 	fs.StringVar(&delay, "delay", "", "one-way delay per path")
 	fs.IntVar(&queue, "queue", lab.DefaultQueue, "queue (packets)")
 	fs.StringVar(&cc, "cc", "", "congestion control")
+	var dest bool
+	fs.BoolVar(&dest, "dest", false, "destination host behind the server")
 	return func() (lab.Config, error) {
-		c := lab.Config{Name: name, Paths: paths, Queue: queue, CC: cc}
+		c := lab.Config{Name: name, Paths: paths, Queue: queue, CC: cc, Dest: dest}
 		if err := lab.CheckName(name); err != nil {
 			return c, usagef("lab up", "--name: %v", err)
+		}
+		if queue < 1 || queue > 100_000 {
+			return c, usagef("lab up", "--queue %d: want 1 to 100000 packets (the pfifo under each shaper; default %d)", queue, lab.DefaultQueue)
 		}
 		if paths < 1 || paths > lab.MaxPaths {
 			return c, usagef("lab up", "--paths %d: want 1 to %d", paths, lab.MaxPaths)
@@ -191,13 +234,26 @@ func labConfigFlags(fs interface {
 	}, nil
 }
 
+// labRateNote says how a --rate in tc's bytes-per-second units was read
+// ("100mbps" is 800 Mbit/s in tc, often meant as 100 Mbit/s), or "".
+func labRateNote(flag string, rates []uint64) string {
+	if !lab.RateInBytes(flag) && !strings.Contains(strings.ToLower(flag), "bps,") {
+		return ""
+	}
+	var got []string
+	for _, r := range rates {
+		got = append(got, lab.FormatRate(r))
+	}
+	return fmt.Sprintf("mptcpkit: note: --rate %s read as tc reads it, in BYTES per second: %s per path (write mbit for megabits/s)", flag, strings.Join(got, ","))
+}
+
 func labJSON(e *env, v any) error {
 	enc := json.NewEncoder(e.stdout)
 	enc.SetIndent("", "  ")
 	return enc.Encode(v)
 }
 
-const labDownHelp = `Usage: mptcpkit lab down [NAME...] [--all]
+const labDownHelp = `Usage: mptcpkit lab down [NAME...] | --name NAME | --all [--force]
 
 Removes a lab (default: lab) and everything it made: its delay line and any
 process running in its namespaces or holding them open (such as
@@ -205,20 +261,35 @@ process running in its namespaces or holding them open (such as
 namespaces with their veths, its state file; restores the host's
 congestion-control allowance.
 Works by name, also when the state file is gone. No error if nothing is left.
+Name labs as arguments or with one --name, not both.
+
+--all removes the labs you made (the creator is recorded at 'lab up': the
+sudo caller's uid under sudo, else the process's uid). When other users'
+labs exist, they are listed and kept; add --force to remove them too.
 
 Examples:
   mptcpkit lab down
   mptcpkit lab down l1 l2
   mptcpkit lab down --all
+  mptcpkit lab down --all --force
 `
 
 func cmdLabDown(e *env, args []string) error {
 	fs := newFlags(e, "lab down", labDownHelp)
-	all := fs.Bool("all", false, "remove every lab")
+	all := fs.Bool("all", false, "remove every lab you made")
+	force := fs.Bool("force", false, "with --all: also other users' labs")
 	name := fs.String("name", "", "lab name")
 	names, err := parseInterspersed(fs, "lab down", args)
 	if err != nil {
 		return err
+	}
+	switch {
+	case *name != "" && len(names) > 0:
+		return usagef("lab down", "lab down got both --name %s and %s: name the labs one way (`mptcpkit lab down %s` or `--name %s`)", *name, strings.Join(names, " "), strings.Join(names, " "), *name)
+	case *all && (*name != "" || len(names) > 0):
+		return usagef("lab down", "lab down --all takes no lab names: give names or --all")
+	case *force && !*all:
+		return usagef("lab down", "--force only goes with --all (named labs are removed whoever made them)")
 	}
 	if *name != "" {
 		names = append(names, *name)
@@ -228,8 +299,28 @@ func cmdLabDown(e *env, args []string) error {
 		if err != nil {
 			return err
 		}
+		me := lab.CallerUID()
+		var others []string
 		for _, s := range labs {
+			if s.CreatorUID != me && !*force {
+				who := s.Creator
+				if who == "" {
+					who = "uid " + strconv.Itoa(s.CreatorUID)
+					if s.CreatorUID < 0 {
+						who = "an unknown user"
+					}
+				}
+				others = append(others, s.Name+" (made by "+who+")")
+				continue
+			}
 			names = append(names, s.Name)
+		}
+		if len(others) > 0 {
+			fmt.Fprintf(e.stderr, "mptcpkit: kept other users' labs: %s; add --force to remove them too\n", strings.Join(others, ", "))
+		}
+		if len(names) == 0 {
+			fmt.Fprintln(e.stdout, "no labs of yours to remove")
+			return nil
 		}
 	} else if len(names) == 0 {
 		names = []string{"lab"}
@@ -357,6 +448,9 @@ func printLabShow(e *env, v labShow) error {
 	}
 	fmt.Fprintf(e.stdout, "lab %s (number %d, up since %s)\n", st.Name, st.Number, st.Created.Format(time.RFC3339))
 	fmt.Fprintf(e.stdout, "  namespaces: %s, %s\n", st.Client, st.Server)
+	if st.Dest != "" {
+		fmt.Fprintf(e.stdout, "  destination host: %s, %s (via the server's %s)\n", st.Dest, st.DestAddr, st.DestGateway)
+	}
 	fmt.Fprintf(e.stdout, "  congestion control: %s; shaper queue %d packets\n", cc, st.Queue)
 	switch st.Delay {
 	case "tun":
@@ -405,9 +499,10 @@ func labBytes(b uint64) string {
 	return fmt.Sprintf("%d B", b)
 }
 
-const labExecHelp = `Usage: mptcpkit lab exec client|server [--name NAME] -- CMD [ARGS...]
+const labExecHelp = `Usage: mptcpkit lab exec client|server|dest [--name NAME] -- CMD [ARGS...]
 
-Runs CMD inside the lab's client or server namespace (like ip netns exec)
+Runs CMD inside the lab's client or server namespace, or its destination
+host's (lab up --dest), like ip netns exec,
 with its standard streams, and exits with CMD's exit status.
 
 Examples:
@@ -421,8 +516,8 @@ func cmdLabExec(e *env, args []string) error {
 		fmt.Fprint(e.stdout, labExecHelp)
 		return nil
 	}
-	if len(args) == 0 || (args[0] != "client" && args[0] != "server") {
-		return usagef("lab exec", "lab exec needs client or server first")
+	if len(args) == 0 || (args[0] != "client" && args[0] != "server" && args[0] != "dest") {
+		return usagef("lab exec", "lab exec needs client or server (or dest, for a lab made with --dest) first")
 	}
 	side := args[0]
 	fs := newFlags(e, "lab exec", labExecHelp)
@@ -439,8 +534,13 @@ func cmdLabExec(e *env, args []string) error {
 		return err
 	}
 	ns := st.Client
-	if side == "server" {
+	switch side {
+	case "server":
 		ns = st.Server
+	case "dest":
+		if ns = st.Dest; ns == "" {
+			return fmt.Errorf("lab %s has no destination host (make it with `mptcpkit lab up --name %s --dest`)", st.Name, st.Name)
+		}
 	}
 	cmd := exec.CommandContext(e.ctx, "ip", append([]string{"netns", "exec", ns}, cmdArgs...)...)
 	cmd.Stdin, cmd.Stdout, cmd.Stderr = os.Stdin, e.stdout, e.stderr

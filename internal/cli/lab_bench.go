@@ -53,6 +53,9 @@ func cmdLabBench(e *env, args []string) error {
 	if fs.NArg() > 0 {
 		return usagef("lab bench", "lab bench takes no arguments (got %q)", fs.Arg(0))
 	}
+	if *queue < 1 || *queue > 100_000 {
+		return usagef("lab bench", "--queue %d: want 1 to 100000 packets (default %d)", *queue, lab.DefaultQueue)
+	}
 	cfg := lab.AggregationConfig{Name: *name, Queue: *queue, CC: *cc, Duration: time.Duration(*secs * float64(time.Second)), Logger: labLogger(e)}
 	for _, f := range strings.Split(*pathsS, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(f))
@@ -65,6 +68,9 @@ func cmdLabBench(e *env, args []string) error {
 	if *rate != "" {
 		if cfg.Rate, err = lab.ParseList(*rate, lab.ParseRate); err != nil {
 			return usagef("lab bench", "--rate: %v", err)
+		}
+		if note := labRateNote(*rate, cfg.Rate); note != "" {
+			fmt.Fprintln(e.stderr, note)
 		}
 	}
 	if *loss != "" {

@@ -25,7 +25,8 @@ Options:
   --rate R      rate of each path (default 100mbit)
   -t SECONDS    length of each run (default 5)
   --cc NAME     congestion control (default: the namespace's, bbr here)
-  --out DIR     where the report and chart go (default .; - for none)
+  --out DIR     where the report and chart go (default $XDG_STATE_HOME/mptcpkit/demo,
+                else ~/.local/state/mptcpkit/demo; - for none); the paths are printed
   --name NAME   lab name (default demo)
   -j, --json    print the report as JSON (progress goes to stderr)
 
@@ -41,7 +42,7 @@ func cmdLabDemo(e *env, args []string) error {
 	rate := fs.String("rate", "100mbit", "rate per path")
 	secs := fs.Float64("t", 5, "seconds per run")
 	cc := fs.String("cc", "", "congestion control")
-	out := fs.String("out", ".", "output directory")
+	out := fs.String("out", "", "output directory")
 	name := fs.String("name", "demo", "lab name")
 	if err := parseFlags(fs, "lab demo", args); err != nil {
 		return err
@@ -52,6 +53,9 @@ func cmdLabDemo(e *env, args []string) error {
 	r, err := lab.ParseRate(*rate)
 	if err != nil {
 		return usagef("lab demo", "--rate: %v", err)
+	}
+	if note := labRateNote(*rate, []uint64{r}); note != "" {
+		fmt.Fprintln(e.stderr, note)
 	}
 	if *paths < 1 || *paths > lab.MaxPaths {
 		return usagef("lab demo", "--paths %d: want 1 to %d", *paths, lab.MaxPaths)

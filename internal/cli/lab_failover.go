@@ -58,6 +58,9 @@ func cmdLabFailover(e *env, args []string) error {
 	if err != nil {
 		return usagef("lab failover", "--rate: %v", err)
 	}
+	if note := labRateNote(*rate, []uint64{r}); note != "" {
+		fmt.Fprintln(e.stderr, note)
+	}
 	if *path < 1 || *path > 2 {
 		return usagef("lab failover", "--path %d: the lab has paths 1 and 2", *path)
 	}

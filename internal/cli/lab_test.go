@@ -133,10 +133,22 @@ func TestLabUpShowExecLinkDown(t *testing.T) {
 func TestLabDemo(t *testing.T) {
 	name := labTestName("d")
 	cleanLab(t, name)
-	dir := t.TempDir()
-	out, errs, code := runCLI(context.Background(), "lab", "demo", "--name", name, "-t", "2", "--out", dir)
+	// No --out: the report goes to $XDG_STATE_HOME/mptcpkit/demo, printed
+	// as an absolute path, and nothing lands in the current directory
+	// (issue 13 point 10).
+	state, cwd := t.TempDir(), t.TempDir()
+	t.Setenv("XDG_STATE_HOME", state)
+	t.Chdir(cwd)
+	dir := filepath.Join(state, "mptcpkit", "demo")
+	out, errs, code := runCLI(context.Background(), "lab", "demo", "--name", name, "-t", "2")
 	if code != 0 {
 		t.Fatalf("lab demo: exit %d\n%s%s", code, out, errs)
+	}
+	if !strings.Contains(out, "report: "+filepath.Join(dir, "mptcpkit-demo.json")+"\n") {
+		t.Errorf("lab demo output does not name the report's absolute path %s:\n%s", dir, out)
+	}
+	if ents, _ := os.ReadDir(cwd); len(ents) > 0 {
+		t.Errorf("lab demo wrote %s into the current directory", ents[0].Name())
 	}
 	for _, want := range []string{"building lab", "running TCP", "running MPTCP", "goodput (Mbit/s)", "MPTCP / TCP", "path 2 bytes sent", "removing lab"} {
 		if !strings.Contains(out, want) {

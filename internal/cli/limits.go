@@ -29,7 +29,7 @@ kernel refused (e.g. a limit above 8), 1 MPTCP missing.
 Examples:
   mptcpkit limits show
   mptcpkit limits set subflows 4 add_addr_accepted 4
-  mptcpkit -n lab1-client -j limits
+  mptcpkit -n lab:l1:client -j limits
 `
 
 func cmdLimits(e *env, args []string) error {

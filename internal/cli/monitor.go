@@ -48,7 +48,7 @@ kernel refused, 1 MPTCP missing.
 Examples:
   mptcpkit monitor
   mptcpkit -ts monitor
-  mptcpkit -n lab1-client -j monitor | jq -c 'select(.type=="SF_CLOSED")'
+  mptcpkit -n lab:l1:client -j monitor | jq -c 'select(.type=="SF_CLOSED")'
 `
 
 func cmdMonitor(e *env, args []string) error {

@@ -38,7 +38,7 @@ Options:
 Examples:
   sysctl -w net.ipv4.tcp_fastopen=0x203
   mptcpkit proxy convert --listen 0.0.0.0:5124 --allow-from 192.0.2.0/24
-  mptcpkit -n lab1-server proxy convert --listen 10.0.1.2:5124 --allow-from 10.0.0.0/8 --deny 10.9.9.0/24
+  mptcpkit -n lab:l1:server proxy convert --listen 10.1.1.2:5124 --allow-from 10.0.0.0/8 --deny 10.9.9.0/24
 `
 
 func cmdProxyConvert(e *env, args []string) error {

@@ -44,7 +44,7 @@ Examples:
   mptcpkit proxy server --listen [::]:7000 --psk-file key --allow 203.0.113.0/24,2001:db8::/32
   mptcpkit proxy server --listen 0.0.0.0:7000 --tls-cert server.pem --tls-key server.key \
       --client-ca clients-ca.pem --deny 10.0.0.0/8
-  mptcpkit -n lab1-server proxy server --listen 10.0.1.2:7000 --psk-file key
+  mptcpkit -n lab:l1:server proxy server --listen 10.1.1.2:7000 --psk-file key
 `
 
 func cmdProxyServer(e *env, args []string) error {

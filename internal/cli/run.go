@@ -45,7 +45,7 @@ Options:
 Examples:
   mptcpkit run -- redis-server --port 6379
   mptcpkit run -v curl https://example.com/
-  mptcpkit -n lab1-client run -- iperf3 -c 10.0.1.2
+  mptcpkit -n lab:l1:client run -- iperf3 -c 10.1.1.2
   mptcpkit run --method seccomp -- python3 -m http.server
 `
 

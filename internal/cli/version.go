@@ -2,25 +2,36 @@ package cli
 
 import (
 	"fmt"
-	"runtime/debug"
+
+	"github.com/mptcpkit/mptcpkit/internal/buildinfo"
 )
 
+const versionHelp = `Usage: mptcpkit version [-j]
+       mptcpkit --version
+
+Prints this build's version: the one stamped by the package build
+(-ldflags -X .../internal/buildinfo.stamped=VERSION), else the module version
+recorded by 'go install github.com/mptcpkit/mptcpkit/cmd/mptcpkit@VERSION',
+else the git commit, its time and whether the tree had changes (builds from
+a checkout). With -j: {"version", "revision", "time", "modified", "go"}.
+
+Examples:
+  mptcpkit version
+  mptcpkit -j version
+`
+
 func cmdVersion(e *env, args []string) error {
-	v := "(devel)"
-	if bi, ok := debug.ReadBuildInfo(); ok {
-		if bi.Main.Version != "" {
-			v = bi.Main.Version
-		}
-		for _, s := range bi.Settings {
-			if s.Key == "vcs.revision" && len(s.Value) >= 12 {
-				v += " " + s.Value[:12]
-			}
-		}
+	fs := newFlags(e, "version", versionHelp)
+	if err := parseFlags(fs, "version", args); err != nil {
+		return err
 	}
+	if fs.NArg() > 0 {
+		return usagef("version", "version takes no arguments (got %q)", fs.Arg(0))
+	}
+	in := buildinfo.Read()
 	if e.json {
-		fmt.Fprintf(e.stdout, "{\"version\":%q}\n", v)
-		return nil
+		return labJSON(e, in)
 	}
-	fmt.Fprintf(e.stdout, "mptcpkit %s\n", v)
+	fmt.Fprintf(e.stdout, "mptcpkit %s\n", in)
 	return nil
 }
