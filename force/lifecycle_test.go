@@ -22,6 +22,7 @@ import (
 // TestRunDaemon: a program that daemonizes (double fork, parent exits at
 // once) keeps being forced after its parent exits, and run waits for it.
 func TestRunDaemon(t *testing.T) {
+	needPython(t)
 	ns := nstest.New(t, "daemon")
 	out := filepath.Join(t.TempDir(), "daemon.out")
 	prog := fmt.Sprintf(`
@@ -137,6 +138,7 @@ func runCgroupsLeft(t *testing.T) []string {
 // own status); SIGKILL to run kills the command too; nothing stays behind
 // (no process, no run cgroup).
 func TestRunSignals(t *testing.T) {
+	needPython(t)
 	ns := nstest.New(t, "sig")
 	for _, m := range methods(t) {
 		t.Run(string(m)+"/SIGTERM", func(t *testing.T) {
@@ -259,6 +261,7 @@ func TestRunSocketActivation(t *testing.T) {
 // once (the terminal sends it to the whole foreground group; run must not
 // forward it a second time).
 func TestRunTerminalSIGINT(t *testing.T) {
+	needPython(t)
 	ns := nstest.New(t, "tty")
 	prog := "import signal, time\nn = [0]\nsignal.signal(signal.SIGINT, lambda *a: n.__setitem__(0, n[0] + 1))\n" +
 		"print('ready', flush=True)\ntime.sleep(1)\nprint('sigint', n[0], flush=True)\n"

@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 )
@@ -21,7 +22,7 @@ var DefaultModules = []string{
 	"veth", "tun", "dummy", "ifb", "mptcp_diag", "tcp_diag", "inet_diag",
 	"sch_netem", "sch_htb", "sch_tbf", "sch_fq", "sch_ingress", "cls_u32", "cls_bpf", "act_mirred",
 	"nf_tables", "nft_numgen", "nft_ct", "nft_limit", "nft_reject_inet", "nft_fib_inet",
-	"nbd", "tcp_bbr",
+	"nbd", "tcp_bbr", "xfrm_user", "nfnetlink",
 }
 
 // ExitSentinel starts the line the guest's init prints with the script's
@@ -36,6 +37,9 @@ type Config struct {
 	// Files are copied into the guest: guest path -> host path. A host
 	// directory is copied whole (without .git). Files keep their mode.
 	Files map[string]string
+	// SkipDirs are names of directories not copied from Files (".git"
+	// never is).
+	SkipDirs []string
 	// Programs are host programs (names looked up in PATH, or paths) copied
 	// to the same path in the guest with the shared libraries they load.
 	Programs []string
@@ -184,7 +188,7 @@ func BuildInitramfs(path string, cfg Config) error {
 	if libs, err := libraries(bb); err != nil || len(libs) > 0 {
 		return fmt.Errorf("vmtest: %s is not static (apt-get install busybox-static)", bb)
 	}
-	if err := addHostFile(t, "/bin/busybox", bb); err != nil {
+	if err := addHostFile(t, "/bin/busybox", bb, nil); err != nil {
 		return err
 	}
 	t.addSymlink("/bin/sh", "busybox")
@@ -215,34 +219,32 @@ func BuildInitramfs(path string, cfg Config) error {
 	t.addFile("/vmtest/modules", 0o644, list.Bytes())
 
 	for _, p := range cfg.Programs {
-		host, err := exec.LookPath(p)
+		guest := p // a path, or a name the guest finds where the host does
+		if !filepath.IsAbs(p) {
+			var err error
+			if guest, err = exec.LookPath(p); err != nil {
+				return fmt.Errorf("vmtest: program %s: %w", p, err)
+			}
+		}
+		host, err := filepath.EvalSymlinks(guest)
 		if err != nil {
 			return fmt.Errorf("vmtest: program %s: %w", p, err)
-		}
-		if host, err = filepath.EvalSymlinks(host); err != nil {
-			return err
 		}
 		libs, err := libraries(host)
 		if err != nil {
 			return err
 		}
-		guest := host
-		if !filepath.IsAbs(p) {
-			if abs, err := exec.LookPath(p); err == nil {
-				guest = abs
-			}
-		}
-		if err := addHostFile(t, guest, host); err != nil {
+		if err := addHostFile(t, guest, host, nil); err != nil {
 			return err
 		}
 		for _, l := range libs {
-			if err := addHostFile(t, l, l); err != nil {
+			if err := addHostFile(t, l, l, nil); err != nil {
 				return err
 			}
 		}
 	}
 	for guest, host := range cfg.Files {
-		if err := addHostFile(t, guest, host); err != nil {
+		if err := addHostFile(t, guest, host, cfg.SkipDirs); err != nil {
 			return err
 		}
 	}
@@ -272,7 +274,7 @@ func BuildInitramfs(path string, cfg Config) error {
 
 // addHostFile copies host (a file, or a directory recursively without .git)
 // to guest, following symlinks.
-func addHostFile(t tree, guest, host string) error {
+func addHostFile(t tree, guest, host string, skip []string) error {
 	st, err := os.Stat(host)
 	if err != nil {
 		return fmt.Errorf("vmtest: %w", err)
@@ -291,7 +293,7 @@ func addHostFile(t tree, guest, host string) error {
 		}
 		rel, _ := filepath.Rel(host, p)
 		if d.IsDir() {
-			if d.Name() == ".git" {
+			if d.Name() == ".git" || slices.Contains(skip, d.Name()) && p != host {
 				return filepath.SkipDir
 			}
 			t.addDir(filepath.Join(guest, rel))

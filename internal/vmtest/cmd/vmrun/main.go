@@ -138,6 +138,24 @@ func boot(k *vmtest.Kernel, patterns, testFlags []string, timeout time.Duration,
 			progs = append(progs, p)
 		}
 	}
+	// Python, for the tests that run Python programs: the interpreter, its
+	// standard library without tests and build files, and the libraries
+	// its extension modules load.
+	var skip []string
+	if py, err := filepath.EvalSymlinks("/usr/bin/python3"); err == nil {
+		lib := filepath.Join("/usr/lib", filepath.Base(py))
+		if _, err := os.Stat(lib); err == nil {
+			progs = append(progs, "/usr/bin/python3")
+			files[lib] = lib
+			exts, _ := filepath.Glob(filepath.Join(lib, "lib-dynload", "*.so"))
+			progs = append(progs, exts...)
+			cfgs, _ := filepath.Glob(filepath.Join(lib, "config-*"))
+			for _, c := range cfgs {
+				skip = append(skip, filepath.Base(c))
+			}
+			skip = append(skip, "test", "idlelib", "tkinter", "ensurepip", "lib2to3", "pydoc_data", "distutils", "turtledemo")
+		}
+	}
 	var script strings.Builder
 	script.WriteString("fail=0\n")
 	for _, p := range pkgs {
@@ -159,7 +177,7 @@ func boot(k *vmtest.Kernel, patterns, testFlags []string, timeout time.Duration,
 	defer cancel()
 	bootStart := time.Now()
 	status, err := vmtest.Run(ctx, vmtest.Config{
-		Kernel: k, Modules: extra, Files: files, Programs: progs, Env: env,
+		Kernel: k, Modules: extra, Files: files, SkipDirs: skip, Programs: progs, Env: env,
 		Script: script.String(), Output: os.Stdout, MemoryMB: mem, CPUs: cpus, Initramfs: keep,
 	})
 	fmt.Fprintf(os.Stderr, "vmrun: %s: guest ran %.0f s, exit status %d\n", k.Release, time.Since(bootStart).Seconds(), status)
