@@ -199,6 +199,10 @@ func NewProgram(m *Maps) (*ebpf.Program, error) {
 // classify turns a load error into a feature error where it means the
 // kernel cannot run the program.
 func classify(err error) error {
+	if missing, rel := functionMissing(); missing {
+		return fmt.Errorf("load fmod_ret program: kernel %s has no function %s (it was added in Linux 6.6) (%v); %w",
+			rel, KernelFunction, err, ErrNotSupported)
+	}
 	switch {
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
 		return fmt.Errorf("fmod_ret program on %s: the kernel refused the BPF trampoline (%v): "+
@@ -239,4 +243,18 @@ func Attach(m *Maps) (*Attachment, error) {
 // Close detaches the program (unless its link is pinned) and closes it.
 func (a *Attachment) Close() error {
 	return errors.Join(a.Link.Close(), a.Program.Close())
+}
+
+// functionMissing says whether the kernel's BTF lacks KernelFunction; false
+// when there is no BTF to tell.
+func functionMissing() (bool, string) {
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	rel := unix.ByteSliceToString(uts.Release[:])
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return false, rel
+	}
+	var fn *btf.Func
+	return errors.Is(spec.TypeByName(KernelFunction, &fn), btf.ErrNotFound), rel
 }
