@@ -33,7 +33,7 @@ var helpers = []struct {
 
 // programs are host tools the tests run, copied with their libraries when
 // the host has them.
-var programs = []string{"ip", "setpriv", "nft", "tc"}
+var programs = []string{"ip", "setpriv", "nft", "tc", "sleep"}
 
 func main() {
 	os.Exit(run())
@@ -137,6 +137,11 @@ func boot(k *vmtest.Kernel, patterns, testFlags []string, timeout time.Duration,
 		if _, err := exec.LookPath(p); err == nil {
 			progs = append(progs, p)
 		}
+	}
+	// A real sleep at /bin/sleep: daemon tests copy it under another name,
+	// which busybox's applet would not answer to.
+	if sl, err := exec.LookPath("sleep"); err == nil {
+		files["/bin/sleep"] = sl
 	}
 	// Python, for the tests that run Python programs: the interpreter, its
 	// standard library without tests and build files, and the libraries
