@@ -28,6 +28,9 @@ import (
 const mainEnv = "MPTCPKIT_FORCE_TEST_MAIN"
 
 func TestMain(m *testing.M) {
+	if a := os.Getenv(dialerEnv); a != "" {
+		os.Exit(dialer(a))
+	}
 	if n := os.Getenv(loopEnv); n != "" {
 		os.Exit(socketLoop(n))
 	}
