@@ -2,7 +2,6 @@ package force_test
 
 import (
 	"bufio"
-	"context"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,8 +14,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/cilium/ebpf"
-	"github.com/cilium/ebpf/link"
 	"github.com/mptcpkit/mptcpkit/force"
 	"github.com/mptcpkit/mptcpkit/force/bpfprog"
 	"github.com/mptcpkit/mptcpkit/force/cgroup"
@@ -286,21 +283,20 @@ func TestForceCgroup(t *testing.T) {
 	wantMPTCP(t, dial())
 
 	// A concurrent run joins the same link: one tracing link in the kernel.
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
+	run := command(t, ns, "run", "--method", string(force.BPF), "--", "sleep", "3")
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
 	runDone := make(chan error, 1)
-	go func() {
-		_, err := force.Run(ctx, force.Config{Method: force.BPF, Args: []string{"sleep", "3"}})
-		runDone <- err
-	}()
-	time.Sleep(500 * time.Millisecond)
+	go func() { runDone <- run.Wait() }()
+	time.Sleep(time.Second)
 	if n := tracingLinks(t); n != 1 {
 		t.Errorf("%d tracing links with force and run both active, want 1 (shared)", n)
 	}
 	f.Process.Signal(syscall.SIGTERM)
 	f.Wait()
-	if left := pinsLeft(); len(left) == 0 {
-		t.Errorf("force left while run still uses the program, and the pins are gone")
+	if n := tracingLinks(t); n != 1 {
+		t.Errorf("force left while run still uses the program: %d tracing links, want 1", n)
 	}
 	wantTCP(t, dial(), "after force exited (run still active)")
 	if err := <-runDone; err != nil {
@@ -314,45 +310,53 @@ func TestForceCgroup(t *testing.T) {
 	}
 }
 
-// TestForceSIGKILL: a `force` killed with SIGKILL cannot clean up; its
-// name stays in the map and the link stays pinned until the next user
-// ... which must then find and remove what the dead one left.
+// TestForceSIGKILL: a `force` or a `run --method bpf` killed with SIGKILL
+// cannot clean up, yet nothing stays: no pins, and the kernel releases the
+// link with the last descriptor on it; the next run removes the killed
+// run's cgroup.
 func TestForceSIGKILL(t *testing.T) {
 	needBPF(t)
 	name := fmt.Sprintf("mkfk%d", os.Getpid()%100000)
 	f := startForce(t, "--comm", name)
+	if n := tracingLinks(t); n != 1 {
+		t.Errorf("%d tracing links while force runs, want 1", n)
+	}
 	f.Process.Kill()
 	f.Wait()
-	left := pinsLeft()
-	t.Logf("after SIGKILL: pinned %v, %d tracing links", left, tracingLinks(t))
-	if len(left) != 0 || tracingLinks(t) != 0 {
-		t.Errorf("force killed with SIGKILL left pins %v and %d tracing links", left, tracingLinks(t))
+	if left, n := pinsLeft(), tracingLinks(t); len(left) != 0 || n != 0 {
+		t.Errorf("force killed with SIGKILL left pins %v and %d tracing links", left, n)
+	}
+
+	ns := nstest.New(t, "kill")
+	run := command(t, ns, "run", "--method", string(force.BPF), "--", "sleep", "30")
+	if err := run.Start(); err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for tracingLinks(t) != 1 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	run.Process.Kill()
+	run.Wait()
+	deadline = time.Now().Add(10 * time.Second)
+	for tracingLinks(t) != 0 && time.Now().Before(deadline) {
+		time.Sleep(50 * time.Millisecond)
+	}
+	if left, n := pinsLeft(), tracingLinks(t); len(left) != 0 || n != 0 {
+		t.Errorf("run killed with SIGKILL left pins %v and %d tracing links", left, n)
+	}
+	output(t, command(t, ns, "run", "--method", string(force.BPF), "--", "true"))
+	if left := runCgroupsLeft(t); len(left) != 0 {
+		t.Errorf("run cgroups left after the next run: %v", left)
 	}
 }
 
-// tracingLinks counts the kernel's links to a program named like ours.
+// tracingLinks counts the kernel's links to our program.
 func tracingLinks(t *testing.T) int {
 	t.Helper()
-	n := 0
-	var it link.Iterator
-	defer it.Close()
-	for it.Next() {
-		info, err := it.Link.Info()
-		if err != nil {
-			continue
-		}
-		p, err := ebpf.NewProgramFromID(info.Program)
-		if err != nil {
-			continue
-		}
-		pi, err := p.Info()
-		p.Close()
-		if err == nil && pi.Name == "mptcpkit_force" {
-			n++
-		}
-	}
-	if err := it.Err(); err != nil {
-		t.Fatalf("list BPF links: %v", err)
+	n, err := bpfprog.Links()
+	if err != nil {
+		t.Fatal(err)
 	}
 	return n
 }

@@ -22,16 +22,18 @@
 // # One program for many users
 //
 // The kernel allows few trampoline links per function, so concurrent
-// `mptcpkit run` and `mptcpkit force` invocations share ONE program and link.
-// [Shared] pins the maps and the link under /sys/fs/bpf/mptcpkit (mounting
-// bpffs there if needed); every user takes an exclusive flock on
-// the directory /sys/fs/bpf/mptcpkit itself, adds its scope entries
-// (incrementing their reference counts), and on release decrements them; the
-// user that leaves both maps empty unpins the link, which detaches the
-// program. A user killed with SIGKILL leaves its entries behind; the entry for
-// a cgroup that no longer exists matches nobody and is pruned by the next
-// user (cgroup.Exists); names left by a killed `force` stay until the pins
-// are removed (rm -r /sys/fs/bpf/mptcpkit).
+// `mptcpkit run` and `mptcpkit force` invocations share ONE program and link
+// ([Shared]). Nothing is pinned: every user holds descriptors on the link and
+// the maps; a newcomer finds the attached link by enumerating the kernel's
+// links (BPF_LINK_GET_NEXT_ID; the program is named mptcpkit_force) and opens
+// it and its maps by id. Changes happen under an exclusive flock on
+// /run/mptcpkit/bpf.lock; users add their scope entries (incrementing their
+// reference counts) and decrement them on release. When the last user exits
+// — normally or killed with SIGKILL — the kernel releases the link, which
+// detaches the program (the kernel matrix's TestForceSIGKILL checks it on
+// 6.12). A user killed while others still run leaves its entries behind
+// until they all leave; the entry of a cgroup that no longer exists matches
+// nobody and is pruned by the next user (cgroup.Exists).
 //
 // # Testing the decisions where attaching is refused
 //

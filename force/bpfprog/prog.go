@@ -183,7 +183,7 @@ func NewRawTracepointProgram(m *Maps) (*ebpf.Program, error) {
 // ErrNotSupported and name the cause.
 func NewProgram(m *Maps) (*ebpf.Program, error) {
 	p, err := load(&ebpf.ProgramSpec{
-		Name:         "mptcpkit_force",
+		Name:         progName,
 		Type:         ebpf.Tracing,
 		AttachType:   ebpf.AttachModifyReturn,
 		AttachTo:     KernelFunction,
