@@ -1,7 +1,8 @@
 // Package bpfprog builds and attaches the BPF program that turns TCP stream
 // sockets into MPTCP sockets: a BPF_MODIFY_RETURN (fmod_ret) program on the
-// kernel function update_socket_protocol(family, type, protocol) (Linux 6.6+,
-// with BTF), written instruction by instruction with github.com/cilium/ebpf's
+// kernel function update_socket_protocol(family, type, protocol) (added in
+// Linux 6.6: the kernel matrix runs the program on Debian's 6.12 and sees
+// the function missing on 6.1; BTF needed), written instruction by instruction with github.com/cilium/ebpf's
 // asm package, so building mptcpkit needs no C toolchain.
 //
 // The program returns IPPROTO_MPTCP (262) for AF_INET/AF_INET6 sockets whose

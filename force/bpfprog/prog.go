@@ -32,8 +32,8 @@ const KernelFunction = "update_socket_protocol"
 const CommLen = 16
 
 // ErrNotSupported is wrapped by errors saying the kernel cannot run the
-// program (no BTF, no update_socket_protocol before Linux 6.6, trampolines
-// refused).
+// program (no BTF, no update_socket_protocol — Debian's 6.1 lacks it —,
+// trampolines refused).
 var ErrNotSupported = errors.New("not supported by this kernel")
 
 // Instructions returns the program: it reads family, type and protocol from
@@ -209,9 +209,9 @@ func classify(err error) error {
 			"fentry/fmod_ret programs are not allowed on this kernel (lockdown, a BPF LSM policy, or a kernel without trampoline support); %w",
 			KernelFunction, errors.Unwrap(err), ErrNotSupported)
 	case errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EINVAL) && isMissingBTF(err):
-		return fmt.Errorf("load fmod_ret program on %s: %v: needs Linux 6.6+ with BTF (CONFIG_DEBUG_INFO_BTF); %w", KernelFunction, err, ErrNotSupported)
+		return fmt.Errorf("load fmod_ret program on %s: %v: needs BTF (CONFIG_DEBUG_INFO_BTF) and the function %s; %w", KernelFunction, err, KernelFunction, ErrNotSupported)
 	case errors.Is(err, unix.ENOENT), isMissingBTF(err):
-		return fmt.Errorf("load fmod_ret program: the kernel has no function %s (needs Linux 6.6+ with BTF): %v; %w", KernelFunction, err, ErrNotSupported)
+		return fmt.Errorf("load fmod_ret program: the kernel has no function %s, or no BTF to find it by: %v; %w", KernelFunction, err, ErrNotSupported)
 	}
 	return fmt.Errorf("load fmod_ret program on %s: %w", KernelFunction, err)
 }
