@@ -20,7 +20,7 @@ import (
 func TestUserspaceAdopt(t *testing.T) {
 	c := nstest.New(t, "client")
 	s := nstest.New(t, "server")
-	c.Sysctl(t, "net.mptcp.path_manager", "userspace")
+	c.UserspacePM(t)
 	nstest.Link(t, c, "mk1", "10.86.1.1/24", s, "mk1", "10.86.1.2/24")
 	nstest.Link(t, c, "mk2", "10.86.2.1/24", s, "mk2", "10.86.2.2/24")
 	s.Run(t, "ip", "mptcp", "limits", "set", "subflows", "8", "add_addr_accepted", "8")

@@ -24,7 +24,7 @@ import (
 func TestUserspacePM(t *testing.T) {
 	c := nstest.New(t, "client")
 	s := nstest.New(t, "server")
-	c.Sysctl(t, "net.mptcp.path_manager", "userspace")
+	c.UserspacePM(t)
 	nstest.Link(t, c, "mk1", "10.84.1.1/24", s, "mk1", "10.84.1.2/24")
 	nstest.Link(t, c, "mk2", "10.84.2.1/24", s, "mk2", "10.84.2.2/24")
 	nstest.Link(t, c, "mk3", "10.84.3.1/24", s, "mk3", "10.84.3.2/24")

@@ -104,8 +104,15 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if cgErr != nil {
 		cgErr = fmt.Errorf("%w (under `ip netns exec` /sys is remounted without it: use `mptcpkit -n NETNS run` instead)", cgErr)
 	}
+	// The BPF program cannot fall back per socket as the seccomp supervisor
+	// does: with MPTCP disabled, socket(2) would fail with ENOPROTOOPT.
+	mpErr := mptcpDisabled(cfg.NetNS)
 	switch cfg.Method {
 	case "", Auto:
+		if mpErr != nil {
+			res.Method, res.Reason = Seccomp, fmt.Sprintf("BPF is not usable: %v", mpErr)
+			break
+		}
 		if cgErr != nil {
 			if perr := bpfprog.Probe(); perr != nil {
 				cgErr = perr // the more fundamental reason
@@ -127,6 +134,8 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		}
 		if cgErr != nil {
 			err = cgErr
+		} else if mpErr != nil {
+			return nil, fmt.Errorf("--method bpf: %w; enable it (sysctl -w net.mptcp.enabled=1) or use --method seccomp (or auto), which falls back to TCP", mpErr)
 		} else {
 			sh, err = bpfprog.OpenShared(cfg.PinDir)
 		}
@@ -424,4 +433,27 @@ func recvFD(sock *os.File) (int, error) {
 		return -1, fmt.Errorf("bad descriptors from the shim: %v", err)
 	}
 	return fds[0], nil
+}
+
+// mptcpDisabled returns an error when net.mptcp.enabled is 0 in ns (nil:
+// ours): every socket the BPF program turns into MPTCP would then fail.
+func mptcpDisabled(ns *netns.NetNS) error {
+	var b []byte
+	read := func() (err error) {
+		b, err = os.ReadFile("/proc/sys/net/mptcp/enabled")
+		return err
+	}
+	var err error
+	if ns != nil {
+		err = ns.Do(read)
+	} else {
+		err = read()
+	}
+	if err != nil {
+		return nil // no such sysctl: let the method itself say what is missing
+	}
+	if strings.TrimSpace(string(b)) == "0" {
+		return errors.New("net.mptcp.enabled is 0 in the command's network namespace, and the BPF program cannot fall back to TCP (socket(2) would fail with ENOPROTOOPT)")
+	}
+	return nil
 }

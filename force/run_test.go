@@ -28,6 +28,9 @@ import (
 const mainEnv = "MPTCPKIT_FORCE_TEST_MAIN"
 
 func TestMain(m *testing.M) {
+	if a := os.Getenv(dialerEnv); a != "" {
+		os.Exit(dialer(a))
+	}
 	if n := os.Getenv(loopEnv); n != "" {
 		os.Exit(socketLoop(n))
 	}
@@ -35,6 +38,15 @@ func TestMain(m *testing.M) {
 		os.Exit(cli.Main(os.Args[1:]))
 	}
 	os.Exit(m.Run())
+}
+
+// needPython skips t where python3 is missing: the kernel matrix's VMs
+// have busybox and static programs only (TestRunGo covers them there).
+func needPython(t testing.TB) {
+	t.Helper()
+	if _, err := exec.LookPath("python3"); err != nil {
+		t.Skipf("python3 is not installed here (%v)", err)
+	}
 }
 
 func self(t testing.TB) string {
@@ -131,6 +143,7 @@ func wantSockets(tcp int) map[string]sockInfo {
 }
 
 func script(t *testing.T) string {
+	needPython(t)
 	p, err := filepath.Abs("testdata/sockets.py")
 	if err != nil {
 		t.Fatal(err)
@@ -143,8 +156,8 @@ func script(t *testing.T) string {
 // sockets are untouched, a grandchild is forced too, and outside run the
 // same program gets plain TCP.
 func TestRunPython(t *testing.T) {
-	ns := nstest.New(t, "py")
 	py := script(t)
+	ns := nstest.New(t, "py")
 	t.Run("outside", func(t *testing.T) {
 		got := pythonSockets(t, ns.Command("python3", py))
 		if d := cmp.Diff(wantSockets(6), got); d != "" {
@@ -189,7 +202,12 @@ var dialOnce struct {
 
 // dialProgram builds testdata/dial as a static (CGO_ENABLED=0) Go binary
 // whose go.mod names Go 1.22, so nothing in it asks for MPTCP.
+// Where there is no Go toolchain (the kernel matrix's VMs), the runner
+// builds it beforehand and names it in MPTCPKIT_FORCE_TEST_DIAL.
 func dialProgram(t *testing.T) string {
+	if p := os.Getenv("MPTCPKIT_FORCE_TEST_DIAL"); p != "" {
+		return p
+	}
 	dialOnce.Do(func() {
 		dir, err := os.MkdirTemp("", "mptcpkit-force-test-dial-")
 		if err != nil {
@@ -294,6 +312,36 @@ func TestRunMPTCPDisabled(t *testing.T) {
 	ns.Sysctl(t, "net.mptcp.enabled", "0")
 	dial := dialProgram(t)
 	for _, m := range methods(t) {
+		if m == force.BPF {
+			// The BPF program cannot fall back per socket: run refuses
+			// it, says why and what to do, and auto takes seccomp.
+			t.Run("bpf-refused", func(t *testing.T) {
+				cmd := command(t, ns, "run", "--method", "bpf", "--", dial, addr)
+				var stderr bytes.Buffer
+				cmd.Stderr = &stderr
+				err := cmd.Run()
+				if err == nil {
+					t.Fatal("run --method bpf with MPTCP disabled succeeded; want a refusal")
+				}
+				for _, w := range []string{"net.mptcp.enabled is 0", "--method seccomp"} {
+					if !strings.Contains(stderr.String(), w) {
+						t.Errorf("stderr %q does not contain %q", stderr.String(), w)
+					}
+				}
+				cmd = exec.Command(self(t), "-n", ns.Name, "run", "-v", "--", dial, addr)
+				cmd.Env = append(os.Environ(), mainEnv+"=1")
+				stderr.Reset()
+				cmd.Stderr = &stderr
+				out, err := cmd.Output()
+				if err != nil || string(out) != "mptcp=false server=hello\n" {
+					t.Errorf("auto with MPTCP disabled: %q %v\n%s", out, err, stderr.String())
+				}
+				if !strings.Contains(stderr.String(), "method seccomp (BPF is not usable: net.mptcp.enabled is 0") {
+					t.Errorf("auto's reason: %q, want seccomp because net.mptcp.enabled is 0", stderr.String())
+				}
+			})
+			continue
+		}
 		t.Run(string(m), func(t *testing.T) {
 			if got := output(t, command(t, ns, "run", "--method", string(m), "--", dial, addr)); got != "mptcp=false server=hello\n" {
 				t.Errorf("under run with MPTCP disabled: %q, want a working TCP connection", got)

@@ -1,7 +1,7 @@
 // Package lab builds multipath testbeds out of network namespaces: a client
 // and a server namespace joined by N veth paths, each shaped in both
-// directions with HTB to its own rate, optionally with random loss (nftables
-// at the receiving end) and delay (netem where the kernel has it, otherwise a
+// directions with HTB to its own rate, optionally with random loss (netem
+// where the kernel has it, otherwise nftables at the receiving end) and delay (netem where the kernel has it, otherwise a
 // router namespace whose forwarding passes through a TUN device and a Go
 // delay line). The client gets one MPTCP "subflow" endpoint per extra path,
 // so one MPTCP connection uses every path.

@@ -15,6 +15,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/vishvananda/netlink"
 
 	"github.com/mptcpkit/mptcpkit/bench"
@@ -373,14 +374,39 @@ func TestLoss(t *testing.T) {
 		t.Fatal(err)
 	}
 	if drops[st.Paths[0].ServerIf] == 0 || drops[st.Paths[1].ServerIf] != 0 {
-		t.Errorf("nftables drops %v: want some on %s only", drops, st.Paths[0].ServerIf)
+		t.Errorf("%s drops %v: want some on %s only", st.Loss, drops, st.Paths[0].ServerIf)
 	}
+	// netem where the kernel has it (the 6.12 VM of the kernel matrix),
+	// nftables where it does not (the CI host).
+	want := "nftables"
+	if kernelHasNetem(t) {
+		want = "netem"
+	}
+	if st.Loss != want {
+		t.Errorf("loss method %q, want %q on this kernel", st.Loss, want)
+	}
+}
+
+// kernelHasNetem adds a netem qdisc in a namespace of its own to see
+// whether the kernel has it.
+func kernelHasNetem(t *testing.T) bool {
+	ns := nstest.New(t, "netem")
+	lo, err := ns.Handle().LinkByName("lo")
+	if err != nil {
+		t.Fatal(err)
+	}
+	q := netlink.NewNetem(netlink.QdiscAttrs{LinkIndex: lo.Attrs().Index, Handle: netlink.MakeHandle(1, 0), Parent: netlink.HANDLE_ROOT},
+		netlink.NetemQdiscAttrs{Latency: 1000})
+	return ns.Handle().QdiscAdd(q) == nil
 }
 
 func TestDelayLine(t *testing.T) {
 	st := up(t, Config{Name: testName(t, "dl"), Paths: 1, Delay: []time.Duration{20 * time.Millisecond}})
 	if st.Delay != "tun" && st.Delay != "netem" {
 		t.Fatalf("delay method %q", st.Delay)
+	}
+	if want := map[bool]string{true: "netem", false: "tun"}[kernelHasNetem(t)]; st.Delay != want {
+		t.Errorf("delay method %q, want %q on this kernel", st.Delay, want)
 	}
 	// The addressing `lab up --help` states for a path through a router
 	// namespace: server 10.L.(100+P).2.

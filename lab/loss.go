@@ -7,6 +7,8 @@ import (
 	"github.com/google/nftables"
 	"github.com/google/nftables/binaryutil"
 	"github.com/google/nftables/expr"
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
 
 	"github.com/mptcpkit/mptcpkit/netns"
@@ -22,12 +24,8 @@ const lossModulus = 10000
 // the receiver is what a lossy link does; a drop in the sender's output
 // hook would be a local error that TCP resends at once.
 func setLoss(client, server *netns.NetNS, st *State) error {
-	lossy := false
-	for _, p := range st.Paths {
-		lossy = lossy || p.Loss > 0
-	}
-	if !lossy {
-		return nil
+	if st.Loss != "nftables" {
+		return nil // no loss, or netem makes it (shape)
 	}
 	for _, side := range []struct {
 		ns     *netns.NetNS
@@ -90,6 +88,9 @@ func ifname(s string) []byte {
 // Drops returns the packets the loss rules dropped so far, per receiving
 // interface name (both ends of every lossy path).
 func Drops(st *State) (map[string]uint64, error) {
+	if st.Loss == "netem" {
+		return netemDrops(st)
+	}
 	out := map[string]uint64{}
 	for _, name := range []string{st.Client, st.Server} {
 		ns, err := netns.Open(name)
@@ -145,4 +146,47 @@ func deleteNftTable(ns *netns.NetNS, name string) {
 			c.Flush()
 		}
 	}
+}
+
+// netemDrops reads the drop counters of the netem leaves: what one end's
+// egress drops is what the other end's interface does not receive, so the
+// counts are keyed by the receiving interface, as nftables' are.
+func netemDrops(st *State) (map[string]uint64, error) {
+	out := map[string]uint64{}
+	for _, side := range []struct {
+		ns   string
+		recv func(Path) (send, recv string)
+	}{
+		{st.Client, func(p Path) (string, string) { return p.ClientIf, p.ServerIf }},
+		{st.Server, func(p Path) (string, string) { return p.ServerIf, p.ClientIf }},
+	} {
+		ns, err := netns.Open(side.ns)
+		if err != nil {
+			return nil, err
+		}
+		h, err := netlink.NewHandleAt(vnetns.NsHandle(ns.FD()), unix.NETLINK_ROUTE)
+		if err != nil {
+			ns.Close()
+			return nil, err
+		}
+		for _, p := range st.Paths {
+			send, recv := side.recv(p)
+			l, err := h.LinkByName(send)
+			if err != nil {
+				continue
+			}
+			qs, err := h.QdiscList(l)
+			if err != nil {
+				continue
+			}
+			for _, q := range qs {
+				if q.Type() == "netem" && q.Attrs().Statistics != nil {
+					out[recv] += uint64(q.Attrs().Statistics.Queue.Drops)
+				}
+			}
+		}
+		h.Close()
+		ns.Close()
+	}
+	return out, nil
 }

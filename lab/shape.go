@@ -21,9 +21,9 @@ var (
 )
 
 // shape puts `htb default 10 r2q 100`, class 1:10 `rate R ceil R` and a
-// pfifo (limit queue packets) leaf on dev's egress; with delay > 0 the leaf
-// is netem (delay, limit queue) instead.
-func shape(ns *netns.NetNS, h *netlink.Handle, dev string, rate uint64, queue int, delay time.Duration) error {
+// pfifo (limit queue packets) leaf on dev's egress; with delay or loss > 0
+// the leaf is netem (delay, loss %, limit queue) instead.
+func shape(ns *netns.NetNS, h *netlink.Handle, dev string, rate uint64, queue int, delay time.Duration, loss float64) error {
 	l, err := h.LinkByName(dev)
 	if err != nil {
 		return fmt.Errorf("%s: %w", dev, err)
@@ -40,11 +40,11 @@ func shape(ns *netns.NetNS, h *netlink.Handle, dev string, rate uint64, queue in
 	if err := h.ClassAdd(c); err != nil {
 		return fmt.Errorf("htb class %s on %s: %w", FormatRate(rate), dev, err)
 	}
-	if delay > 0 {
+	if delay > 0 || loss > 0 {
 		n := netlink.NewNetem(netlink.QdiscAttrs{LinkIndex: idx, Handle: leaf, Parent: htbClass},
-			netlink.NetemQdiscAttrs{Latency: uint32(delay / time.Microsecond), Limit: netemLimit(rate, queue, delay)})
+			netlink.NetemQdiscAttrs{Latency: uint32(delay / time.Microsecond), Loss: float32(loss), Limit: netemLimit(rate, queue, delay)})
 		if err := h.QdiscAdd(n); err != nil {
-			return fmt.Errorf("netem delay %v on %s: %w", delay, dev, err)
+			return fmt.Errorf("netem delay %v loss %g%% on %s: %w", delay, loss, dev, err)
 		}
 		return nil
 	}

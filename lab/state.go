@@ -39,6 +39,10 @@ type State struct {
 	Delay     string `json:"delay_method,omitempty"` // "netem", "tun" or ""
 	DelayPID  int    `json:"delayline_pid,omitempty"`
 	DelayNote string `json:"delayline_limits,omitempty"`
+	// Loss is how loss is made: "netem" (where the kernel has it, at each
+	// end's egress) or "nftables" (random drops at each receiver); "" when
+	// no path is lossy.
+	Loss string `json:"loss_method,omitempty"`
 	// HostAllowedCC is set when Up widened the host's
 	// net.ipv4.tcp_allowed_congestion_control (restored by Down).
 	HostAllowedCC bool   `json:"host_allowed_cc_widened,omitempty"`

@@ -106,9 +106,21 @@ func Up(ctx context.Context, cfg Config) (st *State, err error) {
 	for _, d := range cfg.Delay {
 		needDelay = needDelay || d > 0
 	}
+	needLoss := false
+	for _, l := range cfg.Loss {
+		needLoss = needLoss || l > 0
+	}
 	netem := false
-	if needDelay {
+	if needDelay || needLoss {
 		netem = hasNetem(b.ch)
+	}
+	if needLoss {
+		st.Loss = "nftables"
+		if netem {
+			st.Loss = "netem"
+		}
+	}
+	if needDelay {
 		if netem {
 			st.Delay = "netem"
 		} else {
@@ -371,10 +383,14 @@ func (b *builder) path(p *Path, netem bool) error {
 		dev string
 	}{{b.client, b.ch, p.ClientIf}, {b.server, b.sh, p.ServerIf}} {
 		var delay time.Duration
+		var loss float64
 		if netem {
 			delay = p.Delay
 		}
-		if err := shape(e.ns, e.h, e.dev, p.Rate, b.st.Queue, delay); err != nil {
+		if b.st.Loss == "netem" {
+			loss = p.Loss
+		}
+		if err := shape(e.ns, e.h, e.dev, p.Rate, b.st.Queue, delay, loss); err != nil {
 			return err
 		}
 	}

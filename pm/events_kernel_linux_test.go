@@ -260,7 +260,7 @@ func TestEventsTraffic(t *testing.T) {
 func TestUserspacePM(t *testing.T) {
 	cns, sns := twoPaths(t)
 	for _, ns := range []*nstest.NS{cns, sns} {
-		ns.Sysctl(t, "net.mptcp.path_manager", "userspace")
+		ns.UserspacePM(t)
 	}
 	cc, sc := dial(t, cns), dial(t, sns)
 	crec := record(t, cc, cns, "client")

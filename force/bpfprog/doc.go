@@ -1,7 +1,8 @@
 // Package bpfprog builds and attaches the BPF program that turns TCP stream
 // sockets into MPTCP sockets: a BPF_MODIFY_RETURN (fmod_ret) program on the
-// kernel function update_socket_protocol(family, type, protocol) (Linux 6.6+,
-// with BTF), written instruction by instruction with github.com/cilium/ebpf's
+// kernel function update_socket_protocol(family, type, protocol) (added in
+// Linux 6.6: the kernel matrix runs the program on Debian's 6.12 and sees
+// the function missing on 6.1; BTF needed), written instruction by instruction with github.com/cilium/ebpf's
 // asm package, so building mptcpkit needs no C toolchain.
 //
 // The program returns IPPROTO_MPTCP (262) for AF_INET/AF_INET6 sockets whose
@@ -22,16 +23,18 @@
 // # One program for many users
 //
 // The kernel allows few trampoline links per function, so concurrent
-// `mptcpkit run` and `mptcpkit force` invocations share ONE program and link.
-// [Shared] pins the maps and the link under /sys/fs/bpf/mptcpkit (mounting
-// bpffs there if needed); every user takes an exclusive flock on
-// the directory /sys/fs/bpf/mptcpkit itself, adds its scope entries
-// (incrementing their reference counts), and on release decrements them; the
-// user that leaves both maps empty unpins the link, which detaches the
-// program. A user killed with SIGKILL leaves its entries behind; the entry for
-// a cgroup that no longer exists matches nobody and is pruned by the next
-// user (cgroup.Exists); names left by a killed `force` stay until the pins
-// are removed (rm -r /sys/fs/bpf/mptcpkit).
+// `mptcpkit run` and `mptcpkit force` invocations share ONE program and link
+// ([Shared]). Nothing is pinned: every user holds descriptors on the link and
+// the maps; a newcomer finds the attached link by enumerating the kernel's
+// links (BPF_LINK_GET_NEXT_ID; the program is named mptcpkit_force) and opens
+// it and its maps by id. Changes happen under an exclusive flock on
+// /run/mptcpkit/bpf.lock; users add their scope entries (incrementing their
+// reference counts) and decrement them on release. When the last user exits
+// — normally or killed with SIGKILL — the kernel releases the link, which
+// detaches the program (the kernel matrix's TestForceSIGKILL checks it on
+// 6.12). A user killed while others still run leaves its entries behind
+// until they all leave; the entry of a cgroup that no longer exists matches
+// nobody and is pruned by the next user (cgroup.Exists).
 //
 // # Testing the decisions where attaching is refused
 //

@@ -32,8 +32,8 @@ const KernelFunction = "update_socket_protocol"
 const CommLen = 16
 
 // ErrNotSupported is wrapped by errors saying the kernel cannot run the
-// program (no BTF, no update_socket_protocol before Linux 6.6, trampolines
-// refused).
+// program (no BTF, no update_socket_protocol — Debian's 6.1 lacks it —,
+// trampolines refused).
 var ErrNotSupported = errors.New("not supported by this kernel")
 
 // Instructions returns the program: it reads family, type and protocol from
@@ -183,7 +183,7 @@ func NewRawTracepointProgram(m *Maps) (*ebpf.Program, error) {
 // ErrNotSupported and name the cause.
 func NewProgram(m *Maps) (*ebpf.Program, error) {
 	p, err := load(&ebpf.ProgramSpec{
-		Name:         "mptcpkit_force",
+		Name:         progName,
 		Type:         ebpf.Tracing,
 		AttachType:   ebpf.AttachModifyReturn,
 		AttachTo:     KernelFunction,
@@ -199,15 +199,19 @@ func NewProgram(m *Maps) (*ebpf.Program, error) {
 // classify turns a load error into a feature error where it means the
 // kernel cannot run the program.
 func classify(err error) error {
+	if missing, rel := functionMissing(); missing {
+		return fmt.Errorf("load fmod_ret program: kernel %s has no function %s (it was added in Linux 6.6) (%v); %w",
+			rel, KernelFunction, err, ErrNotSupported)
+	}
 	switch {
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
 		return fmt.Errorf("fmod_ret program on %s: the kernel refused the BPF trampoline (%v): "+
 			"fentry/fmod_ret programs are not allowed on this kernel (lockdown, a BPF LSM policy, or a kernel without trampoline support); %w",
 			KernelFunction, errors.Unwrap(err), ErrNotSupported)
 	case errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EINVAL) && isMissingBTF(err):
-		return fmt.Errorf("load fmod_ret program on %s: %v: needs Linux 6.6+ with BTF (CONFIG_DEBUG_INFO_BTF); %w", KernelFunction, err, ErrNotSupported)
+		return fmt.Errorf("load fmod_ret program on %s: %v: needs BTF (CONFIG_DEBUG_INFO_BTF) and the function %s; %w", KernelFunction, err, KernelFunction, ErrNotSupported)
 	case errors.Is(err, unix.ENOENT), isMissingBTF(err):
-		return fmt.Errorf("load fmod_ret program: the kernel has no function %s (needs Linux 6.6+ with BTF): %v; %w", KernelFunction, err, ErrNotSupported)
+		return fmt.Errorf("load fmod_ret program: the kernel has no function %s, or no BTF to find it by: %v; %w", KernelFunction, err, ErrNotSupported)
 	}
 	return fmt.Errorf("load fmod_ret program on %s: %w", KernelFunction, err)
 }
@@ -239,4 +243,18 @@ func Attach(m *Maps) (*Attachment, error) {
 // Close detaches the program (unless its link is pinned) and closes it.
 func (a *Attachment) Close() error {
 	return errors.Join(a.Link.Close(), a.Program.Close())
+}
+
+// functionMissing says whether the kernel's BTF lacks KernelFunction; false
+// when there is no BTF to tell.
+func functionMissing() (bool, string) {
+	var uts unix.Utsname
+	unix.Uname(&uts)
+	rel := unix.ByteSliceToString(uts.Release[:])
+	spec, err := btf.LoadKernelSpec()
+	if err != nil {
+		return false, rel
+	}
+	var fn *btf.Func
+	return errors.Is(spec.TypeByName(KernelFunction, &fn), btf.ErrNotFound), rel
 }

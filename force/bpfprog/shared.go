@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+	"unsafe"
 
 	"github.com/cilium/ebpf"
 	"github.com/cilium/ebpf/link"
@@ -12,57 +13,60 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// PinDir is where the shared program's maps and link are pinned.
+// LockDir holds the lock file every user of the shared program takes.
+const LockDir = "/run/mptcpkit"
+
+// PinDir is where mptcpkit versions before the kernel matrix pinned the
+// program's link and maps. Nothing is pinned any more: a user killed with
+// SIGKILL could not unpin, and the program stayed attached for ever.
 const PinDir = "/sys/fs/bpf/mptcpkit"
 
+// progName is the fmod_ret program's name as the kernel shows it.
+const progName = "mptcpkit_force"
+
 // Shared is one user's handle on the program and link shared by every
-// concurrent `mptcpkit run --method bpf` and `mptcpkit force`: the maps and
-// the link are pinned under a directory in bpffs, scope entries are
-// reference counted, and all changes happen under an exclusive flock on that
-// directory. The last user to leave both maps empty unpins the link, which
-// detaches the program.
+// concurrent `mptcpkit run --method bpf` and `mptcpkit force`. Nothing is
+// pinned: each user holds file descriptors on the link and the maps, and a
+// newcomer finds the attached link by enumerating the kernel's links (its
+// program is named mptcpkit_force) and opens it and its maps by id. When
+// the last user exits — normally or killed with SIGKILL — the kernel
+// releases the link, which detaches the program. Scope entries are
+// reference counted, and all changes happen under an exclusive flock on
+// LockDir/bpf.lock.
 type Shared struct {
-	dir     string
+	lock    string
 	Maps    *Maps
 	link    link.Link
 	cgroups []uint64
 	comms   [][CommLen]byte
 }
 
-func (s *Shared) pin(name string) string { return filepath.Join(s.dir, name) }
-
 // OpenShared attaches the program, or joins the attachment another mptcpkit
-// process made, pinned under dir (PinDir when empty). It first loads the
-// program on its own, so that a kernel that refuses trampolines is reported
+// process made, taking the lock in dir (LockDir when empty). It first loads
+// the program on its own, so that a kernel that cannot run it is reported
 // (wrapping ErrNotSupported) before anything is created.
 func OpenShared(dir string) (*Shared, error) {
 	if dir == "" {
-		dir = PinDir
+		dir = LockDir
 	}
 	if err := Probe(); err != nil {
-		return nil, err
-	}
-	if err := ensureBPFFS(filepath.Dir(dir)); err != nil {
 		return nil, err
 	}
 	if err := os.MkdirAll(dir, 0o700); err != nil {
 		return nil, err
 	}
-	s := &Shared{dir: dir}
+	s := &Shared{lock: filepath.Join(dir, "bpf.lock")}
 	err := s.locked(func() error {
-		if l, err := link.LoadPinnedLink(s.pin("link"), nil); err == nil {
-			cg, err1 := ebpf.LoadPinnedMap(s.pin(CgroupsMap), nil)
-			co, err2 := ebpf.LoadPinnedMap(s.pin(CommsMap), nil)
-			if err := errors.Join(err1, err2); err != nil {
-				l.Close()
-				return fmt.Errorf("load pinned maps from %s: %w (remove %s if it is stale)", dir, err, dir)
-			}
-			s.link, s.Maps = l, &Maps{Cgroups: cg, Comms: co}
-			pruneCgroups(cg)
+		l, m, err := findAttached()
+		if err != nil {
+			return err
+		}
+		if l != nil {
+			s.link, s.Maps = l, m
+			pruneCgroups(m.Cgroups)
 			return nil
 		}
-		m, err := NewMaps()
-		if err != nil {
+		if m, err = NewMaps(); err != nil {
 			return err
 		}
 		a, err := Attach(m)
@@ -71,18 +75,6 @@ func OpenShared(dir string) (*Shared, error) {
 			return err
 		}
 		a.Program.Close() // the link holds it
-		for _, e := range []struct {
-			p interface{ Pin(string) error }
-			n string
-		}{{m.Cgroups, CgroupsMap}, {m.Comms, CommsMap}, {a.Link, "link"}} {
-			os.Remove(s.pin(e.n))
-			if err := e.p.Pin(s.pin(e.n)); err != nil {
-				a.Link.Unpin()
-				a.Link.Close()
-				m.Close()
-				return fmt.Errorf("pin %s: %w", e.n, err)
-			}
-		}
 		s.link, s.Maps = a.Link, m
 		return nil
 	})
@@ -90,6 +82,106 @@ func OpenShared(dir string) (*Shared, error) {
 		return nil, err
 	}
 	return s, nil
+}
+
+// findAttached returns the attached link of our program and its maps, or
+// nil when there is none.
+func findAttached() (link.Link, *Maps, error) {
+	var found link.Link
+	var maps *Maps
+	err := eachLink(func(l link.Link, pi *ebpf.ProgramInfo) bool {
+		ids, _ := pi.MapIDs()
+		m := &Maps{}
+		for _, id := range ids {
+			mp, err := ebpf.NewMapFromID(id)
+			if err != nil {
+				continue
+			}
+			mi, err := mp.Info()
+			switch {
+			case err == nil && mi.KeySize == 8 && m.Cgroups == nil:
+				m.Cgroups = mp
+			case err == nil && mi.KeySize == CommLen && m.Comms == nil:
+				m.Comms = mp
+			default:
+				mp.Close()
+			}
+		}
+		if m.Cgroups == nil || m.Comms == nil {
+			if m.Cgroups != nil {
+				m.Cgroups.Close()
+			}
+			if m.Comms != nil {
+				m.Comms.Close()
+			}
+			return false // being released by its last user
+		}
+		found, maps = l, m
+		return true
+	})
+	return found, maps, err
+}
+
+// Links returns how many links to our program the kernel has: 1 while
+// anyone uses it, 0 once the last user has gone.
+func Links() (int, error) {
+	n := 0
+	err := eachLink(func(l link.Link, _ *ebpf.ProgramInfo) bool {
+		l.Close()
+		n++
+		return false
+	})
+	return n, err
+}
+
+// eachLink calls fn with every tracing link to a program named progName
+// (fn owns the link) until fn returns true. Links that vanish or are being
+// released while we look (ENOENT, EAGAIN) are skipped.
+func eachLink(fn func(link.Link, *ebpf.ProgramInfo) bool) error {
+	var id uint32
+	for {
+		attr := struct{ start, next, flags uint32 }{start: id}
+		_, _, errno := unix.Syscall(unix.SYS_BPF, bpfLinkGetNextID, uintptr(unsafe.Pointer(&attr)), unsafe.Sizeof(attr))
+		if errno == unix.ENOENT {
+			return nil
+		}
+		if errno != 0 {
+			return fmt.Errorf("list BPF links: %w", errno)
+		}
+		id = attr.next
+		l, err := link.NewFromID(link.ID(id))
+		if err != nil {
+			continue
+		}
+		mine, pi := isOurs(l)
+		if !mine {
+			l.Close()
+			continue
+		}
+		if fn(l, pi) {
+			return nil
+		}
+	}
+}
+
+// bpfLinkGetNextID is the bpf(2) command BPF_LINK_GET_NEXT_ID.
+const bpfLinkGetNextID = 31
+
+func isOurs(l link.Link) (bool, *ebpf.ProgramInfo) {
+	info, err := l.Info()
+	if err != nil || info.Type != link.TracingType {
+		return false, nil
+	}
+	p, err := ebpf.NewProgramFromID(info.Program)
+	if err != nil {
+		return false, nil
+	}
+	defer p.Close()
+	pi, err := p.Info()
+	if err != nil || pi.Name != progName {
+		return false, nil
+	}
+	return true, pi
 }
 
 // Probe loads the fmod_ret program (with empty maps) and unloads it: an
@@ -107,25 +199,14 @@ func Probe() error {
 	return p.Close()
 }
 
-func ensureBPFFS(mnt string) error {
-	var st unix.Statfs_t
-	if err := unix.Statfs(mnt, &st); err == nil && st.Type == unix.BPF_FS_MAGIC {
-		return nil
-	}
-	if err := unix.Mount("bpf", mnt, "bpf", 0, "mode=0700"); err != nil {
-		return fmt.Errorf("mount bpffs on %s: %w (mount it with: mount -t bpf bpf %s)", mnt, err, mnt)
-	}
-	return nil
-}
-
 func (s *Shared) locked(fn func() error) error {
-	fd, err := unix.Open(s.dir, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	fd, err := unix.Open(s.lock, unix.O_RDWR|unix.O_CREAT|unix.O_CLOEXEC, 0o600)
 	if err != nil {
-		return err
+		return fmt.Errorf("open lock %s: %w", s.lock, err)
 	}
 	defer unix.Close(fd)
 	if err := unix.Flock(fd, unix.LOCK_EX); err != nil {
-		return fmt.Errorf("lock %s: %w", s.dir, err)
+		return fmt.Errorf("lock %s: %w", s.lock, err)
 	}
 	defer unix.Flock(fd, unix.LOCK_UN)
 	return fn()
@@ -171,8 +252,8 @@ func (s *Shared) AddComm(name string) error {
 	})
 }
 
-// Close removes this user's scope entries; if the maps are then empty it
-// unpins the link and maps, detaching the program.
+// Close removes this user's scope entries and closes its descriptors: the
+// last user's close releases the link, which detaches the program.
 func (s *Shared) Close() error {
 	return s.locked(func() error {
 		var errs []error
@@ -182,24 +263,14 @@ func (s *Shared) Close() error {
 		for _, k := range s.comms {
 			errs = append(errs, adjust(s.Maps.Comms, k, -1))
 		}
-		if empty(s.Maps.Cgroups) && empty(s.Maps.Comms) {
-			errs = append(errs, s.link.Unpin(), s.Maps.Cgroups.Unpin(), s.Maps.Comms.Unpin())
-		}
 		errs = append(errs, s.link.Close(), s.Maps.Close())
 		return errors.Join(errs...)
 	})
 }
 
-func empty(m *ebpf.Map) bool {
-	var k []byte
-	var v uint32
-	it := m.Iterate()
-	return !it.Next(&k, &v)
-}
-
 // pruneCgroups deletes the entries of cgroups that no longer exist: a
-// `run --method bpf` killed with SIGKILL cannot remove its own, and they
-// would keep the program attached for ever.
+// `run --method bpf` killed with SIGKILL while others use the program
+// cannot remove its own.
 func pruneCgroups(m *ebpf.Map) {
 	root, err := cgroup.Root()
 	if err != nil {

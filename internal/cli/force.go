@@ -17,8 +17,9 @@ scoped by cgroup as well as by name, and matching sockets created with
 SOCK_NONBLOCK|SOCK_CLOEXEC (Go's) too. Sockets that exist already stay as
 they are.
 
-Needs the BPF fmod_ret program on update_socket_protocol (Linux 6.6+ with
-BTF and BPF trampolines). Where the kernel refuses it, use mptcpkit run to
+Needs the BPF fmod_ret program on update_socket_protocol (a kernel function
+Debian's 6.12 has and its 6.1 lacks), BTF and BPF trampolines. Where the
+kernel refuses it, use mptcpkit run to
 start the program instead (seccomp, no BPF). Concurrent force and
 run --method bpf invocations share one program.
 

@@ -462,6 +462,12 @@ func printLabShow(e *env, v labShow) error {
 	case "netem":
 		fmt.Fprintln(e.stdout, "  delay: netem")
 	}
+	switch st.Loss {
+	case "netem":
+		fmt.Fprintln(e.stdout, "  loss: netem (at each end's egress)")
+	case "nftables":
+		fmt.Fprintf(e.stdout, "  loss: nftables table %s (random drops at each receiver; no netem in this kernel)\n", "mptcpkit_lab_"+st.Name)
+	}
 	tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', 0)
 	fmt.Fprintln(tw, "  PATH\tCLIENT\tSERVER\tRATE\tLOSS\tDELAY\tLINK\tTX→\tRX←\tDROPPED")
 	for i, p := range st.Paths {

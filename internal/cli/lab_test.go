@@ -103,9 +103,17 @@ func TestLabUpShowExecLinkDown(t *testing.T) {
 		} `json:"paths"`
 		Counters []struct{ Up bool } `json:"counters"`
 		CC       string              `json:"cc_in_effect"`
+		Loss     string              `json:"loss_method"`
 	}
 	if err := json.Unmarshal([]byte(out), &shown); err != nil || code != 0 {
 		t.Fatalf("lab show -j: exit %d, %v:\n%s", code, err, out)
+	}
+	// Which loss method the kernel gave (netem where it has it), in text too.
+	if len(shown) == 1 {
+		text, _, _ := runCLI(ctx, "lab", "show", name)
+		if m := shown[0].Loss; m != "netem" && m != "nftables" || !strings.Contains(text, "  loss: "+m) {
+			t.Errorf("lab show: loss method %q (-j), text:\n%s\nwant netem or nftables, shown in both", m, text)
+		}
 	}
 	if len(shown) != 1 || shown[0].Name != name || len(shown[0].Paths) != 2 || shown[0].Paths[1].Rate != 20e6 ||
 		len(shown[0].Counters) != 2 || !shown[0].Counters[0].Up || shown[0].Counters[1].Up || shown[0].CC == "" {

@@ -30,13 +30,14 @@ signals received then go to those processes.
 Methods:
   auto      bpf where the kernel allows it, else seccomp (the default);
             -v says which and why
-  bpf       an fmod_ret BPF program on update_socket_protocol (Linux 6.6+,
-            BTF), scoped to a cgroup made for this run; one program is
-            shared by all runs. Sockets are MPTCP from the kernel itself.
+  bpf       an fmod_ret BPF program on update_socket_protocol (a kernel
+            function Debian's 6.12 has and its 6.1 lacks; BTF needed),
+            scoped to a cgroup made for this run; one program is shared by
+            all runs. Sockets are MPTCP from the kernel itself.
   seccomp   a seccomp user-notification filter on socket(2): mptcpkit
             creates the MPTCP socket in CMD's network namespace and hands it
-            over. No BPF needed (Linux 5.14+). If MPTCP cannot be created
-            (net.mptcp.enabled=0), the socket stays TCP.
+            over. No BPF needed (works on Debian's 6.1 and newer). If MPTCP
+            cannot be created (net.mptcp.enabled=0), the socket stays TCP.
 
 Options:
   --method M   auto, bpf or seccomp

@@ -190,3 +190,17 @@ func sweep() {
 		}
 	}
 }
+
+// UserspacePM selects the userspace path manager in the namespace:
+// net.mptcp.path_manager=userspace where the kernel has that sysctl (Linux
+// 6.15 on), else net.mptcp.pm_type=1 (older kernels; 6.1 and 6.12 in the
+// kernel matrix).
+func (ns *NS) UserspacePM(t testing.TB) {
+	t.Helper()
+	ns.Do(t, func() error {
+		if _, err := os.Stat("/proc/sys/net/mptcp/path_manager"); err == nil {
+			return os.WriteFile("/proc/sys/net/mptcp/path_manager", []byte("userspace"), 0o644)
+		}
+		return os.WriteFile("/proc/sys/net/mptcp/pm_type", []byte("1"), 0o644)
+	})
+}
