@@ -29,6 +29,14 @@ func Impair(st *State, p int, loss float64, delay time.Duration) error {
 	if delay != path.Delay && (path.Router == "" || st.Delay != "tun" || st.DelayPID == 0) {
 		return fmt.Errorf("path %d of lab %s has no delay line: build the lab with a delay on that path (e.g. --delay 1ms) to change it later", p, st.Name)
 	}
+	if loss != path.Loss && st.Loss == "netem" {
+		return fmt.Errorf("lab %s makes its loss with netem, which Impair cannot change on a live lab: build the lab without --loss (loss is then added with nftables) to change it later", st.Name)
+	}
+	if loss > 0 && st.Loss == "" {
+		// A lab built without loss: nftables makes it from now on (it
+		// works on every kernel, with or without netem).
+		st.Loss = "nftables"
+	}
 	oldDelay := path.Delay
 	path.Loss, path.Delay = loss, delay
 	if err := st.save(); err != nil {

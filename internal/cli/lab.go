@@ -31,6 +31,7 @@ Verbs:
   failover   long MPTCP transfer while a path goes down and comes back
   bench      aggregation benchmark: N paths, TCP on one path vs MPTCP on all
   kv         key-value experiment: redis over MPTCP vs TCP, clean and lossy paths
+  storage    block storage over NBD: fio IOPS over TCP vs MPTCP (the NVMe/TCP table)
 
 Examples:
   mptcpkit lab demo
@@ -45,7 +46,7 @@ Examples:
 func cmdLab(e *env, args []string) error {
 	if len(args) == 0 {
 		fmt.Fprint(e.stdout, labHelp)
-		return usagef("lab", "lab needs a verb (demo, up, down, show, exec, link, failover, bench, kv)")
+		return usagef("lab", "lab needs a verb (demo, up, down, show, exec, link, failover, bench, kv, storage)")
 	}
 	verb, rest := args[0], args[1:]
 	if e.netns != "" && verb != "delayline" && !isHelp(args[:1]) {
@@ -84,7 +85,7 @@ func cmdLab(e *env, args []string) error {
 		}
 		return nil
 	}
-	return usagef("lab", "unknown lab verb %q (demo, up, down, show, exec, link, failover, bench, kv)", verb)
+	return usagef("lab", "unknown lab verb %q (demo, up, down, show, exec, link, failover, bench, kv, storage)", verb)
 }
 
 const labUpHelp = `Usage: mptcpkit lab up [--name NAME] [--paths N] [--rate R[,R...]]
