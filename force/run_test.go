@@ -28,6 +28,9 @@ import (
 const mainEnv = "MPTCPKIT_FORCE_TEST_MAIN"
 
 func TestMain(m *testing.M) {
+	if d := os.Getenv(stormEnv); d != "" {
+		os.Exit(socketStorm(d))
+	}
 	if n := os.Getenv(loopEnv); n != "" {
 		os.Exit(socketLoop(n))
 	}

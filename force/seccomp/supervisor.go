@@ -191,35 +191,12 @@ func (s *Supervisor) handle(fd int, req *notif, log *slog.Logger) {
 		return
 	}
 	defer unix.Close(sock)
-	add := notifAddfd{ID: req.ID, Flags: unix.SECCOMP_ADDFD_FLAG_SEND, Srcfd: uint32(sock)}
-	if typ&unix.SOCK_CLOEXEC != 0 {
-		add.NewfdFlags = unix.O_CLOEXEC
-	}
-	newfd, err := addfd(fd, &add)
+	newfd, err := s.install(fd, req, sock, typ&unix.SOCK_CLOEXEC != 0)
 	if err != nil {
-		switch {
-		case errors.Is(err, unix.ENOENT), errors.Is(err, unix.ESRCH):
-			// The caller died or a signal interrupted its socket(2) (which
-			// the kernel restarts as a new notification): nothing to answer.
+		if errors.Is(err, errGone) {
 			s.Stats.Gone++
 			return
-		case errors.Is(err, unix.EINPROGRESS):
-			// The notification is marked answered: only an earlier
-			// ADDFD|SEND of ours interrupted by a stop of this process
-			// (SIGSTOP, a freezer) can do that, and the kernel then has
-			// the caller's socket(2) return 0. Nothing else to answer.
-			s.Stats.Gone++
-			log.Warn("socket(2) was answered before its descriptor was installed (the supervisor was stopped)", "pid", req.Pid)
-			return
 		}
-		// e.g. EMFILE in the caller: the kernel put the notification back
-		// to unanswered; that is the caller's error to see.
-		errno, _ := err.(unix.Errno)
-		if errno == 0 {
-			errno = unix.EIO // never answer 0 with no error: socket(2) would return fd 0
-		}
-		resp := notifResp{ID: req.ID, Error: -int32(errno)}
-		ioctl(fd, iocNotifSend, unsafe.Pointer(&resp))
 		log.Debug("install socket failed", "pid", req.Pid, "err", err)
 		return
 	}
@@ -229,28 +206,60 @@ func (s *Supervisor) handle(fd int, req *notif, log *slog.Logger) {
 
 var errGone = errors.New("caller gone")
 
-// addfd installs a descriptor with SECCOMP_IOCTL_NOTIF_ADDFD on a thread
-// that blocks every signal meanwhile. With SECCOMP_ADDFD_FLAG_SEND the
-// kernel marks the notification answered (with value 0) before the caller
-// has taken the descriptor; if a signal interrupts our wait for that, the
-// kernel withdraws the descriptor but leaves the answer, so the caller's
-// socket(2) returns 0 (its stdin) and the restarted ioctl fails with
-// EINPROGRESS or ENOENT. Go signals its own threads all the time (SIGURG for
-// preemption; SIGCHLD, forwarded signals), so this is not rare: a program
-// under run saw ENOTSOCK on "its socket". Blocking signals closes the window
-// except for a stop of this whole process (SIGSTOP, the cgroup freezer),
-// which wakes even threads that block every signal.
-func addfd(fd int, add *notifAddfd) (uintptr, error) {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	var all, old unix.Sigset_t
-	for i := range all.Val {
-		all.Val[i] = ^uint64(0)
+// install puts sock into the caller's descriptor table and answers the
+// notification with the new descriptor number, in two steps:
+//
+//  1. SECCOMP_IOCTL_NOTIF_ADDFD, without SECCOMP_ADDFD_FLAG_SEND. If a
+//     signal or a stop of this process interrupts it, the kernel either
+//     withdraws the request before the caller installed anything or reports
+//     the descriptor it did install; so retrying an interrupted ADDFD never
+//     installs twice. (With ADDFD_FLAG_SEND the kernel marked the call
+//     answered with 0 before the descriptor was in place: an interrupted
+//     ADDFD then left the caller's socket(2) returning 0, its stdin.)
+//  2. SECCOMP_IOCTL_NOTIF_SEND with the descriptor as the return value. It
+//     does not sleep; the notification is still unanswered, so only ENOENT
+//     (the caller is gone) can make it fail.
+//
+// If the caller is gone at step 2 it was killed (the filter waits killably
+// once a call is received), and the descriptor goes with its table; before
+// Linux 5.19 (no SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV) a plain signal
+// could also have interrupted the call, which the kernel restarts as a new
+// notification, and then one descriptor stays open in the caller: Linux
+// has no way to close another process's descriptor. It returns the new
+// descriptor number, or errGone, or the error it answered the caller with.
+func (s *Supervisor) install(fd int, req *notif, sock int, cloexec bool) (int, error) {
+	add := notifAddfd{ID: req.ID, Srcfd: uint32(sock)}
+	if cloexec {
+		add.NewfdFlags = unix.O_CLOEXEC
 	}
-	if err := unix.PthreadSigmask(unix.SIG_SETMASK, &all, &old); err == nil {
-		defer unix.PthreadSigmask(unix.SIG_SETMASK, &old, nil)
+	newfd, err := ioctl(fd, iocNotifAddfd, unsafe.Pointer(&add)) // ioctl retries EINTR
+	if err != nil {
+		if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.ESRCH) {
+			// ENOENT: the call is no longer pending (the caller died, or a
+			// signal interrupted it before the kernel took our request);
+			// ESRCH: the caller left while our request was queued. Nothing
+			// was installed, and there is nothing to answer.
+			return -1, errGone
+		}
+		// e.g. EMFILE in the caller: that is the caller's error to see.
+		errno, _ := err.(unix.Errno)
+		if errno == 0 {
+			errno = unix.EIO // never answer 0 with no error: socket(2) would return fd 0
+		}
+		resp := notifResp{ID: req.ID, Error: -int32(errno)}
+		if _, serr := ioctl(fd, iocNotifSend, unsafe.Pointer(&resp)); serr != nil && errors.Is(serr, unix.ENOENT) {
+			return -1, errGone
+		}
+		return -1, err
 	}
-	return ioctl(fd, iocNotifAddfd, unsafe.Pointer(add))
+	resp := notifResp{ID: req.ID, Val: int64(newfd)}
+	if _, err := ioctl(fd, iocNotifSend, unsafe.Pointer(&resp)); err != nil {
+		if errors.Is(err, unix.ENOENT) {
+			return -1, errGone
+		}
+		return -1, fmt.Errorf("SECCOMP_IOCTL_NOTIF_SEND: %w", err)
+	}
+	return int(newfd), nil
 }
 
 // socket creates the MPTCP socket in the caller's network namespace.
