@@ -238,6 +238,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	var serveDone chan struct{}
 	var sup seccomp.Supervisor
+	var keep *keeper
 	if parentSock != nil {
 		lfd, err := recvFD(parentSock)
 		if err != nil {
@@ -246,6 +247,17 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			log.Debug("no seccomp listener from the shim", "err", err)
 		} else {
 			sup.Log = log
+			// Without a keeper, a SIGKILL of this process closes the
+			// listener and every TCP socket(2) of what the command left
+			// running fails with ENOSYS.
+			if k, err := startKeeper(self, env, lfd); err != nil {
+				log.Warn("no keeper: if mptcpkit is killed, what the command started gets ENOSYS from socket()", "err", err)
+			} else {
+				keep = k
+				defer keep.close()
+				sup.Received = keep.last
+				log.Debug("keeper started", "pid", keep.pid())
+			}
 			serveDone = make(chan struct{})
 			go func() {
 				defer close(serveDone)

@@ -28,6 +28,9 @@ import (
 const mainEnv = "MPTCPKIT_FORCE_TEST_MAIN"
 
 func TestMain(m *testing.M) {
+	if d := os.Getenv(orphanEnv); d != "" {
+		os.Exit(orphan(d))
+	}
 	if d := os.Getenv(stormEnv); d != "" {
 		os.Exit(socketStorm(d))
 	}

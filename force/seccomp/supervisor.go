@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"strconv"
+	"sync/atomic"
 	"time"
 	"unsafe"
 
@@ -82,6 +83,10 @@ type Stats struct {
 type Supervisor struct {
 	Log   *slog.Logger // nil: no logging
 	Stats Stats
+	// Received, if set, gets the id of every notification as it is
+	// received, before it is answered: what a Keeper answers if this
+	// process dies in between.
+	Received *atomic.Uint64
 }
 
 // Serve answers notifications on listener fd until every process using
@@ -150,6 +155,9 @@ func (s *Supervisor) serveBlocking(ctx context.Context, fd int, st *serveState, 
 			continue
 		}
 		misses = 0
+		if s.Received != nil {
+			s.Received.Store(req.ID)
+		}
 		if err := s.handle(fd, &req, st, log); err != nil {
 			return err
 		}
@@ -199,6 +207,9 @@ func (s *Supervisor) servePoll(ctx context.Context, fd int, st *serveState, log 
 			return fmt.Errorf("SECCOMP_IOCTL_NOTIF_RECV: %w", err)
 		}
 		misses = 0
+		if s.Received != nil {
+			s.Received.Store(req.ID)
+		}
 		if err := s.handle(fd, &req, st, log); err != nil {
 			return err
 		}

@@ -51,6 +51,13 @@ Examples:
 
 // cmdRun runs a program with its TCP sockets forced onto MPTCP.
 func cmdRun(e *env, args []string) error {
+	if force.IsKeeper() {
+		code, err := force.Keeper()
+		if err != nil {
+			fmt.Fprintf(e.stderr, "mptcpkit run (keeper): %v\n", err)
+		}
+		return &ExitError{Code: code}
+	}
 	if force.IsShim() {
 		code, err := force.Shim(args)
 		fmt.Fprintf(e.stderr, "mptcpkit run: %v\n", err)
