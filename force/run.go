@@ -261,6 +261,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			serveDone = make(chan struct{})
 			go func() {
 				defer close(serveDone)
+				if keep != nil {
+					// No process uses the filter any more: nothing for the
+					// keeper to keep. Do not wait for it to notice.
+					defer keep.cmd.Process.Kill()
+				}
 				defer unix.Close(lfd)
 				if err := sup.Serve(context.Background(), lfd); err != nil {
 					log.Warn("seccomp supervisor", "err", err)
