@@ -340,8 +340,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			mu.Lock()
 			mainAlive = false
 			mu.Unlock()
-			if n := len(children()); n > 0 {
-				log.Debug("command exited; waiting for the processes it left", "status", res.ExitCode, "processes", n)
+			// children() reads every /proc/PID/stat: only for the log.
+			if log.Enabled(context.Background(), slog.LevelDebug) {
+				if n := len(children()); n > 0 {
+					log.Debug("command exited; waiting for the processes it left", "status", res.ExitCode, "processes", n)
+				}
 			}
 		}
 	}

@@ -36,7 +36,15 @@ Methods:
   seccomp   a seccomp user-notification filter on socket(2): mptcpkit
             creates the MPTCP socket in CMD's network namespace and hands it
             over. No BPF needed (Linux 5.14+). If MPTCP cannot be created
-            (net.mptcp.enabled=0), the socket stays TCP.
+            (net.mptcp.enabled=0), the socket stays TCP. A signal caught by a
+            handler without SA_RESTART (Python's) while socket(2) waits for
+            mptcpkit to pick the call up makes socket(2) fail with EINTR; the
+            kernel gives no way to avoid that.
+
+If mptcpkit run is killed with SIGKILL, CMD is killed with it; processes CMD
+started live on and their new TCP sockets are plain TCP from then on (a
+keeper process answers for the dead supervisor; without it every such
+socket(2) would fail with ENOSYS).
 
 Options:
   --method M   auto, bpf or seccomp
