@@ -35,7 +35,7 @@ Methods:
             shared by all runs. Sockets are MPTCP from the kernel itself.
   seccomp   a seccomp user-notification filter on socket(2): mptcpkit
             creates the MPTCP socket in CMD's network namespace and hands it
-            over. No BPF needed (Linux 5.14+). If MPTCP cannot be created
+            over. No BPF needed (Linux 5.9+). If MPTCP cannot be created
             (net.mptcp.enabled=0), the socket stays TCP. A signal caught by a
             handler without SA_RESTART (Python's) while socket(2) waits for
             mptcpkit to pick the call up makes socket(2) fail with EINTR; the
