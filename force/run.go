@@ -247,6 +247,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 
 	var serveDone chan struct{}
 	var sup seccomp.Supervisor
+	var keep *keeper
 	if parentSock != nil {
 		lfd, err := recvFD(parentSock)
 		if err != nil {
@@ -255,9 +256,25 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			log.Debug("no seccomp listener from the shim", "err", err)
 		} else {
 			sup.Log = log
+			// Without a keeper, a SIGKILL of this process closes the
+			// listener and every TCP socket(2) of what the command left
+			// running fails with ENOSYS.
+			if k, err := startKeeper(self, env, lfd); err != nil {
+				log.Warn("no keeper: if mptcpkit is killed, what the command started gets ENOSYS from socket()", "err", err)
+			} else {
+				keep = k
+				defer keep.close()
+				sup.Received = keep.last
+				log.Debug("keeper started", "pid", keep.pid())
+			}
 			serveDone = make(chan struct{})
 			go func() {
 				defer close(serveDone)
+				if keep != nil {
+					// No process uses the filter any more: nothing for the
+					// keeper to keep. Do not wait for it to notice.
+					defer keep.cmd.Process.Kill()
+				}
 				defer unix.Close(lfd)
 				if err := sup.Serve(context.Background(), lfd); err != nil {
 					log.Warn("seccomp supervisor", "err", err)
@@ -332,8 +349,11 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			mu.Lock()
 			mainAlive = false
 			mu.Unlock()
-			if n := len(children()); n > 0 {
-				log.Debug("command exited; waiting for the processes it left", "status", res.ExitCode, "processes", n)
+			// children() reads every /proc/PID/stat: only for the log.
+			if log.Enabled(context.Background(), slog.LevelDebug) {
+				if n := len(children()); n > 0 {
+					log.Debug("command exited; waiting for the processes it left", "status", res.ExitCode, "processes", n)
+				}
 			}
 		}
 	}

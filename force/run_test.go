@@ -31,6 +31,12 @@ func TestMain(m *testing.M) {
 	if a := os.Getenv(dialerEnv); a != "" {
 		os.Exit(dialer(a))
 	}
+	if d := os.Getenv(orphanEnv); d != "" {
+		os.Exit(orphan(d))
+	}
+	if d := os.Getenv(stormEnv); d != "" {
+		os.Exit(socketStorm(d))
+	}
 	if n := os.Getenv(loopEnv); n != "" {
 		os.Exit(socketLoop(n))
 	}

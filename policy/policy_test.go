@@ -1,11 +1,14 @@
 package policy_test
 
 import (
+	"bytes"
 	"errors"
 	"net/netip"
 	"os"
+	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 
@@ -206,5 +209,79 @@ func TestParseErrorsInFileOrder(t *testing.T) {
 	want := []int{3, 4, 6, 7}
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("error lines (-want +got):\n%s\nerror: %v", diff, err)
+	}
+}
+
+// TestParseAllTypeErrors: every value of the wrong type is reported, each
+// at its line, not only the first one the TOML decoder meets.
+func TestParseAllTypeErrors(t *testing.T) {
+	in := "version = 1\nowner = 3\n[addresses]\nskip_ula = \"yes\"\n[[rule]]\nname = \"a\"\nflags = \"subflow\"\n[[rule]]\nflags = [\"subflow\"]\nports = [\"ssh\", 22]\nignore = 1\n"
+	_, err := policy.Parse("p.toml", []byte(in))
+	j, ok := err.(interface{ Unwrap() []error })
+	if !ok {
+		t.Fatalf("error %v (%T) does not join several problems", err, err)
+	}
+	var got []string
+	for _, e := range j.Unwrap() {
+		var pe *policy.Error
+		if !errors.As(e, &pe) {
+			t.Fatalf("error %v (%T) is not a *policy.Error", e, e)
+		}
+		got = append(got, pe.Error())
+	}
+	want := []string{
+		"p.toml:2: owner must be a string, not an integer (3)",
+		"p.toml:4: addresses.skip_ula must be true or false, not a string (\"yes\")",
+		"p.toml:7: rule \"a\": flags must be an array of names, not a string (\"subflow\")",
+		"p.toml:10: rule 2: ports entry must be an integer, not a string (\"ssh\")",
+		"p.toml:11: rule 2: ignore must be true or false, not an integer (1)",
+	}
+	if len(got) != len(want) {
+		t.Fatalf("got %d errors, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
+	}
+	for i := range want {
+		if !strings.HasPrefix(got[i], want[i]) {
+			t.Errorf("error %d = %q, want it to start with %q", i, got[i], want[i])
+		}
+	}
+}
+
+// TestParseBOM: a file saved with a UTF-8 byte-order mark loads, and its
+// lines are still counted right.
+func TestParseBOM(t *testing.T) {
+	p, err := policy.Parse("bom.toml", []byte("\xef\xbb\xbfversion = 1\n[[rule]]\nname = \"x\"\nflags = [\"subflow\"]\n"))
+	if err != nil {
+		t.Fatalf("policy with a BOM: %v", err)
+	}
+	if len(p.Rules) != 1 || p.Rules[0].Line != 2 {
+		t.Errorf("rules %+v, want one at line 2", p.Rules)
+	}
+	_, err = policy.Parse("bom.toml", []byte("\xef\xbb\xbfversion = 1\nowner = \"me\"\n"))
+	var pe *policy.Error
+	if !errors.As(err, &pe) || pe.Line != 2 {
+		t.Errorf("error %v, want one at line 2", err)
+	}
+}
+
+// TestLoadBounded: a file larger than MaxSize, or an endless one, is
+// refused at once with an error that names the limit.
+func TestLoadBounded(t *testing.T) {
+	big := filepath.Join(t.TempDir(), "big.toml")
+	data := append([]byte("version = 1\n"), bytes.Repeat([]byte("# padding\n"), policy.MaxSize/10+1)...)
+	if err := os.WriteFile(big, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, name := range []string{big, "/dev/zero"} {
+		start := time.Now()
+		_, err := policy.Load(name)
+		if err == nil || !strings.Contains(err.Error(), "larger than 4194304 bytes (4 MiB)") {
+			t.Errorf("Load(%s) = %v, want the size limit named", name, err)
+		}
+		if d := time.Since(start); d > 5*time.Second {
+			t.Errorf("Load(%s) took %v", name, d)
+		}
+	}
+	if _, err := policy.Parse("big.toml", data); err == nil || !strings.Contains(err.Error(), "4 MiB") {
+		t.Errorf("Parse of %d bytes = %v, want the size limit named", len(data), err)
 	}
 }

@@ -30,6 +30,9 @@ func TestMain(m *testing.M) {
 	if spec := os.Getenv(childEnv); spec != "" {
 		os.Exit(child(spec))
 	}
+	if n := os.Getenv(loopEnv); n != "" {
+		os.Exit(loopChild(n))
+	}
 	os.Exit(m.Run())
 }
 
@@ -379,7 +382,7 @@ func TestServeThreadNetNS(t *testing.T) {
 // startFiltered starts this test binary as a child (env selects its role)
 // that installs the socket(2) filter and sends back the listener fd over a
 // socketpair; the child is killed when ctx ends.
-func startFiltered(ctx context.Context, t *testing.T, env string, stdout, stderr *strings.Builder) (*exec.Cmd, int) {
+func startFiltered(ctx context.Context, t testing.TB, env string, stdout, stderr *strings.Builder) (*exec.Cmd, int) {
 	t.Helper()
 	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
 	if err != nil {

@@ -145,7 +145,25 @@ func cmdDaemon(e *env, args []string) error {
 }
 
 func checkConfig(e *env, path string) error {
-	p, err := policy.Load(path)
+	// Reading may block (a FIFO, a hung network file system): SIGINT and
+	// SIGTERM, which cancel e.ctx, must still end the command.
+	type loaded struct {
+		p   *policy.Policy
+		err error
+	}
+	done := make(chan loaded, 1)
+	go func() {
+		p, err := policy.Load(path)
+		done <- loaded{p, err}
+	}()
+	var p *policy.Policy
+	var err error
+	select {
+	case l := <-done:
+		p, err = l.p, l.err
+	case <-e.ctx.Done():
+		return fmt.Errorf("daemon --check-config %s: interrupted while reading it", path)
+	}
 	var pe *policy.Error
 	if err != nil && !errors.As(err, &pe) {
 		return err // could not read it (missing, unreadable): not "not a valid policy"

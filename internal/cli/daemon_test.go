@@ -5,6 +5,7 @@ import (
 	"context"
 	"net/netip"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -14,6 +15,7 @@ import (
 	"github.com/mptcpkit/mptcpkit/daemon"
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/pm"
+	"golang.org/x/sys/unix"
 )
 
 func TestDaemonCheckConfigGolden(t *testing.T) {
@@ -221,4 +223,36 @@ func TestDaemonStatusGolden(t *testing.T) {
 	var b bytes.Buffer
 	writeDaemonStatus(&b, s, at.Add(3*time.Second))
 	golden(t, "daemon/status.txt", b.String())
+}
+
+// TestCheckConfigSIGTERM: --check-config on a file that never ends (a FIFO
+// nobody writes to) stops at SIGTERM, as every command does.
+func TestCheckConfigSIGTERM(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "policy.toml")
+	if err := unix.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// Unblock the reader whatever happens, so no goroutine stays behind.
+	defer func() {
+		if fd, err := unix.Open(fifo, unix.O_RDWR|unix.O_NONBLOCK, 0); err == nil {
+			unix.Close(fd)
+		}
+	}()
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM)
+	defer stop()
+	var stdout, stderr bytes.Buffer
+	done := make(chan error, 1)
+	go func() { done <- Run(ctx, []string{"daemon", "--check-config", fifo}, &stdout, &stderr) }()
+	time.Sleep(200 * time.Millisecond)
+	if err := syscall.Kill(os.Getpid(), syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if err == nil || !strings.Contains(err.Error(), "interrupted") {
+			t.Errorf("Run = %v, want an interruption", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("daemon --check-config still running 5 s after SIGTERM")
+	}
 }

@@ -37,7 +37,15 @@ Methods:
   seccomp   a seccomp user-notification filter on socket(2): mptcpkit
             creates the MPTCP socket in CMD's network namespace and hands it
             over. No BPF needed (works on Debian's 6.1 and newer). If MPTCP
-            cannot be created (net.mptcp.enabled=0), the socket stays TCP.
+            cannot be created (net.mptcp.enabled=0), the socket stays TCP. A signal caught by a
+            handler without SA_RESTART (Python's) while socket(2) waits for
+            mptcpkit to pick the call up makes socket(2) fail with EINTR; the
+            kernel gives no way to avoid that.
+
+If mptcpkit run is killed with SIGKILL, CMD is killed with it; processes CMD
+started live on and their new TCP sockets are plain TCP from then on (a
+keeper process answers for the dead supervisor; without it every such
+socket(2) would fail with ENOSYS).
 
 Options:
   --method M   auto, bpf or seccomp
@@ -52,6 +60,13 @@ Examples:
 
 // cmdRun runs a program with its TCP sockets forced onto MPTCP.
 func cmdRun(e *env, args []string) error {
+	if force.IsKeeper() {
+		code, err := force.Keeper()
+		if err != nil {
+			fmt.Fprintf(e.stderr, "mptcpkit run (keeper): %v\n", err)
+		}
+		return &ExitError{Code: code}
+	}
 	if force.IsShim() {
 		code, err := force.Shim(args)
 		fmt.Fprintf(e.stderr, "mptcpkit run: %v\n", err)
