@@ -241,7 +241,10 @@ func TestConnsUsage(t *testing.T) {
 		{"conns", "--port", "abc"},
 		{"conns", "--port", "70000"},
 		{"conns", "--addr", "10.0.0.300"},
-		{"conns", "--interval", "-1s"},
+		{"conns", "--interval", "-1s", "--watch"},
+		{"conns", "--interval", "2s"}, // accepted and ignored before: needs --watch
+		{"conns", "-l", "--watch"},
+		{"conns", "--pid", "-3"},
 		{"conns", "extra"},
 	} {
 		_, err := runConns(t, args...)
@@ -287,6 +290,7 @@ func TestConnsWatch(t *testing.T) {
 	if err := Run(ctx, []string{"-n", cli.Name, "-j", "conns", "--watch", "--interval", "300ms"}, &out, io.Discard); err != nil {
 		t.Fatalf("conns --watch: %v", err)
 	}
+	raw := append([]byte(nil), out.Bytes()...)
 	dec := json.NewDecoder(&out)
 	var docs []struct {
 		Time        time.Time  `json:"time"`
@@ -305,20 +309,26 @@ func TestConnsWatch(t *testing.T) {
 	if len(docs) < 3 {
 		t.Fatalf("%d refreshes in 1.2s at 300ms, want at least 3", len(docs))
 	}
+	// Every frame has the same keys: the first one too (rates 0).
+	frames := bytes.Split(bytes.TrimSpace(raw), []byte("\n"))
+	first, last := jsonKeys(t, frames[0]), jsonKeys(t, frames[len(frames)-1])
+	if !cmp.Equal(first, last) {
+		t.Errorf("first --watch frame keys differ from the last one:\n%s", cmp.Diff(first, last))
+	}
 	for _, sf := range docs[0].Connections[0].Subflows {
-		if sf.SendRate != nil {
-			t.Errorf("first refresh has a rate (nothing to compare with)")
+		if sf.SendBPS == nil || *sf.SendBPS != 0 {
+			t.Errorf("first refresh: send_bps %v, want present and 0 (nothing to compare with)", sf.SendBPS)
 		}
 	}
 	var total float64
 	for _, sf := range docs[len(docs)-1].Connections[0].Subflows {
-		if sf.SendRate == nil {
-			t.Fatalf("last refresh: subflow %v has no send_rate", sf.Local)
+		if sf.SendBPS == nil {
+			t.Fatalf("last refresh: subflow %v has no send_bps", sf.Local)
 		}
-		total += *sf.SendRate
+		total += *sf.SendBPS
 	}
-	if total < 1e6 {
-		t.Errorf("last refresh: %.0f bytes/s over all subflows, want > 1 MB/s with a sender looping", total)
+	if total < 8e6 {
+		t.Errorf("last refresh: %.0f bit/s over all subflows, want > 8 Mbit/s with a sender looping", total)
 	}
 	// Text mode redraws the screen.
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -327,7 +337,39 @@ func TestConnsWatch(t *testing.T) {
 	if err := Run(ctx2, []string{"-n", cli.Name, "conns", "--watch", "--interval", "200ms"}, &out, io.Discard); err != nil {
 		t.Fatalf("conns --watch: %v", err)
 	}
-	if n := strings.Count(out.String(), "\x1b[H\x1b[2J"); n < 2 || !strings.Contains(out.String(), "tx/s") {
-		t.Errorf("text watch: %d screen clears, want >= 2, with a tx/s column:\n%s", n, out.String())
+	if n := strings.Count(out.String(), "\x1b[H\x1b[2J"); n < 2 || !strings.Contains(out.String(), "Mbit/s") {
+		t.Errorf("text watch: %d screen clears, want >= 2, with rates in Mbit/s:\n%s", n, out.String())
 	}
+}
+
+// jsonKeys returns the set of key paths of a JSON document (array indexes
+// collapsed to []), to compare the shape of two documents.
+func jsonKeys(t *testing.T, doc []byte) []string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(doc, &v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, doc)
+	}
+	set := map[string]bool{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				set[prefix+"."+k] = true
+				walk(prefix+"."+k, e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(prefix+"[]", e)
+			}
+		}
+	}
+	walk("", v)
+	var out []string
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
 }
