@@ -3,6 +3,7 @@ package sockdiag
 import (
 	"errors"
 	"os"
+	"sort"
 	"strings"
 
 	"github.com/mptcpkit/mptcpkit/mptcp"
@@ -100,6 +101,7 @@ func PlainTCP(tcps []TCPSocket, msks []MPTCPSocket, listeners []Listener, mptcpE
 		}
 		out = append(out, p)
 	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].ToMPTCPListener && !out[j].ToMPTCPListener })
 	return out
 }
 

@@ -17,17 +17,18 @@ import (
 )
 
 const connsHelp = `Usage:
-  mptcpkit [-n NETNS] [-j] conns [-l] [-p] [--tcp] [--port P] [--sport P] [--dport P]
+  mptcpkit [-n NETNS] [-j] conns [-l] [-p] [--mptcp] [--port P] [--sport P] [--dport P]
                                 [--addr A[/LEN]] [--pid PID] [--comm NAME] [--watch [--interval D]]
 
 Answers "does my program use MPTCP?". Lists every MPTCP connection of the
 network namespace with its subflows, read from the kernel's socket
 diagnostics (inet_diag for IPPROTO_MPTCP sockets, joined by token with the
 TCP subflows carrying the "mptcp" ULP info; the latter needs CAP_NET_ADMIN),
-and the plain TCP connections that should have been MPTCP - accepted on the
-port of an MPTCP listener, or going to one - each with the reason in words
-(the peer did not offer MPTCP, net.mptcp.enabled=0, the program opened a
-plain TCP socket, ...). A fallen-back MPTCP connection says why it fell back.
+then the plain TCP connections, each with the reason it is not MPTCP in
+words (the peer did not offer MPTCP, net.mptcp.enabled=0, the program opened
+a plain TCP socket, ...); those accepted on the port of an MPTCP listener of
+the namespace come first and are marked "should be MPTCP". A fallen-back
+MPTCP connection says why it fell back.
 
 Per connection: token, local -> remote address, state, subflows (active and
 backup), bytes sent/received at the MPTCP level. Per subflow: address ids,
@@ -37,9 +38,8 @@ Options:
   -l, --listening  list the listening sockets instead, with their protocol:
                   mptcp (its TCP subflow listener is folded in) or tcp
   -p, --processes  show the owning process (pid, name, fd) like ss -p
-  --tcp           list every plain TCP connection too, with why it is not
-                  MPTCP (also implied by --pid, --comm, --port, --sport,
-                  --dport and --addr)
+  --mptcp         only MPTCP connections (and fallbacks), and plain TCP ones
+                  that should have been MPTCP
   --port P        only connections with P as local or remote port (on the
                   connection or any subflow)
   --sport P       local port P;  --dport P   remote port P
@@ -67,7 +67,7 @@ type connsOpts struct {
 	owner     sockdiag.OwnerFilter
 	listening bool
 	procs     bool
-	allTCP    bool
+	mptcpOnly bool
 	watch     bool
 	interval  time.Duration
 }
@@ -85,7 +85,7 @@ func cmdConns(e *env, args []string) error {
 	fs.BoolVar(&o.listening, "listening", false, "")
 	fs.BoolVar(&o.procs, "p", false, "")
 	fs.BoolVar(&o.procs, "processes", false, "")
-	fs.BoolVar(&o.allTCP, "tcp", false, "")
+	fs.BoolVar(&o.mptcpOnly, "mptcp", false, "")
 	fs.IntVar(&o.owner.PID, "pid", 0, "")
 	fs.StringVar(&o.owner.Comm, "comm", "", "")
 	fs.BoolVar(&o.watch, "watch", false, "")
@@ -137,9 +137,6 @@ func cmdConns(e *env, args []string) error {
 	}
 	if o.owner.Active() {
 		o.procs = true
-	}
-	if o.owner.Active() || o.filter != (sockdiag.Filter{}) {
-		o.allTCP = true
 	}
 
 	var cfg sockdiag.Config
@@ -246,7 +243,7 @@ func (o *connsOpts) select_(ov *sockdiag.Overview, owners map[uint32][]sockdiag.
 		}
 	}
 	for _, p := range ov.Plain {
-		if (o.allTCP || p.ToMPTCPListener) && o.filter.MatchSocket(p.Socket) && o.owner.Match(owners[p.Inode]) {
+		if (!o.mptcpOnly || p.ToMPTCPListener) && o.filter.MatchSocket(p.Socket) && o.owner.Match(owners[p.Inode]) {
 			v.plain = append(v.plain, p)
 		}
 	}
@@ -472,7 +469,7 @@ func writeListeners(w io.Writer, v *connsView) error {
 // writeConns prints the text view. rates is nil outside --watch.
 func writeConns(w io.Writer, v *connsView, rates map[sockdiag.SubflowKey]sockdiag.Rate) error {
 	if len(v.conns) == 0 && len(v.plain) == 0 {
-		_, err := fmt.Fprintln(w, "no MPTCP connections, and no TCP connection that should have been MPTCP (--tcp lists every TCP connection)")
+		_, err := fmt.Fprintln(w, "no MPTCP connections and no TCP connections")
 		return err
 	}
 	watch := rates != nil
@@ -491,8 +488,12 @@ func writeConns(w io.Writer, v *connsView, rates map[sockdiag.SubflowKey]sockdia
 			rate = fmt.Sprintf("  tx %s  rx %s", units.Bits(tx), units.Bits(rx))
 		}
 		if c.Protocol == "tcp" {
-			fmt.Fprintf(tw, "TCP, not MPTCP  %s -> %s  %s  sent %s  received %s%s%s\n  why: %s\n",
-				c.Local, c.Remote, c.State, units.Bytes(float64(c.BytesSent)), units.Bytes(float64(c.BytesReceived)),
+			should := ""
+			if c.ToMPTCPListener {
+				should = "  should be MPTCP"
+			}
+			fmt.Fprintf(tw, "TCP, not MPTCP%s  %s -> %s  %s  sent %s  received %s%s%s\n  why: %s\n",
+				should, c.Local, c.Remote, c.State, units.Bytes(float64(c.BytesSent)), units.Bytes(float64(c.BytesReceived)),
 				rate, usersText(c.Processes), c.Reason)
 			continue
 		}
