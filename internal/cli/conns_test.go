@@ -339,8 +339,8 @@ func TestConnsWatch(t *testing.T) {
 	if err := Run(ctx2, []string{"-n", cli.Name, "conns", "--watch", "--interval", "200ms"}, &out, io.Discard); err != nil {
 		t.Fatalf("conns --watch: %v", err)
 	}
-	if n := strings.Count(out.String(), "\x1b[H\x1b[2J"); n < 2 || !strings.Contains(out.String(), "Mbit/s") {
-		t.Errorf("text watch: %d screen clears, want >= 2, with rates in Mbit/s:\n%s", n, out.String())
+	if n := strings.Count(out.String(), "\x1b[H\x1b[2J"); n < 2 || !strings.Contains(out.String(), "Mbits/sec") {
+		t.Errorf("text watch: %d screen clears, want >= 2, with rates in Mbits/sec:\n%s", n, out.String())
 	}
 }
 

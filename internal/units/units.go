@@ -2,7 +2,8 @@ package units
 
 import "fmt"
 
-// Bytes formats n bytes with IEC units: "512 B", "1.5 KiB", "20.0 MiB".
+// Bytes formats n bytes with IEC units and three significant digits:
+// "512 B", "1.50 KiB", "20.0 MiB", "196 MiB".
 func Bytes(n float64) string {
 	units := []string{"B", "KiB", "MiB", "GiB", "TiB"}
 	i := 0
@@ -10,22 +11,31 @@ func Bytes(n float64) string {
 		n /= 1024
 		i++
 	}
-	if i == 0 {
+	switch {
+	case i == 0 || n >= 100:
 		return fmt.Sprintf("%.0f %s", n, units[i])
+	case n < 10:
+		return fmt.Sprintf("%.2f %s", n, units[i])
 	}
 	return fmt.Sprintf("%.1f %s", n, units[i])
 }
 
-// Bits formats a rate in bits per second with SI units: "94.1 Mbit/s".
+// Bits formats a rate in bits per second like iperf3, with SI units and
+// three significant digits: "0.00 bits/sec", "94.1 Mbits/sec".
 func Bits(bps float64) string {
-	units := []string{"bit/s", "kbit/s", "Mbit/s", "Gbit/s", "Tbit/s"}
-	i := 0
-	for bps >= 1000 && i < len(units)-1 {
+	u := "bits/sec"
+	for _, next := range []string{"Kbits/sec", "Mbits/sec", "Gbits/sec", "Tbits/sec"} {
+		if bps < 1000 {
+			break
+		}
 		bps /= 1000
-		i++
+		u = next
 	}
-	if i == 0 {
-		return fmt.Sprintf("%.0f %s", bps, units[i])
+	switch {
+	case bps < 10:
+		return fmt.Sprintf("%.2f %s", bps, u)
+	case bps < 100:
+		return fmt.Sprintf("%.1f %s", bps, u)
 	}
-	return fmt.Sprintf("%.1f %s", bps, units[i])
+	return fmt.Sprintf("%.0f %s", bps, u)
 }
