@@ -35,7 +35,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"bench", "client", "h", "--rr", "2M"}, `--rr "2M"`},
 		{[]string{"bench", "client", "h", "--rr", "64", "-R"}, "--rr and -R exclude each other"},
 		{[]string{"bench", "client", "h", "--port", "70000"}, "--port 70000 out of range"},
-		{[]string{"bench", "client", "h", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"bench", "client", "h", "--bogus"}, `bench client: unknown option "--bogus"`},
 		{[]string{"bench", "client", "h", "--cc", "Cubic!"}, `--cc: congestion control name "Cubic!" has a character other than`},
 		{[]string{"bench", "client", "h", "-C", "averyveryverylongname"}, "is longer than 15 bytes"},
 		{[]string{"bench", "server", "extra"}, `unexpected argument "extra"`},
