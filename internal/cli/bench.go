@@ -384,7 +384,7 @@ func runBenchClient(e *env, cfg bench.Config, compare, showPaths, requireMPTCP b
 		// The column header waits for the first interval, so a run that
 		// cannot connect ends with its error, not with an empty table.
 		if columns {
-			fmt.Fprintf(e.stdout, "[ ID] Interval           Transfer          Bitrate  Retr       Subflows\n")
+			fmt.Fprintf(e.stdout, "[ ID] Interval           Transfer        Bitrate  Retr       Subflows\n")
 			columns = false
 		}
 		for i, s := range iv.Streams {
