@@ -2,6 +2,7 @@ package sockdiag
 
 import (
 	"net/netip"
+	"strings"
 	"testing"
 
 	"github.com/mptcpkit/mptcpkit/mptcp"
@@ -68,5 +69,16 @@ func TestFallbackReason(t *testing.T) {
 	c.Info.Flags |= mptcp.InfoRemoteKeyReceived
 	if r := FallbackReason(&c); r != ReasonLaterFallback {
 		t.Errorf("remote key received: %q", r)
+	}
+}
+
+func TestParseFallbackCounters(t *testing.T) {
+	in := "TcpExt: A B\nTcpExt: 1 2\nMPTcpExt: MPCapableSYNRX MPCapableFallbackACK MPCapableFallbackSYNACK NewFallbackThing\nMPTcpExt: 5 0 3 2\n"
+	got, err := parseFallbackCounters(strings.NewReader(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Name != "MPCapableFallbackSYNACK" || got[0].Value != 3 || got[0].What == "" || got[1].Name != "NewFallbackThing" || got[1].Value != 2 {
+		t.Errorf("counters = %+v", got)
 	}
 }

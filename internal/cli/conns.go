@@ -158,7 +158,14 @@ func cmdConns(e *env, args []string) error {
 
 	read := func() (*connsView, error) {
 		var enabled bool
-		if err := inNS(func() (err error) { enabled, err = sockdiag.MPTCPEnabled(); return err }); err != nil {
+		var counters []sockdiag.Counter
+		if err := inNS(func() (err error) {
+			if enabled, err = sockdiag.MPTCPEnabled(); err != nil {
+				return err
+			}
+			counters, _ = sockdiag.FallbackCounters() // a hint only
+			return nil
+		}); err != nil {
 			return nil, err
 		}
 		ov, err := c.Overview(enabled)
@@ -175,7 +182,9 @@ func cmdConns(e *env, args []string) error {
 				return nil, fmt.Errorf("conns: read processes from /proc: %w", err)
 			}
 		}
-		return o.select_(ov, owners), nil
+		v := o.select_(ov, owners)
+		v.counters = counters
+		return v, nil
 	}
 	if !o.watch {
 		v, err := read()
@@ -232,6 +241,9 @@ type connsView struct {
 	plain     []sockdiag.PlainConn
 	listeners []sockdiag.Listener
 	owners    map[uint32][]sockdiag.Process
+	// counters are the namespace's non-zero MPTcpExt fallback counters,
+	// printed under a fallback in text.
+	counters []sockdiag.Counter
 }
 
 // select_ applies the filters.
@@ -533,5 +545,34 @@ func writeConns(w io.Writer, v *connsView, rates map[sockdiag.SubflowKey]sockdia
 			fmt.Fprintln(tw, line)
 		}
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	return writeCounters(w, v, js)
+}
+
+// writeCounters prints the namespace's fallback counters when a shown
+// connection fell back or should have been MPTCP: they tell which kind of
+// fallback happens here (e.g. SYN-ACKs without MP_CAPABLE).
+func writeCounters(w io.Writer, v *connsView, js []connJSON) error {
+	relevant := false
+	for _, c := range js {
+		if (c.Protocol == "mptcp" && c.Fallback) || c.ToMPTCPListener {
+			relevant = true
+		}
+	}
+	if !relevant || len(v.counters) == 0 {
+		return nil
+	}
+	fmt.Fprintln(w, "\nMPTCP fallback counters of this namespace (MPTcpExt in /proc/net/netstat, since it was created):")
+	for _, c := range v.counters {
+		what := ""
+		if c.What != "" {
+			what = "  " + c.What
+		}
+		if _, err := fmt.Fprintf(w, "  %s %d%s\n", c.Name, c.Value, what); err != nil {
+			return err
+		}
+	}
+	return nil
 }

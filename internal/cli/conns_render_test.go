@@ -68,7 +68,8 @@ func fixedView(conns []sockdiag.Connection) *connsView {
 			{Socket: sockdiag.Socket{Local: ap("[::]:8080"), State: 10, Inode: 6}, Protocol: sockdiag.TCP},
 			{Socket: sockdiag.Socket{Local: ap("0.0.0.0:22"), State: 10, Inode: 7}, Protocol: sockdiag.TCP},
 		},
-		owners: map[uint32][]sockdiag.Process{99: {{PID: 42, Comm: "srv", FD: 7}}, 5: {{PID: 42, Comm: "srv", FD: 3}}},
+		owners:   map[uint32][]sockdiag.Process{99: {{PID: 42, Comm: "srv", FD: 7}}, 5: {{PID: 42, Comm: "srv", FD: 3}}},
+		counters: []sockdiag.Counter{{Name: "MPCapableFallbackSYNACK", Value: 1, What: "client side: the SYN-ACK had no MP_CAPABLE"}},
 	}
 }
 

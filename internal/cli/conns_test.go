@@ -482,6 +482,19 @@ func TestConnsCurlToMPTCPServer(t *testing.T) {
 		t.Errorf("conns -l = %v, want %v", got, want)
 	}
 
+	// An MPTCP client against the plain TCP listener on 8081: the client
+	// keeps an MPTCP socket that fell back, and says why.
+	var fc net.Conn
+	cli.Do(t, func() (err error) { fc, err = mptcp.Dial("tcp", "10.0.1.2:8081"); return err })
+	t.Cleanup(func() { fc.Close() })
+	fmt.Fprintf(fc, "GET / HTTP/1.0\r\n\r\n")
+	out = waitFor(cli, "-> 10.0.1.2:8081", "--port", "8081")
+	for _, want := range []string{"FALLBACK to TCP", string(sockdiag.ReasonNoAnswer), "MPCapableFallbackSYNACK 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("MPTCP client of a TCP server: conns lacks %q:\n%s", want, out)
+		}
+	}
+
 	// net.mptcp.enabled=0 on the server: a new listener (Go asks for
 	// MPTCP and silently gets TCP) is TCP, and the reason names the sysctl.
 	srv.Sysctl(t, "net.mptcp.enabled", "0")
