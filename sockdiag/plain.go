@@ -15,7 +15,7 @@ type Reason string
 // Reasons a connection is not MPTCP.
 const (
 	// ReasonDisabled: net.mptcp.enabled=0 in the namespace.
-	ReasonDisabled Reason = "net.mptcp.enabled=0 in this network namespace: MPTCP sockets are refused and programs get plain TCP"
+	ReasonDisabled Reason = "net.mptcp.enabled=0 in this network namespace: MPTCP sockets are refused and programs get plain TCP (sysctl -w net.mptcp.enabled=1)"
 	// ReasonPeerNoOffer: a connection accepted by an MPTCP listener whose
 	// SYN carried no MP_CAPABLE.
 	ReasonPeerNoOffer Reason = "the peer did not offer MPTCP (its SYN had no MP_CAPABLE option: the client opened a plain TCP socket, or a middlebox stripped the option)"

@@ -184,6 +184,7 @@ func cmdConns(e *env, args []string) error {
 		}
 		v := o.select_(ov, owners)
 		v.counters = counters
+		v.fix = e.nsFixes
 		return v, nil
 	}
 	if !o.watch {
@@ -244,6 +245,8 @@ type connsView struct {
 	// counters are the namespace's non-zero MPTcpExt fallback counters,
 	// printed under a fallback in text.
 	counters []sockdiag.Counter
+	// fix rewrites the fixes in reasons for -n NETNS (nil: as is).
+	fix func(string) string
 }
 
 // select_ applies the filters.
@@ -357,6 +360,13 @@ func subflowFlags(f uint32) []string {
 	return out
 }
 
+func (v *connsView) fixReason(r sockdiag.Reason) string {
+	if v.fix == nil {
+		return string(r)
+	}
+	return v.fix(string(r))
+}
+
 func (v *connsView) procs(inode uint32) []sockdiag.Process {
 	if p := v.owners[inode]; p != nil {
 		return p
@@ -391,7 +401,7 @@ func (v *connsView) json(rates map[sockdiag.SubflowKey]sockdiag.Rate, watch bool
 	for _, c := range v.conns {
 		j := connJSON{
 			Protocol: "mptcp", Token: fmt.Sprintf("%08x", c.Token()), Local: c.Local, Remote: c.Remote,
-			State: c.State.String(), Fallback: c.Fallback(), Reason: string(sockdiag.FallbackReason(&c)), Inode: c.Inode,
+			State: c.State.String(), Fallback: c.Fallback(), Reason: v.fixReason(sockdiag.FallbackReason(&c)), Inode: c.Inode,
 			SubflowCount: len(c.Subflows), Subflows: []subflowJSON{}, Processes: v.procs(c.Inode),
 		}
 		if c.Info != nil {
@@ -412,7 +422,7 @@ func (v *connsView) json(rates map[sockdiag.SubflowKey]sockdiag.Rate, watch bool
 		sj := subflowOf(&p.TCPSocket, rates, watch)
 		out = append(out, connJSON{
 			Protocol: "tcp", Local: p.Local, Remote: p.Remote, State: p.State.String(), Fallback: true,
-			Reason: string(p.Reason), ToMPTCPListener: p.ToMPTCPListener, SubflowCount: 1, SubflowsActive: 1,
+			Reason: v.fixReason(p.Reason), ToMPTCPListener: p.ToMPTCPListener, SubflowCount: 1, SubflowsActive: 1,
 			BytesSent: sj.BytesSent, BytesReceived: sj.BytesReceived, BytesAcked: sj.BytesAcked,
 			Inode: p.Inode, Processes: v.procs(p.Inode), Subflows: []subflowJSON{sj},
 		})

@@ -503,7 +503,7 @@ func TestConnsCurlToMPTCPServer(t *testing.T) {
 	})
 	curl("8082")
 	out = waitFor(srv, "10.0.1.2:8082 -> 10.0.1.1:")
-	if !strings.Contains(out, "net.mptcp.enabled=0") {
-		t.Errorf("server with net.mptcp.enabled=0: reason does not name the sysctl:\n%s", out)
+	if !strings.Contains(out, "net.mptcp.enabled=0") || !strings.Contains(out, "(ip netns exec "+srv.Name+" sysctl -w net.mptcp.enabled=1)") {
+		t.Errorf("server with net.mptcp.enabled=0: reason does not name the sysctl and the fix for that namespace:\n%s", out)
 	}
 }
