@@ -39,7 +39,7 @@ func (e *env) friendly(args []string, err error) error {
 	}
 	msg := err.Error()
 	orig := msg
-	if errors.Is(err, fs.ErrPermission) && !strings.Contains(msg, "CAP_") && !strings.Contains(msg, "root") {
+	if errors.Is(err, fs.ErrPermission) && !strings.Contains(msg, "CAP_") && !strings.Contains(msg, "root") && !userFile(err) {
 		cmd := "this command"
 		if len(args) > 0 {
 			cmd = args[0]
@@ -61,6 +61,22 @@ func (e *env) friendly(args []string, err error) error {
 		return err
 	}
 	return &cliError{msg: msg, err: err}
+}
+
+// userFile reports whether err is about a file of the user's (a key, a
+// config file), where "permission denied" is about the file's mode, not
+// about root: only paths under /run, /proc and /sys are the system's.
+func userFile(err error) bool {
+	var pe *fs.PathError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	for _, sys := range []string{"/run/", "/proc/", "/sys/", "/var/run/"} {
+		if strings.HasPrefix(pe.Path, sys) {
+			return false
+		}
+	}
+	return true
 }
 
 // logHandler writes text logs, or JSON logs once -j is set (which may come

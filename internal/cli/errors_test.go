@@ -4,9 +4,12 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"io/fs"
 	"os"
 	"os/exec"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
@@ -109,6 +112,24 @@ func TestErrorsPermission(t *testing.T) {
 		if strings.Contains(stderr, "operation not permitted") || strings.Contains(stderr, "permission denied") {
 			t.Errorf("%v unprivileged: raw errno text in %q", args, stderr)
 		}
+	}
+}
+
+// TestPermissionOnUserFile: EACCES on a user's own file (a key) is about
+// the file's mode and keeps its message; under /run it needs root.
+func TestPermissionOnUserFile(t *testing.T) {
+	e := &env{}
+	keyErr := &fs.PathError{Op: "open", Path: "/home/u/key", Err: syscall.EACCES}
+	if got := e.friendly([]string{"proxy", "server"}, keyErr); got.Error() != keyErr.Error() {
+		t.Errorf("user file: %q, want it unchanged", got)
+	}
+	runErr := &fs.PathError{Op: "open", Path: "/run/mptcpkit/lab/x.json", Err: syscall.EACCES}
+	got := e.friendly([]string{"lab", "up"}, runErr).Error()
+	if want := "lab up needs root (CAP_NET_ADMIN): run it as root or with sudo (open /run/mptcpkit/lab/x.json)"; got != want {
+		t.Errorf("system file: %q, want %q", got, want)
+	}
+	if !errors.Is(e.friendly([]string{"lab", "up"}, runErr), fs.ErrPermission) {
+		t.Errorf("the reworded error lost its cause")
 	}
 }
 
