@@ -2,6 +2,7 @@ package bench
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -224,7 +225,7 @@ type Subflow struct {
 	BytesSent     uint64        `json:"bytes_sent"`
 	BytesReceived uint64        `json:"bytes_received"`
 	Retransmits   uint32        `json:"retransmits"`
-	RTT           time.Duration `json:"rtt_ns"`
+	RTT           time.Duration `json:"-"` // rtt_us in JSON
 	Backup        bool          `json:"backup,omitempty"`
 }
 
@@ -289,12 +290,55 @@ type Latency struct {
 	Size         int           `json:"size"`
 	Transactions int64         `json:"transactions"`
 	Rate         float64       `json:"transactions_per_second"`
-	Min          time.Duration `json:"min_ns"`
-	Mean         time.Duration `json:"mean_ns"`
-	P50          time.Duration `json:"p50_ns"`
-	P90          time.Duration `json:"p90_ns"`
-	P99          time.Duration `json:"p99_ns"`
-	Max          time.Duration `json:"max_ns"`
+	Min          time.Duration `json:"-"`
+	Mean         time.Duration `json:"-"`
+	P50          time.Duration `json:"-"`
+	P90          time.Duration `json:"-"`
+	P99          time.Duration `json:"-"`
+	Max          time.Duration `json:"-"`
+}
+
+// JSON carries durations in microseconds, with the unit in the key, as
+// every mptcpkit -j output does.
+
+type subflowJSON Subflow
+
+type subflowWire struct {
+	subflowJSON
+	RTTMicros int64 `json:"rtt_us"`
+}
+
+// MarshalJSON writes the RTT as rtt_us.
+func (s Subflow) MarshalJSON() ([]byte, error) {
+	return json.Marshal(subflowWire{subflowJSON(s), s.RTT.Microseconds()})
+}
+
+// UnmarshalJSON reads what MarshalJSON writes.
+func (s *Subflow) UnmarshalJSON(b []byte) error {
+	var w subflowWire
+	if err := json.Unmarshal(b, &w); err != nil {
+		return err
+	}
+	*s = Subflow(w.subflowJSON)
+	s.RTT = time.Duration(w.RTTMicros) * time.Microsecond
+	return nil
+}
+
+type latencyJSON Latency
+
+// MarshalJSON writes the durations as min_us, mean_us, p50_us, p90_us,
+// p99_us and max_us (fractional microseconds).
+func (l Latency) MarshalJSON() ([]byte, error) {
+	us := func(d time.Duration) float64 { return float64(d) / float64(time.Microsecond) }
+	return json.Marshal(struct {
+		latencyJSON
+		Min  float64 `json:"min_us"`
+		Mean float64 `json:"mean_us"`
+		P50  float64 `json:"p50_us"`
+		P90  float64 `json:"p90_us"`
+		P99  float64 `json:"p99_us"`
+		Max  float64 `json:"max_us"`
+	}{latencyJSON(l), us(l.Min), us(l.Mean), us(l.P50), us(l.P90), us(l.P99), us(l.Max)})
 }
 
 // Comparison is a TCP run and an MPTCP run against the same server.

@@ -7,6 +7,8 @@ import (
 	"net"
 	"syscall"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/mptcpkit/mptcpkit/netns"
 )
 
@@ -86,3 +88,33 @@ func ListenNetNS(ctx context.Context, ns *netns.NetNS, addr string) (net.Listene
 	})
 	return ln, err
 }
+
+// ListenerProtocol asks the kernel what ln really is: "mptcp" or "tcp"
+// (SO_PROTOCOL). Listen asks for MPTCP, but Go silently falls back to TCP
+// when MPTCP is unavailable (net.mptcp.enabled=0, no kernel support).
+func ListenerProtocol(ln net.Listener) (string, error) {
+	sc, ok := ln.(syscall.Conn)
+	if !ok {
+		return "", fmt.Errorf("bench: %T has no socket", ln)
+	}
+	rc, err := sc.SyscallConn()
+	if err != nil {
+		return "", err
+	}
+	var proto int
+	var gerr error
+	if err := rc.Control(func(fd uintptr) {
+		proto, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL)
+	}); err != nil {
+		return "", err
+	}
+	if gerr != nil {
+		return "", fmt.Errorf("bench: SO_PROTOCOL: %w", gerr)
+	}
+	if proto == ipprotoMPTCP {
+		return "mptcp", nil
+	}
+	return "tcp", nil
+}
+
+const ipprotoMPTCP = 262

@@ -6,51 +6,24 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/mptcpkit/mptcpkit/internal/units"
 )
 
-// FormatBytes formats n like iperf3: 1024-based KBytes, MBytes, GBytes.
-func FormatBytes(n int64) string {
-	f := float64(n)
-	for _, u := range []string{"Bytes", "KBytes", "MBytes", "GBytes"} {
-		if f < 1024 || u == "GBytes" {
-			if f < 10 && u != "Bytes" {
-				return fmt.Sprintf("%.2f %s", f, u)
-			}
-			if f < 100 && u != "Bytes" {
-				return fmt.Sprintf("%.1f %s", f, u)
-			}
-			return fmt.Sprintf("%.0f %s", f, u)
-		}
-		f /= 1024
-	}
-	return ""
-}
+// FormatBytes formats n in IEC units (KiB, MiB, GiB: powers of 1024),
+// the one byte-unit family of every mptcpkit text output.
+func FormatBytes(n int64) string { return units.Bytes(float64(n)) }
 
-// FormatBits formats a rate like iperf3: 1000-based Kbits/sec, Mbits/sec, Gbits/sec.
-func FormatBits(bps float64) string {
-	u := "bits/sec"
-	for _, next := range []string{"Kbits/sec", "Mbits/sec", "Gbits/sec"} {
-		if bps < 1000 {
-			break
-		}
-		bps /= 1000
-		u = next
-	}
-	switch {
-	case bps < 10:
-		return fmt.Sprintf("%.2f %s", bps, u)
-	case bps < 100:
-		return fmt.Sprintf("%.1f %s", bps, u)
-	}
-	return fmt.Sprintf("%.0f %s", bps, u)
-}
+// FormatBits formats a rate like iperf3: 1000-based Kbits/sec, Mbits/sec,
+// Gbits/sec.
+func FormatBits(bps float64) string { return units.Bits(bps) }
 
 // FormatInterval formats one progress line, iperf3-like:
 //
-//	[SUM]   0.00-1.00   sec  11.2 MBytes  94.1 Mbits/sec  retr 0  subflows 2
+//	[SUM]   0.00-1.00   sec  11.2 MiB  94.1 Mbits/sec  retr 0  subflows 2
 func FormatInterval(id string, iv Interval) string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "[%3s] %6.2f-%-6.2f sec  %11s  %14s", id, iv.Start, iv.End, FormatBytes(iv.Bytes), FormatBits(iv.BitsPerSecond))
+	fmt.Fprintf(&b, "[%3s] %6.2f-%-6.2f sec  %8s  %14s", id, iv.Start, iv.End, FormatBytes(iv.Bytes), FormatBits(iv.BitsPerSecond))
 	if iv.Retransmits >= 0 {
 		fmt.Fprintf(&b, "  retr %-4d", iv.Retransmits)
 	} else {
@@ -69,9 +42,9 @@ func FormatInterval(id string, iv Interval) string {
 // FormatPath formats one path's share of an interval, to go under the
 // interval's line:
 //
-//	path 10.0.1.1 -> 10.0.1.2   5.60 MBytes  47.0 Mbits/sec
+//	path 10.0.1.1 -> 10.0.1.2  5.60 MiB  47.0 Mbits/sec
 func FormatPath(p PathInterval) string {
-	return fmt.Sprintf("      path %s -> %s  %11s  %14s", p.Local, p.Remote, FormatBytes(p.Bytes), FormatBits(p.BitsPerSecond))
+	return fmt.Sprintf("      path %s -> %s  %8s  %14s", p.Local, p.Remote, FormatBytes(p.Bytes), FormatBits(p.BitsPerSecond))
 }
 
 // IntervalID is the id FormatInterval shows for a run with n streams.
@@ -119,7 +92,7 @@ func (r *Result) WriteText(w io.Writer) error {
 			total += sf.Bytes
 		}
 		for _, sf := range s.Subflows {
-			fmt.Fprintf(&b, "      subflow %s -> %s  %11s  %5.1f%%  retr %-4d rtt %s", sf.Local, sf.Remote,
+			fmt.Fprintf(&b, "      subflow %s -> %s  %8s  %5.1f%%  retr %-4d rtt %s", sf.Local, sf.Remote,
 				FormatBytes(int64(sf.Bytes)), percent(sf.Bytes, total), sf.Retransmits, fmtDur(sf.RTT))
 			if sf.Backup {
 				b.WriteString("  backup")
@@ -128,9 +101,9 @@ func (r *Result) WriteText(w io.Writer) error {
 		}
 	}
 	id := IntervalID(len(r.Streams))
-	fmt.Fprintf(&b, "[%3s] %6.2f-%-6.2f sec  %11s  %14s  retr %-4d  sender (%s)\n", id, 0.0, r.Seconds,
+	fmt.Fprintf(&b, "[%3s] %6.2f-%-6.2f sec  %8s  %14s  retr %-4d  sender (%s)\n", id, 0.0, r.Seconds,
 		FormatBytes(r.SenderBytes), FormatBits(float64(r.SenderBytes)*8/max(r.Seconds, 1e-9)), r.Retransmits, sender)
-	fmt.Fprintf(&b, "[%3s] %6.2f-%-6.2f sec  %11s  %14s             receiver (%s)\n", id, 0.0, r.Seconds,
+	fmt.Fprintf(&b, "[%3s] %6.2f-%-6.2f sec  %8s  %14s             receiver (%s)\n", id, 0.0, r.Seconds,
 		FormatBytes(r.Bytes), FormatBits(r.BitsPerSecond), receiver)
 	if r.Latency != nil {
 		l := r.Latency

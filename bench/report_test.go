@@ -77,11 +77,11 @@ func TestFormat(t *testing.T) {
 	for _, tc := range []struct {
 		got, want string
 	}{
-		{FormatBytes(0), "0 Bytes"},
-		{FormatBytes(1023), "1023 Bytes"},
-		{FormatBytes(1024), "1.00 KBytes"},
-		{FormatBytes(11744051), "11.2 MBytes"},
-		{FormatBytes(3 << 40), "3072 GBytes"},
+		{FormatBytes(0), "0 B"},
+		{FormatBytes(1023), "1023 B"},
+		{FormatBytes(1024), "1.00 KiB"},
+		{FormatBytes(11744051), "11.2 MiB"},
+		{FormatBytes(3 << 40), "3.00 TiB"},
 		{FormatBits(0), "0.00 bits/sec"},
 		{FormatBits(94.1e6), "94.1 Mbits/sec"},
 		{FormatBits(188e6), "188 Mbits/sec"},

@@ -13,4 +13,13 @@
 // the namespace; without it Connections still returns the MPTCP sockets,
 // without subflows, together with ErrNoULPInfo. Config.NetNS selects the
 // network namespace (a file descriptor, as netns.NetNS.FD returns).
+//
+// To answer "does this program use MPTCP?", Overview adds the listeners
+// (Listeners: an MPTCP listener's TCP subflow listener is folded into it)
+// and the plain TCP connections (PlainTCP), each with a Reason in words:
+// accepted on an MPTCP listener's port without MP_CAPABLE, opened as plain
+// TCP by the program, or net.mptcp.enabled=0 (MPTCPEnabled). FallbackReason
+// explains a fallen-back MPTCP connection from its mptcp_info flags, and
+// FallbackCounters reads the namespace's MPTcpExt fallback counters. Owners
+// walks /proc/*/fd (as ss -p does) to map socket inodes to processes.
 package sockdiag

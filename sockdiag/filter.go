@@ -112,3 +112,30 @@ func Rates(prev, next *Snapshot) map[SubflowKey]Rate {
 	}
 	return out
 }
+
+// OwnerFilter selects sockets by the process holding them (zero fields
+// match everything).
+type OwnerFilter struct {
+	PID  int
+	Comm string
+}
+
+// Active reports whether the filter selects anything.
+func (f OwnerFilter) Active() bool { return f.PID != 0 || f.Comm != "" }
+
+// Match reports whether one of procs passes the filter.
+func (f OwnerFilter) Match(procs []Process) bool {
+	if !f.Active() {
+		return true
+	}
+	for _, p := range procs {
+		if (f.PID == 0 || p.PID == f.PID) && (f.Comm == "" || p.Comm == f.Comm) {
+			return true
+		}
+	}
+	return false
+}
+
+// MatchSocket reports whether a single socket passes the address and port
+// filters.
+func (f Filter) MatchSocket(s Socket) bool { return f.matchSock(s) }

@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mptcpkit/mptcpkit/bench"
+	"github.com/mptcpkit/mptcpkit/sockdiag"
 )
 
 const benchHelp = `Usage:
@@ -76,6 +77,8 @@ Options:
   -C, --cc NAME   congestion control of the data connections at both ends
                   (e.g. reno, bbr; default: each namespace's own)
   --paths         under each interval, what each path (address pair) carried
+  --require-mptcp exit with status 1 (after printing the result) if any data
+                  connection fell back to TCP, for scripts
   -j, --json      print one JSON document with every figure
 
 Examples:
@@ -171,10 +174,30 @@ func cmdBenchServer(e *env, args []string) error {
 	if e.netns != "" {
 		where = " in network namespace " + e.netns
 	}
+	proto, err := bench.ListenerProtocol(ln)
+	if err != nil {
+		ln.Close()
+		return err
+	}
+	why := ""
+	if proto != "mptcp" {
+		why = "MPTCP is not available in this network namespace"
+		enabled := true
+		do := func(fn func() error) error { return fn() }
+		if ns != nil {
+			do = ns.Do
+		}
+		if do(func() (err error) { enabled, err = sockdiag.MPTCPEnabled(); return err }) == nil && !enabled {
+			why = "net.mptcp.enabled=0 in this network namespace; fix: " + e.sysctlFix("net.mptcp.enabled=1")
+		}
+		e.log.Warn("the listener is plain TCP, not MPTCP: every client will get TCP", "reason", why)
+	}
 	if e.json {
-		json.NewEncoder(e.stdout).Encode(map[string]any{"listening": ln.Addr().String(), "netns": e.netns})
-	} else {
+		json.NewEncoder(e.stdout).Encode(map[string]any{"listening": ln.Addr().String(), "netns": e.netns, "protocol": proto, "reason": why})
+	} else if proto == "mptcp" {
 		fmt.Fprintf(e.stdout, "bench server listening on %s%s (MPTCP, accepts TCP too); Ctrl-C stops it\n", ln.Addr(), where)
+	} else {
+		fmt.Fprintf(e.stdout, "bench server listening on %s%s (plain TCP, not MPTCP: %s); Ctrl-C stops it\n", ln.Addr(), where, why)
 	}
 	s := &bench.Server{Logger: e.log}
 	return s.Serve(e.ctx, ln)
@@ -225,6 +248,7 @@ func cmdBenchClient(e *env, args []string) error {
 	interval := fs.String("i", "1", "")
 	rr := fs.String("rr", "", "")
 	showPaths := fs.Bool("paths", false, "")
+	requireMPTCP := fs.Bool("require-mptcp", false, "")
 	var cc string
 	fs.StringVar(&cc, "C", "", "")
 	fs.StringVar(&cc, "cc", "", "")
@@ -246,6 +270,9 @@ func cmdBenchClient(e *env, args []string) error {
 	}
 	if n > 1 {
 		return usagef(cmd, "--mptcp, --tcp and --compare exclude each other: pick one")
+	}
+	if *requireMPTCP && *useTCP {
+		return usagef(cmd, "--require-mptcp and --tcp exclude each other: --tcp measures plain TCP")
 	}
 	cfg := bench.Config{Mode: bench.ModeMPTCP, Streams: *streams, Reverse: *reverse, Logger: e.log}
 	if *useTCP {
@@ -299,10 +326,41 @@ func cmdBenchClient(e *env, args []string) error {
 		defer ns.Close()
 	}
 	cfg.Dialer = bench.NetNSDialer(ns)
-	return runBenchClient(e, cfg, *compare, *showPaths)
+	return runBenchClient(e, cfg, *compare, *showPaths, *requireMPTCP)
 }
 
-func runBenchClient(e *env, cfg bench.Config, compare, showPaths bool) error {
+// fallbackErr is the --require-mptcp verdict on an MPTCP run: an error
+// naming how many data connections fell back and why, or nil.
+func fallbackErr(res *bench.Result) error {
+	if res == nil || res.Mode != bench.ModeMPTCP {
+		return nil
+	}
+	n, why := 0, ""
+	for _, s := range res.Streams {
+		if s.State != "mptcp" {
+			n++
+			if why == "" && s.Reason != "" {
+				why = ": " + s.Reason
+			}
+		}
+	}
+	if n == 0 {
+		return nil
+	}
+	return fmt.Errorf("--require-mptcp: %d of %d data connection(s) fell back to TCP%s", n, len(res.Streams), why)
+}
+
+// localizeReasons makes the fixes in the streams' reasons fit -n NETNS.
+func localizeReasons(e *env, res *bench.Result) {
+	if res == nil {
+		return
+	}
+	for i := range res.Streams {
+		res.Streams[i].Reason = e.nsFixes(res.Streams[i].Reason)
+	}
+}
+
+func runBenchClient(e *env, cfg bench.Config, compare, showPaths, requireMPTCP bool) error {
 	id := bench.IntervalID(cfg.Streams)
 	columns := false // the interval table's header is still to be printed
 	header := func(m bench.Mode) {
@@ -326,7 +384,7 @@ func runBenchClient(e *env, cfg bench.Config, compare, showPaths bool) error {
 		// The column header waits for the first interval, so a run that
 		// cannot connect ends with its error, not with an empty table.
 		if columns {
-			fmt.Fprintf(e.stdout, "[ ID] Interval           Transfer          Bitrate  Retr       Subflows\n")
+			fmt.Fprintf(e.stdout, "[ ID] Interval           Transfer        Bitrate  Retr       Subflows\n")
 			columns = false
 		}
 		for i, s := range iv.Streams {
@@ -345,6 +403,7 @@ func runBenchClient(e *env, cfg bench.Config, compare, showPaths bool) error {
 		if err != nil && res == nil {
 			return interrupted(err)
 		}
+		localizeReasons(e, res)
 		if e.json {
 			enc := json.NewEncoder(e.stdout)
 			enc.SetIndent("", "  ")
@@ -354,6 +413,9 @@ func runBenchClient(e *env, cfg bench.Config, compare, showPaths bool) error {
 		} else {
 			res.WriteText(e.stdout)
 		}
+		if err == nil && requireMPTCP {
+			err = fallbackErr(res)
+		}
 		return err
 	}
 	var cmp bench.Comparison
@@ -362,6 +424,7 @@ func runBenchClient(e *env, cfg bench.Config, compare, showPaths bool) error {
 		c.Mode = m
 		header(m)
 		res, err := bench.Run(e.ctx, c, progress)
+		localizeReasons(e, res)
 		if err != nil {
 			if res == nil || !errors.Is(err, bench.ErrMismatch) {
 				return fmt.Errorf("%s run: %w", strings.ToUpper(m.String()), interrupted(err))
@@ -381,12 +444,18 @@ func runBenchClient(e *env, cfg bench.Config, compare, showPaths bool) error {
 		}
 	}
 	cmp.Ratio = bench.Ratio(cmp.TCP, cmp.MPTCP)
+	var werr error
 	if e.json {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
-		return enc.Encode(&cmp)
+		werr = enc.Encode(&cmp)
+	} else {
+		werr = cmp.WriteText(e.stdout)
 	}
-	return cmp.WriteText(e.stdout)
+	if werr == nil && requireMPTCP {
+		werr = fallbackErr(cmp.MPTCP)
+	}
+	return werr
 }
 
 // interrupted names a run cut short by Ctrl-C.

@@ -35,7 +35,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		{[]string{"bench", "client", "h", "--rr", "2M"}, `--rr "2M"`},
 		{[]string{"bench", "client", "h", "--rr", "64", "-R"}, "--rr and -R exclude each other"},
 		{[]string{"bench", "client", "h", "--port", "70000"}, "--port 70000 out of range"},
-		{[]string{"bench", "client", "h", "--bogus"}, "flag provided but not defined: -bogus"},
+		{[]string{"bench", "client", "h", "--bogus"}, `bench client: unknown option "--bogus"`},
 		{[]string{"bench", "client", "h", "--cc", "Cubic!"}, `--cc: congestion control name "Cubic!" has a character other than`},
 		{[]string{"bench", "client", "h", "-C", "averyveryverylongname"}, "is longer than 15 bytes"},
 		{[]string{"bench", "server", "extra"}, `unexpected argument "extra"`},
@@ -190,14 +190,14 @@ func TestBenchClientJSON(t *testing.T) {
 			t.Fatalf("no subflows in %v", s)
 		}
 		sf := sfs[0].(map[string]any)
-		for _, k := range []string{"id", "local", "remote", "bytes", "bytes_sent", "bytes_received", "retransmits", "rtt_ns"} {
+		for _, k := range []string{"id", "local", "remote", "bytes", "bytes_sent", "bytes_received", "retransmits", "rtt_us"} {
 			if _, ok := sf[k]; !ok {
 				t.Errorf("subflow lacks %q: %v", k, sf)
 			}
 		}
 		if rr {
 			l := r["latency"].(map[string]any)
-			for _, k := range []string{"size", "transactions", "transactions_per_second", "min_ns", "mean_ns", "p50_ns", "p90_ns", "p99_ns", "max_ns"} {
+			for _, k := range []string{"size", "transactions", "transactions_per_second", "min_us", "mean_us", "p50_us", "p90_us", "p99_us", "max_us"} {
 				if _, ok := l[k]; !ok {
 					t.Errorf("latency lacks %q: %v", k, l)
 				}
@@ -236,4 +236,70 @@ func TestBenchClientJSON(t *testing.T) {
 			t.Errorf("ratio %v", c["ratio"])
 		}
 	})
+}
+
+// TestBenchServerDisabledAndRequireMPTCP: with net.mptcp.enabled=0 in the
+// server's namespace the bench server's listener is plain TCP, and it must
+// say so (with the fix for that namespace) instead of "MPTCP". A client
+// run against it falls back; --require-mptcp makes that a failure with a
+// clear message, while the default run still exits 0.
+func TestBenchServerDisabledAndRequireMPTCP(t *testing.T) {
+	cli, srv := nstest.New(t, "rcli"), nstest.New(t, "rsrv")
+	nstest.Link(t, cli, "veth1", "10.0.1.1/24", srv, "veth1", "10.0.1.2/24")
+	srv.Sysctl(t, "net.mptcp.enabled", "0")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan [2]string, 1)
+	go func() {
+		out, stderr, _ := runCLI(ctx, "-n", srv.Name, "bench", "server", "--bind", "10.0.1.2", "--port", "5402")
+		done <- [2]string{out, stderr}
+	}()
+	var out [2]string
+	stopped := false
+	stop := func() {
+		if stopped {
+			return
+		}
+		stopped = true
+		cancel()
+		select {
+		case out = <-done:
+		case <-time.After(10 * time.Second):
+			t.Errorf("bench server still running 10 s after its context ended")
+		}
+	}
+	t.Cleanup(stop)
+	deadline := time.Now().Add(5 * time.Second)
+	for !strings.Contains(srv.Run(t, "ss", "-Htln"), "10.0.1.2:5402") {
+		if time.Now().After(deadline) {
+			t.Fatal("bench server did not listen within 5 s")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+
+	stdout, stderr, code := runCLI(context.Background(), "-n", cli.Name, "bench", "client", "10.0.1.2:5402", "-t", "0.5", "-i", "0")
+	if code != 0 {
+		t.Errorf("fallback without --require-mptcp: exit %d (%s), want 0", code, stderr)
+	}
+	if !strings.Contains(stdout, "fallback") {
+		t.Errorf("client output does not mention the fallback:\n%s", stdout)
+	}
+	stdout, stderr, code = runCLI(context.Background(), "-n", cli.Name, "bench", "client", "10.0.1.2:5402", "-t", "0.5", "-i", "0", "--require-mptcp")
+	if code != 1 || !strings.Contains(stderr, "--require-mptcp: 1 of 1 data connection(s) fell back to TCP") {
+		t.Errorf("--require-mptcp after a fallback: exit %d, stderr %q; want 1 and the fallback named", code, stderr)
+	}
+	if !strings.Contains(stdout, "bits/sec") && !strings.Contains(stdout, "Mbit") {
+		t.Errorf("--require-mptcp must still print the result:\n%s", stdout)
+	}
+	if _, stderr, code := runCLI(context.Background(), "bench", "client", "10.0.1.2", "--tcp", "--require-mptcp"); code != 2 {
+		t.Errorf("--tcp --require-mptcp: exit %d (%s), want a usage error", code, stderr)
+	}
+
+	stop()
+	want := "bench server listening on 10.0.1.2:5402 in network namespace " + srv.Name + " (plain TCP, not MPTCP: net.mptcp.enabled=0 in this network namespace; fix: ip netns exec " + srv.Name + " sysctl -w net.mptcp.enabled=1)"
+	if !strings.Contains(out[0], want) {
+		t.Errorf("bench server printed %q (stderr %q), want %q", out[0], out[1], want)
+	}
+	if strings.Contains(out[0], "(MPTCP") {
+		t.Errorf("bench server claims MPTCP on a TCP listener: %q", out[0])
+	}
 }

@@ -205,7 +205,10 @@ done:
 	if e.verbose {
 		level = slog.LevelDebug
 	}
-	e.log = slog.New(slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: level}))
+	// -j makes the logs JSON too (one object per line on stderr), also
+	// when -j comes after the command name.
+	opts := &slog.HandlerOptions{Level: level}
+	e.log = slog.New(&logHandler{e: e, text: slog.NewTextHandler(stderr, opts), json: slog.NewJSONHandler(stderr, opts)})
 	if e.netns != "" {
 		// -n lab:NAME:client|server names a lab's namespace (lab.ResolveNetNS).
 		var err error
@@ -215,7 +218,7 @@ done:
 		// Fail early and clearly on an unknown namespace.
 		ns, err := netns.Open(e.netns)
 		if err != nil {
-			return err
+			return e.friendly(args, err)
 		}
 		ns.Close()
 	}
@@ -235,7 +238,7 @@ done:
 	if err != nil {
 		return err
 	}
-	return c.run(e, args[1:])
+	return e.friendly(args, c.run(e, args[1:]))
 }
 
 // lookup finds a command by name, alias or unambiguous prefix (as ip does).
@@ -309,9 +312,48 @@ func parseFlags(fs *flag.FlagSet, cmd string, args []string) error {
 		return errHelp
 	}
 	if err != nil {
-		return usagef(cmd, "%s: %v", cmd, err)
+		return usagef(cmd, "%s: %s", cmd, flagErrText(err, args))
 	}
 	return nil
+}
+
+// flagErrText words the flag package's errors like the rest of mptcpkit:
+// `unknown option "--bogus"` (as the user spelled it), `option --port
+// needs a value`.
+func flagErrText(err error, args []string) string {
+	msg := err.Error()
+	if name, ok := strings.CutPrefix(msg, "flag provided but not defined: -"); ok {
+		spelled := "--" + name
+		for _, a := range args {
+			if a == "--" {
+				break
+			}
+			if n := strings.TrimLeft(a, "-"); n == name || strings.HasPrefix(n, name+"=") {
+				spelled, _, _ = strings.Cut(a, "=")
+				break
+			}
+		}
+		return fmt.Sprintf("unknown option %q", spelled)
+	}
+	if name, ok := strings.CutPrefix(msg, "flag needs an argument: -"); ok {
+		dash := "--"
+		if len(name) == 1 {
+			dash = "-"
+		}
+		return fmt.Sprintf("option %s%s needs a value", dash, name)
+	}
+	if rest, ok := strings.CutPrefix(msg, "invalid value "); ok {
+		// invalid value "x" for flag -port: parse error
+		if v, f, ok := strings.Cut(rest, " for flag -"); ok {
+			f, why, _ := strings.Cut(f, ": ")
+			dash := "--"
+			if len(f) == 1 {
+				dash = "-"
+			}
+			return fmt.Sprintf("option %s%s: invalid value %s (%s)", dash, f, v, why)
+		}
+	}
+	return msg
 }
 
 // errHelp tells Run that help was printed: exit status 0.

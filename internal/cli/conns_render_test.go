@@ -50,33 +50,69 @@ func fixedConns() []sockdiag.Connection {
 	}
 }
 
+// fixedView adds a plain TCP connection accepted on an MPTCP listener's
+// port, owned by a process, to fixedConns.
+func fixedView(conns []sockdiag.Connection) *connsView {
+	ap := netip.MustParseAddrPort
+	return &connsView{
+		conns: conns,
+		plain: []sockdiag.PlainConn{{
+			TCPSocket: sockdiag.TCPSocket{
+				Socket: sockdiag.Socket{Local: ap("10.0.1.2:8080"), Remote: ap("10.0.1.1:50000"), State: 1, Inode: 99, Cookie: 9},
+				TCP:    &mptcp.TCPInfo{State: 1, RTT: time.Millisecond, SndCwnd: 10, SndMSS: 1448, BytesSent: 5 << 20, DeliveryRate: 1_000_000},
+			},
+			ToMPTCPListener: true, Reason: sockdiag.ReasonPeerNoOffer,
+		}},
+		listeners: []sockdiag.Listener{
+			{Socket: sockdiag.Socket{Local: ap("0.0.0.0:8080"), State: 10, Inode: 5}, Protocol: sockdiag.MPTCP},
+			{Socket: sockdiag.Socket{Local: ap("[::]:8080"), State: 10, Inode: 6}, Protocol: sockdiag.TCP},
+			{Socket: sockdiag.Socket{Local: ap("0.0.0.0:22"), State: 10, Inode: 7}, Protocol: sockdiag.TCP},
+		},
+		owners:   map[uint32][]sockdiag.Process{99: {{PID: 42, Comm: "srv", FD: 7}}, 5: {{PID: 42, Comm: "srv", FD: 3}}},
+		counters: []sockdiag.Counter{{Name: "MPCapableFallbackSYNACK", Value: 1, What: "client side: the SYN-ACK had no MP_CAPABLE"}},
+	}
+}
+
 func TestConnsRenderGolden(t *testing.T) {
 	conns := fixedConns()
 	var b bytes.Buffer
-	if err := writeConns(&b, conns, nil); err != nil {
+	if err := writeConns(&b, fixedView(conns), nil); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "conns/text.golden", b.String())
 
 	// --watch: rates of the subflows since a snapshot 2 s earlier.
-	prev := sockdiag.NewSnapshot(conns, time.Unix(0, 0))
+	prev := sockdiag.NewSnapshot(fixedView(conns).snapConns(), time.Unix(0, 0))
 	later := fixedConns()
 	later[0].Subflows[0].TCP.BytesSent += 2_000_000
 	later[0].Subflows[1].TCP.BytesReceived += 500
-	rates := sockdiag.Rates(prev, sockdiag.NewSnapshot(later, time.Unix(2, 0)))
+	lv := fixedView(later)
+	lv.plain[0].TCP.BytesSent += 1 << 20
+	rates := sockdiag.Rates(prev, sockdiag.NewSnapshot(lv.snapConns(), time.Unix(2, 0)))
 	b.Reset()
-	if err := writeConns(&b, later, rates); err != nil {
+	if err := writeConns(&b, lv, rates); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "conns/watch.golden", b.String())
 
 	b.Reset()
-	if err := connsWriteJSON(&b, connsJSON(later, rates)); err != nil {
+	if err := connsWriteJSON(&b, lv.json(rates, true)); err != nil {
 		t.Fatal(err)
 	}
 	golden(t, "conns/json.golden", b.String())
 
 	b.Reset()
-	writeConns(&b, nil, nil)
+	writeConns(&b, &connsView{}, nil)
 	golden(t, "conns/empty.golden", b.String())
+
+	b.Reset()
+	if err := writeListeners(&b, fixedView(conns)); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "conns/listeners.golden", b.String())
+	b.Reset()
+	if err := connsWriteJSON(&b, fixedView(conns).listenersJSON()); err != nil {
+		t.Fatal(err)
+	}
+	golden(t, "conns/listeners_json.golden", b.String())
 }

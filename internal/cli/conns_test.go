@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
 	"net/netip"
 	"regexp"
 	"sort"
@@ -19,6 +20,7 @@ import (
 
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/mptcp"
+	"github.com/mptcpkit/mptcpkit/sockdiag"
 )
 
 // connsLab builds a client and a server namespace with two paths and one
@@ -241,7 +243,10 @@ func TestConnsUsage(t *testing.T) {
 		{"conns", "--port", "abc"},
 		{"conns", "--port", "70000"},
 		{"conns", "--addr", "10.0.0.300"},
-		{"conns", "--interval", "-1s"},
+		{"conns", "--interval", "-1s", "--watch"},
+		{"conns", "--interval", "2s"}, // accepted and ignored before: needs --watch
+		{"conns", "-l", "--watch"},
+		{"conns", "--pid", "-3"},
 		{"conns", "extra"},
 	} {
 		_, err := runConns(t, args...)
@@ -287,6 +292,7 @@ func TestConnsWatch(t *testing.T) {
 	if err := Run(ctx, []string{"-n", cli.Name, "-j", "conns", "--watch", "--interval", "300ms"}, &out, io.Discard); err != nil {
 		t.Fatalf("conns --watch: %v", err)
 	}
+	raw := append([]byte(nil), out.Bytes()...)
 	dec := json.NewDecoder(&out)
 	var docs []struct {
 		Time        time.Time  `json:"time"`
@@ -305,20 +311,26 @@ func TestConnsWatch(t *testing.T) {
 	if len(docs) < 3 {
 		t.Fatalf("%d refreshes in 1.2s at 300ms, want at least 3", len(docs))
 	}
+	// Every frame has the same keys: the first one too (rates 0).
+	frames := bytes.Split(bytes.TrimSpace(raw), []byte("\n"))
+	first, last := jsonKeys(t, frames[0]), jsonKeys(t, frames[len(frames)-1])
+	if !cmp.Equal(first, last) {
+		t.Errorf("first --watch frame keys differ from the last one:\n%s", cmp.Diff(first, last))
+	}
 	for _, sf := range docs[0].Connections[0].Subflows {
-		if sf.SendRate != nil {
-			t.Errorf("first refresh has a rate (nothing to compare with)")
+		if sf.SendBPS == nil || *sf.SendBPS != 0 {
+			t.Errorf("first refresh: send_bps %v, want present and 0 (nothing to compare with)", sf.SendBPS)
 		}
 	}
 	var total float64
 	for _, sf := range docs[len(docs)-1].Connections[0].Subflows {
-		if sf.SendRate == nil {
-			t.Fatalf("last refresh: subflow %v has no send_rate", sf.Local)
+		if sf.SendBPS == nil {
+			t.Fatalf("last refresh: subflow %v has no send_bps", sf.Local)
 		}
-		total += *sf.SendRate
+		total += *sf.SendBPS
 	}
-	if total < 1e6 {
-		t.Errorf("last refresh: %.0f bytes/s over all subflows, want > 1 MB/s with a sender looping", total)
+	if total < 8e6 {
+		t.Errorf("last refresh: %.0f bit/s over all subflows, want > 8 Mbit/s with a sender looping", total)
 	}
 	// Text mode redraws the screen.
 	ctx2, cancel2 := context.WithTimeout(context.Background(), 500*time.Millisecond)
@@ -327,7 +339,171 @@ func TestConnsWatch(t *testing.T) {
 	if err := Run(ctx2, []string{"-n", cli.Name, "conns", "--watch", "--interval", "200ms"}, &out, io.Discard); err != nil {
 		t.Fatalf("conns --watch: %v", err)
 	}
-	if n := strings.Count(out.String(), "\x1b[H\x1b[2J"); n < 2 || !strings.Contains(out.String(), "tx/s") {
-		t.Errorf("text watch: %d screen clears, want >= 2, with a tx/s column:\n%s", n, out.String())
+	if n := strings.Count(out.String(), "\x1b[H\x1b[2J"); n < 2 || !strings.Contains(out.String(), "Mbits/sec") {
+		t.Errorf("text watch: %d screen clears, want >= 2, with rates in Mbits/sec:\n%s", n, out.String())
+	}
+}
+
+// jsonKeys returns the set of key paths of a JSON document (array indexes
+// collapsed to []), to compare the shape of two documents.
+func jsonKeys(t *testing.T, doc []byte) []string {
+	t.Helper()
+	var v any
+	if err := json.Unmarshal(doc, &v); err != nil {
+		t.Fatalf("not JSON: %v\n%s", err, doc)
+	}
+	set := map[string]bool{}
+	var walk func(prefix string, v any)
+	walk = func(prefix string, v any) {
+		switch x := v.(type) {
+		case map[string]any:
+			for k, e := range x {
+				set[prefix+"."+k] = true
+				walk(prefix+"."+k, e)
+			}
+		case []any:
+			for _, e := range x {
+				walk(prefix+"[]", e)
+			}
+		}
+	}
+	walk("", v)
+	var out []string
+	for k := range set {
+		out = append(out, k)
+	}
+	sort.Strings(out)
+	return out
+}
+
+// TestConnsCurlToMPTCPServer is the newcomer's case: curl (plain TCP)
+// downloads from an MPTCP server. Both sides' conns must show the
+// connection as TCP instead of MPTCP with the reason, -l must show the
+// server's listener as one MPTCP listener, and -p/--comm must name curl.
+// Then with net.mptcp.enabled=0 on the server the listener is TCP and the
+// reason says so.
+func TestConnsCurlToMPTCPServer(t *testing.T) {
+	cli, srv := nstest.New(t, "ccli"), nstest.New(t, "csrv")
+	nstest.Link(t, cli, "cc1", "10.0.1.1/24", srv, "cs1", "10.0.1.2/24")
+	serve := func(addr string, listen func() (net.Listener, error)) {
+		var ln net.Listener
+		srv.Do(t, func() (err error) { ln, err = listen(); return err })
+		t.Cleanup(func() { ln.Close() })
+		go http.Serve(ln, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			buf := make([]byte, 1024)
+			for r.Context().Err() == nil {
+				if _, err := w.Write(buf); err != nil {
+					return
+				}
+				time.Sleep(10 * time.Millisecond)
+			}
+		}))
+	}
+	serve("8080", func() (net.Listener, error) { return mptcp.Listen("tcp", "10.0.1.2:8080") })
+	curl := func(port string) {
+		cmd := cli.Command("curl", "-s", "-o", "/dev/null", "--max-time", "20", "http://10.0.1.2:"+port+"/")
+		if err := cmd.Start(); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
+	}
+	curl("8080")
+	waitFor := func(ns *nstest.NS, want string, args ...string) string {
+		t.Helper()
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			out, err := runConns(t, append([]string{"-n", ns.Name, "conns"}, args...)...)
+			if err == nil && strings.Contains(out, want) {
+				return out
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("conns %v in %s: no %q after 5s: %v\n%s", args, ns.Name, want, err, out)
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
+	out := waitFor(srv, "10.0.1.2:8080 -> 10.0.1.1:")
+	for _, want := range []string{"TCP, not MPTCP  should be MPTCP", string(sockdiag.ReasonPeerNoOffer)} {
+		if !strings.Contains(out, want) {
+			t.Errorf("server conns lacks %q:\n%s", want, out)
+		}
+	}
+	out = waitFor(cli, "-> 10.0.1.2:8080", "-p", "--comm", "curl")
+	for _, want := range []string{"TCP, not MPTCP", string(sockdiag.ReasonPlainSocket), `users:(("curl",pid=`} {
+		if !strings.Contains(out, want) {
+			t.Errorf("client conns -p --comm curl lacks %q:\n%s", want, out)
+		}
+	}
+	if out, _ := runConns(t, "-n", cli.Name, "conns", "--comm", "nosuchprog"); strings.Contains(out, "10.0.1.2:8080") {
+		t.Errorf("--comm nosuchprog still shows curl's connection:\n%s", out)
+	}
+	if out, _ := runConns(t, "-n", cli.Name, "conns", "--pid", "1"); strings.Contains(out, "10.0.1.2:8080") {
+		t.Errorf("--pid 1 shows curl's connection:\n%s", out)
+	}
+	// JSON: one entry, protocol tcp, the reason, curl as the owner.
+	js, err := runConns(t, "-n", cli.Name, "-j", "conns", "--comm", "curl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var conns []connJSON
+	if err := json.Unmarshal([]byte(js), &conns); err != nil || len(conns) != 1 {
+		t.Fatalf("conns -j --comm curl: %v, %d entries\n%s", err, len(conns), js)
+	}
+	if c := conns[0]; c.Protocol != "tcp" || c.Reason != string(sockdiag.ReasonPlainSocket) || len(c.Processes) == 0 || c.Processes[0].Comm != "curl" {
+		t.Errorf("conns -j --comm curl = %+v", c)
+	}
+
+	// -l: one MPTCP listener on 8080 (its TCP subflow listener folded
+	// in), and a plain TCP listener next to it on 8081.
+	serve("8081", func() (net.Listener, error) {
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(false) // Go 1.24+ listens MPTCP by default
+		return lc.Listen(context.Background(), "tcp", "10.0.1.2:8081")
+	})
+	js, err = runConns(t, "-n", srv.Name, "-j", "conns", "-l", "-p")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var ls []listenerJSON
+	if err := json.Unmarshal([]byte(js), &ls); err != nil {
+		t.Fatal(err)
+	}
+	got := map[string]string{}
+	for _, l := range ls {
+		if _, dup := got[l.Local.String()]; dup {
+			t.Errorf("listener %v listed twice: %s", l.Local, js)
+		}
+		got[l.Local.String()] = l.Protocol
+		if len(l.Processes) == 0 {
+			t.Errorf("listener %v: no owning process with -p", l.Local)
+		}
+	}
+	if want := map[string]string{"10.0.1.2:8080": "mptcp", "10.0.1.2:8081": "tcp"}; !cmp.Equal(got, want) {
+		t.Errorf("conns -l = %v, want %v", got, want)
+	}
+
+	// An MPTCP client against the plain TCP listener on 8081: the client
+	// keeps an MPTCP socket that fell back, and says why.
+	var fc net.Conn
+	cli.Do(t, func() (err error) { fc, err = mptcp.Dial("tcp", "10.0.1.2:8081"); return err })
+	t.Cleanup(func() { fc.Close() })
+	fmt.Fprintf(fc, "GET / HTTP/1.0\r\n\r\n")
+	out = waitFor(cli, "-> 10.0.1.2:8081", "--port", "8081")
+	for _, want := range []string{"FALLBACK to TCP", string(sockdiag.ReasonNoAnswer), "MPCapableFallbackSYNACK 1"} {
+		if !strings.Contains(out, want) {
+			t.Errorf("MPTCP client of a TCP server: conns lacks %q:\n%s", want, out)
+		}
+	}
+
+	// net.mptcp.enabled=0 on the server: a new listener (Go asks for
+	// MPTCP and silently gets TCP) is TCP, and the reason names the sysctl.
+	srv.Sysctl(t, "net.mptcp.enabled", "0")
+	serve("8082", func() (net.Listener, error) {
+		return (&net.ListenConfig{}).Listen(context.Background(), "tcp", "10.0.1.2:8082")
+	})
+	curl("8082")
+	out = waitFor(srv, "10.0.1.2:8082 -> 10.0.1.1:")
+	if !strings.Contains(out, "net.mptcp.enabled=0") || !strings.Contains(out, "(ip netns exec "+srv.Name+" sysctl -w net.mptcp.enabled=1)") {
+		t.Errorf("server with net.mptcp.enabled=0: reason does not name the sysctl and the fix for that namespace:\n%s", out)
 	}
 }

@@ -19,7 +19,7 @@ func TestForceUsage(t *testing.T) {
 		{[]string{"force"}, "force needs --comm"},
 		{[]string{"force", "--comm", "a", "--cgroup", "/x"}, "not both"},
 		{[]string{"force", "--comm", "a", "extra"}, "unexpected argument"},
-		{[]string{"force", "--bogus"}, "flag provided but not defined"},
+		{[]string{"force", "--bogus"}, `force: unknown option "--bogus"`},
 	} {
 		var out, errb bytes.Buffer
 		err := Run(context.Background(), tc.args, &out, &errb)

@@ -12,6 +12,7 @@ import (
 	"text/tabwriter"
 	"time"
 
+	"github.com/mptcpkit/mptcpkit/internal/units"
 	"github.com/mptcpkit/mptcpkit/lab"
 )
 
@@ -494,17 +495,7 @@ func printLabShow(e *env, v labShow) error {
 	return tw.Flush()
 }
 
-func labBytes(b uint64) string {
-	switch {
-	case b >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(b)/(1<<30))
-	case b >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(b)/(1<<20))
-	case b >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(b)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", b)
-}
+func labBytes(b uint64) string { return units.Bytes(float64(b)) }
 
 const labExecHelp = `Usage: mptcpkit lab exec client|server|dest [--name NAME] -- CMD [ARGS...]
 

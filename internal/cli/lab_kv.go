@@ -92,7 +92,7 @@ func cmdLabKV(e *env, args []string) error {
 
 func writeKV(e *env, rows []kvbench.Row) {
 	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "loss\ttest\tvalue\tP\tmode\trps\tavg ms\tp50 ms\tp99 ms\tpath1 MB\tpath2 MB\tMP_CAPABLE\t")
+	fmt.Fprintln(tw, "loss\ttest\tvalue\tP\tmode\trps\tavg ms\tp50 ms\tp99 ms\tpath1 MiB\tpath2 MiB\tMP_CAPABLE\t")
 	type key struct {
 		loss       float64
 		test       string
@@ -102,7 +102,7 @@ func writeKV(e *env, rows []kvbench.Row) {
 	for _, r := range rows {
 		var mb []string
 		for _, b := range r.PathBytes {
-			mb = append(mb, fmt.Sprintf("%.1f", float64(b)/1e6))
+			mb = append(mb, fmt.Sprintf("%.1f", float64(b)/(1<<20)))
 		}
 		for len(mb) < 2 {
 			mb = append(mb, "-")

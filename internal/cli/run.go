@@ -95,7 +95,7 @@ func cmdRun(e *env, args []string) error {
 	}
 	var log *slog.Logger
 	if e.verbose {
-		log = slog.New(slog.NewTextHandler(e.stderr, &slog.HandlerOptions{Level: slog.LevelDebug}))
+		log = e.log // debug level with -v; JSON with -j
 	}
 	sigs := make(chan os.Signal, 8)
 	// In a terminal's foreground the terminal sends SIGINT/SIGQUIT to CMD

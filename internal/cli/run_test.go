@@ -16,7 +16,7 @@ func TestRunUsage(t *testing.T) {
 		{[]string{"run"}, "run needs a command"},
 		{[]string{"run", "--"}, "run needs a command"},
 		{[]string{"run", "--method", "ebpf", "--", "true"}, `unknown method "ebpf"`},
-		{[]string{"run", "--bogus", "true"}, "flag provided but not defined"},
+		{[]string{"run", "--bogus", "true"}, `run: unknown option "--bogus"`},
 	} {
 		var out bytes.Buffer
 		err := Run(context.Background(), tc.args, &out, &out)
