@@ -78,6 +78,29 @@ func decodeRaw(name string, doc map[string]any, lines lineIndex, errs *[]error) 
 				}
 				*dst = d.boolean(key, key, t[ak])
 			}
+		case "damping":
+			t, ok := v.(map[string]any)
+			if !ok {
+				d.typeErr(k, k, "a table ([damping])", v, "write the damping settings under a [damping] header")
+				continue
+			}
+			r := &rawDamping{}
+			raw.Damping = r
+			d.strings("damping", t, map[string]**string{
+				"hold_down": &r.HoldDown, "max_hold_down": &r.MaxHoldDown, "decay": &r.Decay,
+			})
+		case "quality":
+			t, ok := v.(map[string]any)
+			if !ok {
+				d.typeErr(k, k, "a table ([quality])", v, "write path selection under a [quality] header")
+				continue
+			}
+			r := &rawQuality{}
+			raw.Quality = r
+			d.strings("quality", t, map[string]**string{
+				"backup_when": &r.BackupWhen, "restore_after": &r.RestoreAfter,
+				"max_restore_after": &r.MaxRestoreAfter, "prefer": &r.Prefer, "interval": &r.Interval,
+			})
 		case "rule":
 			list, ok := v.([]any)
 			if !ok {
@@ -226,4 +249,24 @@ func sortedKeys(m map[string]any) []string {
 	}
 	sort.Strings(keys)
 	return keys
+}
+
+// strings decodes a table whose keys all take string values: each known
+// key's value goes to its destination, unknown keys and values of another
+// type are reported.
+func (d *decoder) strings(table string, t map[string]any, dst map[string]**string) {
+	for _, k := range sortedKeys(t) {
+		key := table + "." + k
+		p, ok := dst[k]
+		if !ok {
+			d.unknown(table, key, key)
+			continue
+		}
+		s, ok := t[k].(string)
+		if !ok {
+			d.typeErr(key, key, "a string", t[k], "put the value in double quotes")
+			continue
+		}
+		*p = &s
+	}
 }
