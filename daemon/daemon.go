@@ -25,7 +25,10 @@ type PathManager interface {
 	Endpoints() ([]pm.Endpoint, error)
 	AddEndpoint(e pm.Endpoint) error
 	DeleteEndpoint(id uint8, addr netip.Addr) error
-	SetEndpointFlags(id uint8, addr netip.Addr, flags pm.Flags) error
+	// ChangeEndpoint selects by address and port (or by id), as
+	// pm.Client.ChangeEndpoint: an endpoint that has a port is found by
+	// address only together with it.
+	ChangeEndpoint(sel pm.Endpoint, flags pm.Flags) error
 	Limits() (pm.Limits, error)
 	SetLimits(u pm.LimitsUpdate) error
 }

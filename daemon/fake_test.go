@@ -63,7 +63,7 @@ func (f *fakePM) DeleteEndpoint(id uint8, addr netip.Addr) error {
 	return syscall.EINVAL
 }
 
-func (f *fakePM) SetEndpointFlags(id uint8, addr netip.Addr, flags pm.Flags) error {
+func (f *fakePM) ChangeEndpoint(sel pm.Endpoint, flags pm.Flags) error {
 	return errors.New("not used")
 }
 func (f *fakePM) Limits() (pm.Limits, error) {

@@ -215,7 +215,10 @@ func (d *daemon) apply(ds []Decision) error {
 		}
 		if o, mine := d.owned[w.Addr]; mine {
 			if o.flags != w.flags {
-				if err := d.pm.SetEndpointFlags(o.ID, o.Addr, w.flags&changeable); err != nil {
+				// The kernel's entry may carry a port (an adopted endpoint):
+				// it is found by address only together with it.
+				sel := pm.Endpoint{ID: o.ID, Addr: o.Addr, Port: byAddr[o.Addr].Port}
+				if err := d.pm.ChangeEndpoint(sel, w.flags&changeable); err != nil {
 					errs = append(errs, fmt.Errorf("change flags of %s to %s: %w", o.Addr, w.flags, err))
 					continue
 				}

@@ -63,11 +63,23 @@ type Config struct {
 	Logger *slog.Logger
 }
 
-var nameRE = regexp.MustCompile(`^[a-z0-9]{1,8}$`)
+// validName is `^[a-z0-9]{1,8}$` without a package-level regexp: compiling
+// one at start-up cost every mptcpkit command ~0.4 ms of CPU (issue 12).
+func validName(name string) bool {
+	if len(name) < 1 || len(name) > MaxNameLen {
+		return false
+	}
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; (c < 'a' || c > 'z') && (c < '0' || c > '9') {
+			return false
+		}
+	}
+	return true
+}
 
 // CheckName reports whether name is a valid lab name.
 func CheckName(name string) error {
-	if !nameRE.MatchString(name) {
+	if !validName(name) {
 		return fmt.Errorf("lab name %q is not valid: use 1 to %d lowercase letters or digits (it becomes part of interface names, which hold 15 bytes)", name, MaxNameLen)
 	}
 	return nil

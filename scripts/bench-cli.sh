@@ -4,7 +4,8 @@
 #
 #   scripts/bench-cli.sh [BINARY] [RUNS]
 #
-# BINARY defaults to a fresh `go build` of ./cmd/mptcpkit. Each command runs
+# BINARY defaults to a fresh build of ./cmd/mptcpkit as the README installs it
+# (CGO_ENABLED=0, static). Each command runs
 # RUNS times (default 100) in a throw-away namespace under `perf stat`, which
 # gives the mean wall time and the CPU time (task-clock) per call; CPU time
 # is the steadier figure on a shared machine. The 246-round add/delete loop
@@ -16,7 +17,7 @@ bin=${1:-}
 runs=${2:-100}
 if [ -z "$bin" ]; then
 	bin=$(mktemp -d)/mptcpkit
-	go build -o "$bin" ./cmd/mptcpkit
+	CGO_ENABLED=0 go build -o "$bin" ./cmd/mptcpkit
 fi
 ns=mkbench-cli-$$
 ip netns add "$ns"
