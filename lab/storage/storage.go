@@ -98,8 +98,9 @@ type Row struct {
 	Seconds  float64  `json:"seconds"` // wall time of the fio run
 	// Stalled is set when fio needed much longer than its runtime to
 	// finish (more than StallGrace(runtime) beyond it): its in-flight I/O
-	// crawled. Seen on MPTCP only, in about 1 of 4 to 1 of 6 4k runs
-	// on Linux 6.18 and 6.12: see docs/BENCHMARKS.md.
+	// crawled. Seen on MPTCP only, with the kernel's 128 KiB initial
+	// receive buffer (RcvBuf -1), on Linux 6.18 and 6.12: see
+	// docs/BENCHMARKS.md.
 	// Also set when the client's MPTCP sockets dropped acknowledged data
 	// beyond their receive window (WindowDrops > 0) and the clat p99 is
 	// over StallP99(runtime): the milder form, where the in-flight reads
