@@ -42,7 +42,7 @@ Options:
   --out DIR      where the report and chart go (default .; - for none)
   --rcvbuf B     initial TCP receive buffer (net.ipv4.tcp_rmem's middle
                  value) in both namespaces during the run, TCP and MPTCP
-                 alike, in bytes (default 4194304); "kernel" keeps the
+                 alike, in bytes (default 16777216); "kernel" keeps the
                  kernel's 131072, with which MPTCP rows now and then stall
                  (docs/BENCHMARKS.md)
   -j, --json     print the report as JSON (progress goes to stderr)

@@ -15,9 +15,11 @@ import (
 // net.ipv4.tcp_rmem) Run sets in both lab namespaces, for the TCP and the
 // MPTCP rows alike. With the kernel's 128 KiB the MPTCP client sockets
 // drop data their subflows have already acknowledged (the receive stall
-// of docs/BENCHMARKS.md); 4 MiB holds the 1 MiB of replies a job's 256
-// outstanding 4 KiB reads can have in flight, several times over.
-const DefaultRcvBuf = 4 << 20
+// of docs/BENCHMARKS.md). A job's connection has up to 1 MiB (4k row:
+// 256 x 4 KiB) or 4 MiB (128k row: 32 x 128 KiB) of replies in flight,
+// and the window a buffer allows is only part of it (skb overhead): 4 MiB
+// cured the 4k row but once let a 128k row stall; 16 MiB covers both.
+const DefaultRcvBuf = 16 << 20
 
 // rmemKey is the sysctl Run tunes.
 const rmemKey = "net.ipv4.tcp_rmem"
