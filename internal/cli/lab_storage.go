@@ -3,6 +3,7 @@ package cli
 import (
 	"errors"
 	"fmt"
+	"strconv"
 	"text/tabwriter"
 	"time"
 
@@ -39,6 +40,11 @@ Options:
   --lab NAME     use this existing lab (left up) instead of building one
   --name NAME    name of the lab to build (default storage)
   --out DIR      where the report and chart go (default .; - for none)
+  --rcvbuf B     initial TCP receive buffer (net.ipv4.tcp_rmem's middle
+                 value) in both namespaces during the run, TCP and MPTCP
+                 alike, in bytes (default 16777216); "kernel" keeps the
+                 kernel's 131072, with which MPTCP rows now and then stall
+                 (docs/BENCHMARKS.md)
   -j, --json     print the report as JSON (progress goes to stderr)
 
 Examples:
@@ -58,6 +64,7 @@ func cmdLabStorage(e *env, args []string) error {
 	useLab := fs.String("lab", "", "existing lab")
 	name := fs.String("name", "storage", "lab name")
 	out := fs.String("out", ".", "output directory")
+	rcvbuf := fs.String("rcvbuf", strconv.Itoa(storage.DefaultRcvBuf), "initial TCP receive buffer, bytes, or kernel")
 	if err := parseFlags(fs, "lab storage", args); err != nil {
 		return err
 	}
@@ -78,6 +85,12 @@ func cmdLabStorage(e *env, args []string) error {
 	if *secs < 1 || *secs > 3600 {
 		return usagef("lab storage", "-t %g: want 1 to 3600 seconds", *secs)
 	}
+	rb := -1
+	if *rcvbuf != "kernel" {
+		if rb, err = strconv.Atoi(*rcvbuf); err != nil || rb < 4096 {
+			return usagef("lab storage", "--rcvbuf %q: want a byte count of at least 4096, or kernel", *rcvbuf)
+		}
+	}
 	c := storage.Client(*client)
 	if c != storage.ClientLibNBD && c != storage.ClientKernel {
 		return usagef("lab storage", "--client %q: want libnbd or kernel", *client)
@@ -97,7 +110,7 @@ func cmdLabStorage(e *env, args []string) error {
 	t0 := time.Now()
 	rep, err := storage.Run(e.ctx, storage.Config{
 		Lab: *useLab, Name: *name, Paths: *paths, Rate: r, Loss: l,
-		Duration: time.Duration(*secs * float64(time.Second)), Client: c, OutDir: *out, Log: labLogger(e),
+		Duration: time.Duration(*secs * float64(time.Second)), Client: c, RcvBuf: rb, OutDir: *out, Log: labLogger(e),
 		Progress: func(s string) { fmt.Fprintf(progress, "[%5.1fs] %s\n", time.Since(t0).Seconds(), s) },
 	})
 	if err != nil {
@@ -138,10 +151,11 @@ func printStorage(e *env, rep *storage.Report) error {
 		fmt.Fprintf(tw, "fell back to TCP\t\t%s\t\n", fb)
 		st := func(r *storage.Row) string {
 			if r.Stalled {
-				return fmt.Sprintf("YES (%.0f s)", r.Seconds)
+				return fmt.Sprintf("YES (%.0f s, p99 %.1f s)", r.Seconds, r.ClatP99Ms/1000)
 			}
 			return "no"
 		}
+		fmt.Fprintf(tw, "MPTCP window drops\t%d\t%d\t\n", c.TCP.WindowDrops, c.MPTCP.WindowDrops)
 		fmt.Fprintf(tw, "stalled\t%s\t%s\t\n", st(c.TCP), st(c.MPTCP))
 		ref := ""
 		if c.Workload == storage.RandRead4K {
@@ -154,7 +168,7 @@ func printStorage(e *env, rep *storage.Report) error {
 	}
 	for _, r := range rep.Rows {
 		if r.Stalled {
-			fmt.Fprintf(e.stdout, "\n%s %s stalled: fio needed %.1f s for a %.0f s run, its in-flight I/O crawled\n(on MPTCP: the receive stall in docs/BENCHMARKS.md; on a loaded or emulated machine: the CPU); run again\n", r.Mode, r.Workload.Name, r.Seconds, rep.Seconds)
+			fmt.Fprintf(e.stdout, "\n%s %s stalled: fio needed %.1f s for a %.0f s run (clat p99 %.1f s, %d MPTCP receive-window drops), its in-flight I/O crawled\n(on MPTCP: the receive stall in docs/BENCHMARKS.md; on a loaded or emulated machine: the CPU); run again\n", r.Mode, r.Workload.Name, r.Seconds, rep.Seconds, r.ClatP99Ms/1000, r.WindowDrops)
 		}
 	}
 	fmt.Fprintf(e.stdout, "\nreference: %s: TCP %.1fk, MPTCP %.1fk IOPS\n", rep.Reference.What, rep.Reference.TCPIOPS/1000, rep.Reference.MPTCPIOPS/1000)

@@ -28,6 +28,15 @@
 // whether they were MPTCP, their subflows, whether they fell back to TCP,
 // and the payload each subflow carried, by path.
 //
+// For the run Run sets the initial TCP receive buffer (net.ipv4.tcp_rmem)
+// to DefaultRcvBuf in both namespaces, for TCP and MPTCP alike: with the
+// kernel's 128 KiB the client's MPTCP sockets drop data beyond their
+// MPTCP-level window that their subflows have already acknowledged
+// (MPTcpExtNoDSSInWindow), and reads then wait for MPTCP-level
+// retransmissions. Each row counts those drops (Row.WindowDrops) and is
+// marked stalled when fio overran its runtime or when such drops came
+// with a clat p99 over StallP99.
+//
 // Verify runs a write-then-verify fio job while a path goes down and comes
 // back: the I/O must complete with no error and no verify failure.
 package storage

@@ -69,6 +69,12 @@ type Config struct {
 	Duration  time.Duration
 	Workloads []Workload // default DefaultWorkloads()
 	Client    Client     // default ClientLibNBD
+	// RcvBuf is the initial TCP receive buffer (net.ipv4.tcp_rmem's
+	// middle value) set in both lab namespaces for the run, TCP and MPTCP
+	// rows alike, and put back afterwards: 0 = DefaultRcvBuf, -1 = leave
+	// the namespaces' own (the kernel's 128 KiB: MPTCP rows then stall
+	// now and then, see docs/BENCHMARKS.md).
+	RcvBuf int
 	// Size is the exported disk's size (default 1 GiB; the memory plugin
 	// allocates only what is written).
 	Size int64
@@ -92,9 +98,18 @@ type Row struct {
 	Seconds  float64  `json:"seconds"` // wall time of the fio run
 	// Stalled is set when fio needed much longer than its runtime to
 	// finish (more than StallGrace(runtime) beyond it): its in-flight I/O
-	// crawled. Seen on MPTCP only, in about 1 of 4 to 1 of 6 4k runs
-	// on Linux 6.18 and 6.12: see docs/BENCHMARKS.md.
+	// crawled. Seen on MPTCP only, with the kernel's 128 KiB initial
+	// receive buffer (RcvBuf -1), on Linux 6.18 and 6.12: see
+	// docs/BENCHMARKS.md.
+	// Also set when the client's MPTCP sockets dropped acknowledged data
+	// beyond their receive window (WindowDrops > 0) and the clat p99 is
+	// over StallP99(runtime): the milder form, where the in-flight reads
+	// wait for MPTCP-level retransmissions but fio still ends in time.
 	Stalled bool `json:"stalled,omitempty"`
+	// WindowDrops is how much MPTcpExtNoDSSInWindow grew in the client
+	// namespace during the run: segments that subflows acknowledged but
+	// the MPTCP socket dropped as beyond its receive window.
+	WindowDrops uint64 `json:"mptcp_window_drops"`
 	// What fio measured (the workload's direction).
 	IOs         uint64  `json:"ios"`
 	IOPS        float64 `json:"iops"`
@@ -140,6 +155,7 @@ type Report struct {
 	Client      Client       `json:"client"`
 	ExportBytes int64        `json:"export_bytes"`
 	Seconds     float64      `json:"seconds_per_run"` // fio's runtime
+	RcvBuf      int          `json:"tcp_rmem_default,omitempty"`
 	Rows        []Row        `json:"rows"`
 	Comparisons []Comparison `json:"comparisons"`
 	Reference   Reference    `json:"reference"`
@@ -176,6 +192,12 @@ func (cfg *Config) defaults() error {
 	}
 	if cfg.Client != ClientLibNBD && cfg.Client != ClientKernel {
 		return fmt.Errorf("storage: client %q: want %q or %q", cfg.Client, ClientLibNBD, ClientKernel)
+	}
+	if cfg.RcvBuf == 0 {
+		cfg.RcvBuf = DefaultRcvBuf
+	}
+	if cfg.RcvBuf < -1 || (cfg.RcvBuf > 0 && cfg.RcvBuf < 4096) {
+		return fmt.Errorf("storage: receive buffer %d: want at least 4096 bytes, 0 for the default (%d) or -1 to leave the kernel's", cfg.RcvBuf, DefaultRcvBuf)
 	}
 	if cfg.Size == 0 {
 		cfg.Size = 1 << 30
@@ -246,6 +268,18 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		}()
 	}
 	rep = &Report{Started: time.Now().UTC().Truncate(time.Second), Host: lab.ThisHost(), Lab: st, Client: cfg.Client, ExportBytes: cfg.Size, Seconds: math.Ceil(cfg.Duration.Seconds()), Reference: TheReference}
+	if cfg.RcvBuf > 0 {
+		restore, err := setRcvBuf(labNamespaces(st), cfg.RcvBuf)
+		defer func() {
+			if rerr := restore(); rerr != nil {
+				err = errors.Join(err, rerr)
+			}
+		}()
+		if err != nil {
+			return rep, err
+		}
+		rep.RcvBuf = cfg.RcvBuf
+	}
 	for _, mode := range []string{"tcp", "mptcp"} {
 		rows, err := runMode(ctx, &cfg, st, mode)
 		rep.Rows = append(rep.Rows, rows...)
@@ -343,7 +377,7 @@ func runMode(ctx context.Context, cfg *Config, st *lab.State, mode string) (rows
 		}
 		stalled := ""
 		if row.Stalled {
-			stalled = fmt.Sprintf(" - STALLED: fio took %.1f s for a %v run", row.Seconds, cfg.Duration)
+			stalled = fmt.Sprintf(" - STALLED: fio took %.1f s for a %v run, clat p99 %.0f ms, %d MPTCP receive-window drops", row.Seconds, cfg.Duration, row.ClatP99Ms, row.WindowDrops)
 		}
 		cfg.Progress(fmt.Sprintf("  %.0f IOPS, %.1f MiB/s, clat p50 %.1f ms p99 %.1f ms, %d MPTCP connection(s) with %d subflows%s",
 			row.IOPS, row.BytesPerSec/(1<<20), row.ClatP50Ms, row.ClatP99Ms, row.Conns.MPTCP, row.Conns.Subflows, stalled))
@@ -358,6 +392,14 @@ func runMode(ctx context.Context, cfg *Config, st *lab.State, mode string) (rows
 // stalls seen took 9 s and more past a 3 s runtime.
 func StallGrace(runtime time.Duration) time.Duration {
 	return max(5*time.Second, runtime)
+}
+
+// StallP99 is the clat p99 over which a row whose MPTCP sockets dropped
+// acknowledged data (Row.WindowDrops) counts as stalled: half the runtime,
+// at least 1 s. Healthy 4k rows at 2 x 100 Mbit/s have p99 0.3-1.5 s;
+// the mild stalls 2.9-5.1 s in 3 s runs.
+func StallP99(runtime time.Duration) time.Duration {
+	return max(time.Second, runtime/2)
 }
 
 // fioArgs are the fio arguments of a time-based run of w.
@@ -387,6 +429,10 @@ func measure(ctx context.Context, cfg *Config, st *lab.State, mode string, w Wor
 	cmd := cfg.command(st.Client, fioMode, fioArgs(w, cfg.Duration, engine, out)...)
 	cmd.Dir = dir // fio writes its files (if any) where it runs
 	before, err := lab.Counters(st)
+	if err != nil {
+		return row, err
+	}
+	drops0, err := windowDrops(st.Client)
 	if err != nil {
 		return row, err
 	}
@@ -432,5 +478,13 @@ func measure(ctx context.Context, cfg *Config, st *lab.State, mode string, w Wor
 		return row, fmt.Errorf("fio completed no %s I/O in %v", w.RW, cfg.Duration)
 	}
 	row.IOs, row.IOPS, row.BytesPerSec, row.ClatP50Ms, row.ClatP99Ms = d.IOs, d.IOPS, d.BytesPerSec, d.ClatP50Ms, d.ClatP99Ms
+	drops1, err := windowDrops(st.Client)
+	if err != nil {
+		return row, err
+	}
+	row.WindowDrops = drops1 - drops0
+	if row.WindowDrops > 0 && row.ClatP99Ms > float64(StallP99(rt).Milliseconds()) {
+		row.Stalled = true
+	}
 	return row, nil
 }

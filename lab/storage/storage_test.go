@@ -63,19 +63,26 @@ func TestStorageAggregates(t *testing.T) {
 		stalled := ""
 		for _, r := range rep.Rows {
 			if r.Stalled {
-				stalled += fmt.Sprintf(" %s %s (%.1f s)", r.Mode, r.Workload.Name, r.Seconds)
+				stalled += fmt.Sprintf(" %s %s (%.1f s, clat p99 %.0f ms, %d MPTCP receive-window drops)", r.Mode, r.Workload.Name, r.Seconds, r.ClatP99Ms, r.WindowDrops)
 			}
+			if r.Mode == "tcp" && r.WindowDrops > 0 {
+				t.Errorf("TCP %s run: %d MPTCP receive-window drops counted, want 0", r.Workload.Name, r.WindowDrops)
+			}
+		}
+		if rep.RcvBuf != storage.DefaultRcvBuf {
+			t.Errorf("report's receive buffer %d, want %d", rep.RcvBuf, storage.DefaultRcvBuf)
 		}
 		if stalled == "" {
 			break
 		}
-		// The MPTCP receive stall of docs/BENCHMARKS.md (about one 4k
-		// MPTCP run in 4-6 here): once is reported and run again, twice
-		// fails.
-		if attempt == 2 {
-			t.Fatalf("stalled again:%s", stalled)
+		// The MPTCP receive stall of docs/BENCHMARKS.md: rare with the
+		// 16 MiB receive buffer (none in the runs measured; with the
+		// kernel's 128 KiB 3 4k rows in 38), so a stall is run again at
+		// most twice and a third one fails.
+		if attempt == 3 {
+			t.Fatalf("stalled in 3 attempts; last:%s", stalled)
 		}
-		t.Logf("attempt %d stalled:%s; running again once", attempt, stalled)
+		t.Logf("attempt %d stalled:%s; running again", attempt, stalled)
 	}
 	if lab.Exists(labName("st")) {
 		t.Errorf("lab %s left behind", labName("st"))
@@ -85,9 +92,9 @@ func TestStorageAggregates(t *testing.T) {
 	}
 	for _, c := range rep.Comparisons {
 		tcp, mp := c.TCP, c.MPTCP
-		t.Logf("%s: TCP %.0f IOPS (p50 %.1f p99 %.1f ms, paths %v, %+v); MPTCP %.0f IOPS (p50 %.1f p99 %.1f ms, paths %v, %+v): %.2fx",
+		t.Logf("%s: TCP %.0f IOPS (p50 %.1f p99 %.1f ms, paths %v, %+v); MPTCP %.0f IOPS (p50 %.1f p99 %.1f ms, paths %v, %+v, %d window drops): %.2fx",
 			c.Workload.Name, tcp.IOPS, tcp.ClatP50Ms, tcp.ClatP99Ms, tcp.PathWireBytes, tcp.Conns,
-			mp.IOPS, mp.ClatP50Ms, mp.ClatP99Ms, mp.PathWireBytes, mp.Conns, c.Ratio)
+			mp.IOPS, mp.ClatP50Ms, mp.ClatP99Ms, mp.PathWireBytes, mp.Conns, mp.WindowDrops, c.Ratio)
 		jobs := c.Workload.Jobs
 		if tcp.Conns.TCP != jobs || tcp.Conns.MPTCP != 0 {
 			t.Errorf("%s TCP run: %d TCP and %d MPTCP connections, want %d and 0", c.Workload.Name, tcp.Conns.TCP, tcp.Conns.MPTCP, jobs)
