@@ -123,9 +123,9 @@ func printStorage(e *env, rep *storage.Report) error {
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "\tTCP\tMPTCP\t")
 		fmt.Fprintf(tw, "IOPS\t%.0f\t%.0f\t\n", c.TCP.IOPS, c.MPTCP.IOPS)
-		fmt.Fprintf(tw, "bandwidth (MiB/s)\t%.1f\t%.1f\t\n", c.TCP.BytesPerSec/(1<<20), c.MPTCP.BytesPerSec/(1<<20))
-		fmt.Fprintf(tw, "clat p50 (ms)\t%.1f\t%.1f\t\n", c.TCP.ClatP50Ms, c.MPTCP.ClatP50Ms)
-		fmt.Fprintf(tw, "clat p99 (ms)\t%.1f\t%.1f\t\n", c.TCP.ClatP99Ms, c.MPTCP.ClatP99Ms)
+		fmt.Fprintf(tw, "bandwidth (MiB/s)\t%.1f\t%.1f\t\n", c.TCP.BitsPerSec/8/(1<<20), c.MPTCP.BitsPerSec/8/(1<<20))
+		fmt.Fprintf(tw, "clat p50 (ms)\t%.1f\t%.1f\t\n", c.TCP.ClatP50US/1000, c.MPTCP.ClatP50US/1000)
+		fmt.Fprintf(tw, "clat p99 (ms)\t%.1f\t%.1f\t\n", c.TCP.ClatP99US/1000, c.MPTCP.ClatP99US/1000)
 		for i := range st.Paths {
 			fmt.Fprintf(tw, "path %d bytes\t%s\t%s\t\n", i+1, bench.FormatBytes(int64(c.TCP.PathWireBytes[i])), bench.FormatBytes(int64(c.MPTCP.PathWireBytes[i])))
 		}

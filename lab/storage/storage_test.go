@@ -86,8 +86,8 @@ func TestStorageAggregates(t *testing.T) {
 	for _, c := range rep.Comparisons {
 		tcp, mp := c.TCP, c.MPTCP
 		t.Logf("%s: TCP %.0f IOPS (p50 %.1f p99 %.1f ms, paths %v, %+v); MPTCP %.0f IOPS (p50 %.1f p99 %.1f ms, paths %v, %+v): %.2fx",
-			c.Workload.Name, tcp.IOPS, tcp.ClatP50Ms, tcp.ClatP99Ms, tcp.PathWireBytes, tcp.Conns,
-			mp.IOPS, mp.ClatP50Ms, mp.ClatP99Ms, mp.PathWireBytes, mp.Conns, c.Ratio)
+			c.Workload.Name, tcp.IOPS, tcp.ClatP50US/1000, tcp.ClatP99US/1000, tcp.PathWireBytes, tcp.Conns,
+			mp.IOPS, mp.ClatP50US/1000, mp.ClatP99US/1000, mp.PathWireBytes, mp.Conns, c.Ratio)
 		jobs := c.Workload.Jobs
 		if tcp.Conns.TCP != jobs || tcp.Conns.MPTCP != 0 {
 			t.Errorf("%s TCP run: %d TCP and %d MPTCP connections, want %d and 0", c.Workload.Name, tcp.Conns.TCP, tcp.Conns.MPTCP, jobs)
