@@ -78,6 +78,38 @@ func decodeRaw(name string, doc map[string]any, lines lineIndex, errs *[]error) 
 				}
 				*dst = d.boolean(key, key, t[ak])
 			}
+		case "damping", "quality":
+			// The merge of the linear decoder (f2948fa) dropped these
+			// tables: every policy with them was refused.
+			t, ok := v.(map[string]any)
+			if !ok {
+				d.typeErr(k, k, "a table (["+k+"])", v, "write it under a ["+k+"] header")
+				continue
+			}
+			var fields map[string]**string
+			if k == "damping" {
+				rd := &rawDamping{}
+				raw.Damping = rd
+				fields = map[string]**string{"hold_down": &rd.HoldDown, "max_hold_down": &rd.MaxHoldDown, "decay": &rd.Decay}
+			} else {
+				rq := &rawQuality{}
+				raw.Quality = rq
+				fields = map[string]**string{"backup_when": &rq.BackupWhen, "restore_after": &rq.RestoreAfter,
+					"max_restore_after": &rq.MaxRestoreAfter, "prefer": &rq.Prefer, "interval": &rq.Interval}
+			}
+			for _, tk := range sortedKeys(t) {
+				key := k + "." + tk
+				dst, ok := fields[tk]
+				if !ok {
+					d.unknown(k, key, key)
+					continue
+				}
+				if str, ok := t[tk].(string); ok {
+					*dst = &str
+				} else {
+					d.str(key, key, t[tk]) // reports the type error
+				}
+			}
 		case "rule":
 			list, ok := v.([]any)
 			if !ok {
