@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -91,24 +90,6 @@ func TestDaemonTwoNamespaces(t *testing.T) {
 	}
 }
 
-// lockedBuffer is a bytes.Buffer safe for a writer goroutine and a reader.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
-
 // TestDaemonNetNSFix: `daemon -n NS` in a namespace with
 // net.mptcp.enabled=0 logs the fix for that namespace ("ip netns exec NS
 // sysctl -w net.mptcp.enabled=1"), not a host-wide sysctl, and with -j the
@@ -118,7 +99,7 @@ func TestDaemonNetNSFix(t *testing.T) {
 	ns.Sysctl(t, "net.mptcp.enabled", "0")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	var logs lockedBuffer
+	var logs lockedWriter
 	done := make(chan error, 1)
 	go func() {
 		done <- Run(ctx, []string{"-n", ns.Name, "-j", "daemon", "--metrics", "", "--state", t.TempDir() + "/d.json"}, io.Discard, &logs)
