@@ -68,7 +68,7 @@ type TransferReport struct {
 	SampleTimes []float64      `json:"sample_times_s,omitempty"`
 	Paths       []PathTransfer `json:"paths"`
 	// Subflows at the end, from the sender's socket (package mptcp).
-	Subflows []mptcp.Subflow `json:"subflows,omitempty"`
+	Subflows []mptcp.Subflow `json:"-"` // JSON: subflows, as subflowJSON
 }
 
 // PathTransfer is one path's share of a transfer.

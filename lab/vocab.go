@@ -3,7 +3,10 @@ package lab
 import (
 	"encoding/json"
 	"math"
+	"net/netip"
 	"time"
+
+	"github.com/mptcpkit/mptcpkit/mptcp"
 )
 
 // The JSON of lab's reports and state speaks mptcpkit's one vocabulary
@@ -80,14 +83,46 @@ func (e LinkEvent) MarshalJSON() ([]byte, error) {
 	}{plain(e), usec(e.At)})
 }
 
-// MarshalJSON writes goodput_bps and longest_stall_us.
+// subflowJSON is a subflow in a report: RTTs in µs, the delivery rate in
+// bits per second (mptcp.Subflow has Go durations and bytes/s).
+type subflowJSON struct {
+	ID              uint8          `json:"id"`
+	Local           netip.AddrPort `json:"local"`
+	Remote          netip.AddrPort `json:"remote"`
+	RTTUS           int64          `json:"rtt_us"`
+	RTTVarUS        int64          `json:"rttvar_us"`
+	Cwnd            uint32         `json:"cwnd"`
+	MSS             uint32         `json:"mss"`
+	BytesSent       uint64         `json:"bytes_sent"`
+	BytesAcked      uint64         `json:"bytes_acked"`
+	BytesReceived   uint64         `json:"bytes_received"`
+	BytesRetrans    uint64         `json:"bytes_retrans"`
+	Retransmits     uint32         `json:"retransmits"`
+	DeliveryRateBPS uint64         `json:"delivery_rate_bps"`
+	Backup          bool           `json:"backup"`
+	TCPState        uint8          `json:"tcp_state"`
+}
+
+func subflowsJSON(sfs []mptcp.Subflow) []subflowJSON {
+	var out []subflowJSON
+	for _, s := range sfs {
+		out = append(out, subflowJSON{ID: s.ID, Local: s.Local, Remote: s.Remote, RTTUS: usec(s.RTT), RTTVarUS: usec(s.RTTVar),
+			Cwnd: s.Cwnd, MSS: s.MSS, BytesSent: s.BytesSent, BytesAcked: s.BytesAcked, BytesReceived: s.BytesReceived,
+			BytesRetrans: s.BytesRetrans, Retransmits: s.TotalRetrans, DeliveryRateBPS: s.DeliveryRate * 8, Backup: s.Backup, TCPState: s.TCPState})
+	}
+	return out
+}
+
+// MarshalJSON writes goodput_bps, longest_stall_us and the subflows in
+// the vocabulary (subflowJSON).
 func (r TransferReport) MarshalJSON() ([]byte, error) {
 	type plain TransferReport
 	return json.Marshal(struct {
 		plain
-		GoodputBPS     uint64 `json:"goodput_bps"`
-		LongestStallUS int64  `json:"longest_stall_us"`
-	}{plain(r), bps(r.Mbps), usec(r.LongestStall)})
+		GoodputBPS     uint64        `json:"goodput_bps"`
+		LongestStallUS int64         `json:"longest_stall_us"`
+		Subflows       []subflowJSON `json:"subflows,omitempty"`
+	}{plain(r), bps(r.Mbps), usec(r.LongestStall), subflowsJSON(r.Subflows)})
 }
 
 // MarshalJSON writes returned_after_us (-1: never; left out when the path
@@ -189,14 +224,22 @@ func (r *TransferReport) UnmarshalJSON(b []byte) error {
 	type plain TransferReport
 	aux := struct {
 		*plain
-		GoodputBPS     float64 `json:"goodput_bps"`
-		LongestStallUS int64   `json:"longest_stall_us"`
+		GoodputBPS     float64       `json:"goodput_bps"`
+		LongestStallUS int64         `json:"longest_stall_us"`
+		Subflows       []subflowJSON `json:"subflows"`
 	}{plain: (*plain)(r)}
 	if err := json.Unmarshal(b, &aux); err != nil {
 		return err
 	}
 	r.Mbps = aux.GoodputBPS / 1e6
 	r.LongestStall = time.Duration(aux.LongestStallUS) * time.Microsecond
+	r.Subflows = nil
+	for _, s := range aux.Subflows {
+		r.Subflows = append(r.Subflows, mptcp.Subflow{ID: s.ID, Local: s.Local, Remote: s.Remote,
+			RTT: time.Duration(s.RTTUS) * time.Microsecond, RTTVar: time.Duration(s.RTTVarUS) * time.Microsecond,
+			Cwnd: s.Cwnd, MSS: s.MSS, BytesSent: s.BytesSent, BytesAcked: s.BytesAcked, BytesReceived: s.BytesReceived,
+			BytesRetrans: s.BytesRetrans, TotalRetrans: s.Retransmits, DeliveryRate: s.DeliveryRateBPS / 8, Backup: s.Backup, TCPState: s.TCPState})
+	}
 	return nil
 }
 

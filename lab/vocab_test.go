@@ -2,11 +2,14 @@ package lab
 
 import (
 	"encoding/json"
+	"net/netip"
 	"reflect"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mptcpkit/mptcpkit/mptcp"
 )
 
 // oldUnit finds keys in another unit than the one vocabulary: ns, ms, Mbit/s.
@@ -24,8 +27,10 @@ func TestReportJSONVocabulary(t *testing.T) {
 		{path, []string{`"delay_us":20000`, `"rate_bps":100000000`}},
 		{Aggregation{Paths: 2, Delay: []time.Duration{time.Millisecond, 30 * time.Millisecond}, TCP: m, MPTCP: m}, []string{`"delay_us":[1000,30000]`, `"goodput_bps":187500000`}},
 		{TransferReport{Mbps: 42.25, LongestStall: 1500 * time.Millisecond, Events: []LinkEvent{{At: 2 * time.Second, Path: 1}},
+			Subflows: []mptcp.Subflow{{ID: 1, Local: netip.MustParseAddrPort("10.1.1.1:40000"), Remote: netip.MustParseAddrPort("10.1.1.2:5399"),
+				RTT: 21 * time.Millisecond, RTTVar: 2 * time.Millisecond, DeliveryRate: 1e6, Cwnd: 10, MSS: 1448, BytesAcked: 5}},
 			Paths: []PathTransfer{{Path: 1, ReturnedAfter: 250 * time.Millisecond}, {Path: 2, ReturnedAfter: -1}, {Path: 3}}},
-			[]string{`"goodput_bps":42250000`, `"longest_stall_us":1500000`, `"at_us":2000000`, `"returned_after_us":250000`, `"returned_after_us":-1`}},
+			[]string{`"goodput_bps":42250000`, `"longest_stall_us":1500000`, `"at_us":2000000`, `"returned_after_us":250000`, `"returned_after_us":-1`, `"rtt_us":21000`, `"rttvar_us":2000`, `"delivery_rate_bps":8000000`}},
 		{DemoReport{Capacity: 200, TCP: m, MPTCP: m, Lab: &State{Paths: []Path{path}}}, []string{`"capacity_bps":200000000`, `"goodput_bps":187500000`, `"delay_us":20000`}},
 	} {
 		b, err := json.Marshal(tc.v)
@@ -33,6 +38,9 @@ func TestReportJSONVocabulary(t *testing.T) {
 			t.Fatal(err)
 		}
 		s := string(b)
+		if k := regexp.MustCompile(`"[A-Z][A-Za-z]*":`).FindAllString(s, -1); k != nil {
+			t.Errorf("%T: Go field names as keys (no unit, no vocabulary) %v: %s", tc.v, k, s)
+		}
 		if k := oldUnit.FindAllString(s, -1); k != nil {
 			t.Errorf("%T: keys in another unit %v: %s", tc.v, k, s)
 		}
