@@ -47,3 +47,26 @@ func TestEveryCommandRefusesUnknownOption(t *testing.T) {
 	}
 	t.Logf("%d command lines checked", n)
 }
+
+// TestNoArgCommandsRefuseExtraArgs: the commands and verbs that take no
+// arguments refuse one (exit 2, or 255 for the ip-mptcp verbs) with a Try
+// line, instead of ignoring it.
+func TestNoArgCommandsRefuseExtraArgs(t *testing.T) {
+	for _, args := range [][]string{
+		{"version"}, {"check"}, {"limits", "show"}, {"monitor"}, {"conns"}, {"daemon"}, {"daemon", "status"},
+		{"lab", "demo"}, {"lab", "bench"}, {"lab", "kv"}, {"lab", "storage"}, {"lab", "failover"},
+		{"bench", "server"}, {"proxy", "server"}, {"proxy", "client"}, {"proxy", "convert"}, {"completion", "bash"},
+	} {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		_, stderr, code := runCLI(ctx, append(args, "stray")...)
+		cancel()
+		want := 2
+		if args[0] == "limits" || args[0] == "monitor" {
+			want = 255
+		}
+		l := strings.Split(strings.TrimSpace(stderr), "\n")
+		if code != want || len(l) != 2 || !strings.Contains(l[0], `"stray"`) || !strings.HasPrefix(l[1], "Try 'mptcpkit "+args[0]) {
+			t.Errorf("mptcpkit %s stray: exit %d, stderr %q; want exit %d, an error naming \"stray\" and a Try line", strings.Join(args, " "), code, stderr, want)
+		}
+	}
+}
