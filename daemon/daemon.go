@@ -43,6 +43,10 @@ type Config struct {
 	// PolicyPath, if set, is re-read on Reload. A bad file keeps the
 	// running policy.
 	PolicyPath string
+	// NetNSName names NetNS as the user knows it (`ip netns` name), so the
+	// fixes the daemon logs act in that namespace ("ip netns exec NAME
+	// sysctl -w ..."), not host-wide; empty with NetNS 0.
+	NetNSName string
 	// StatePath is the state file (if empty: StatePathFor the namespace,
 	// so daemons in different namespaces never share one).
 	StatePath string
@@ -255,7 +259,7 @@ func (d *daemon) run(ctx context.Context) error {
 	}
 	d.log.Info("daemon starting", "netns", d.nsID, "mode", d.mode, "policy", d.pol.Source, "owner", d.pol.Owner, "state", d.cfg.StatePath)
 	if v, err := d.sysctl("net/mptcp/enabled"); err == nil && v == "0" {
-		d.log.Warn("net.mptcp.enabled = 0 in this namespace: endpoints are kept in line but no MPTCP connection will be made", "fix", "sysctl -w net.mptcp.enabled=1")
+		d.log.Warn("net.mptcp.enabled = 0 in this namespace: endpoints are kept in line but no MPTCP connection will be made", "fix", sysctlFix(d.cfg.NetNSName, "net.mptcp.enabled=1"))
 	}
 	d.metrics.info.WithLabelValues(d.mode, d.nsID).Set(1)
 	if err := d.loadState(); err != nil {
@@ -470,4 +474,15 @@ func (d *daemon) measureInterval() time.Duration {
 		return iv
 	}
 	return time.Duration(policy.DefaultQuality.Interval)
+}
+
+// sysctlFix is the command that sets setting (KEY=VALUE) in the namespace
+// the daemon manages: "ip netns exec NETNS sysctl -w ..." when it runs in
+// a named namespace, a host-wide "sysctl -w ..." only when it runs in the
+// caller's.
+func sysctlFix(netns, setting string) string {
+	if netns != "" {
+		return "ip netns exec " + netns + " sysctl -w " + setting
+	}
+	return "sysctl -w " + setting
 }

@@ -13,7 +13,7 @@ import (
 type LinkDamping struct {
 	Link      string        `json:"link"`
 	Flaps     int           `json:"flaps"`               // remembered flaps (after decay)
-	HoldDown  time.Duration `json:"hold_down"`           // applied at its last return
+	HoldDown  time.Duration `json:"-"`                   // applied at its last return; JSON: hold_down_us
 	HeldUntil time.Time     `json:"held_until,omitzero"` // endpoints return then
 	LastFlap  time.Time     `json:"last_flap,omitzero"`
 }

@@ -19,7 +19,7 @@ type PathQuality struct {
 	Addr     netip.Addr    `json:"address"`
 	Link     string        `json:"link,omitempty"`
 	Subflows int           `json:"subflows"`
-	RTT      time.Duration `json:"rtt_ns"`       // mean smoothed RTT of its subflows
+	RTT      time.Duration `json:"-"`            // mean smoothed RTT of its subflows; JSON: rtt_us
 	Loss     float64       `json:"loss_percent"` // retransmitted / sent segments, last interval
 	Rate     float64       `json:"rate_bps"`     // delivery rate reported by TCP, summed
 	TxBps    float64       `json:"tx_bps"`       // bytes acknowledged per second ×8
@@ -33,10 +33,10 @@ type PathQuality struct {
 
 // SubflowQuality is one subflow's throughput in the last interval.
 type SubflowQuality struct {
-	Token  uint32        `json:"token"`
+	Token  uint32        `json:"-"` // JSON: 8 hex digits, like conns and monitor
 	Local  string        `json:"local"`
 	Remote string        `json:"remote"`
-	RTT    time.Duration `json:"rtt_ns"`
+	RTT    time.Duration `json:"-"` // JSON: rtt_us
 	TxBps  float64       `json:"tx_bps"`
 	RxBps  float64       `json:"rx_bps"`
 	Backup bool          `json:"backup"`
@@ -46,7 +46,7 @@ type SubflowQuality struct {
 // page).
 type Quality struct {
 	Time     time.Time        `json:"time"`
-	Interval time.Duration    `json:"interval_ns"`
+	Interval time.Duration    `json:"-"` // JSON: interval_us
 	Paths    []PathQuality    `json:"paths"`
 	Subflows []SubflowQuality `json:"subflows"`
 }

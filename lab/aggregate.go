@@ -31,7 +31,7 @@ type Aggregation struct {
 	Paths       int             `json:"paths"`
 	Rates       []uint64        `json:"rates_bps"`
 	Loss        []float64       `json:"loss_percent"`
-	Delay       []time.Duration `json:"delay_ns"`
+	Delay       []time.Duration `json:"-"` // JSON: delay_us
 	DelayMethod string          `json:"delay_method,omitempty"`
 	CC          string          `json:"congestion_control"`
 	TCP         *Measurement    `json:"tcp"`

@@ -67,7 +67,7 @@ func (b *Bencher) Close() error {
 // Measurement is one bench run over a lab, with what each path carried.
 type Measurement struct {
 	Mode   string        `json:"mode"`
-	Mbps   float64       `json:"mbit_per_s"` // goodput at the receiver
+	Mbps   float64       `json:"-"` // goodput at the receiver, Mbit/s; JSON: goodput_bps
 	Result *bench.Result `json:"result"`
 	Paths  []PathBytes   `json:"paths"`
 }

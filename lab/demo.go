@@ -46,7 +46,7 @@ type DemoReport struct {
 	// Ratio is MPTCP goodput / TCP goodput.
 	Ratio float64 `json:"ratio"`
 	// Capacity is the sum of the path rates (Mbit/s).
-	Capacity float64 `json:"capacity_mbit_per_s"`
+	Capacity float64 `json:"-"` // JSON: capacity_bps
 	// Files written.
 	JSONFile  string `json:"json_file,omitempty"`
 	ChartFile string `json:"chart_file,omitempty"`

@@ -65,7 +65,7 @@ type Path struct {
 	Router     string        `json:"router_netns,omitempty"`
 	Rate       uint64        `json:"rate_bps"`
 	Loss       float64       `json:"loss_percent"`
-	Delay      time.Duration `json:"delay_ns"`
+	Delay      time.Duration `json:"-"` // JSON: delay_us (vocab.go)
 	// EndpointID is the client's MPTCP subflow endpoint for this path (0
 	// for path 1, which carries the initial subflow).
 	EndpointID uint8 `json:"endpoint_id,omitempty"`

@@ -25,7 +25,7 @@ const TransferPort = 5399
 
 // LinkEvent sets a path's link down or up at a time into a transfer.
 type LinkEvent struct {
-	At   time.Duration `json:"at_ns"`
+	At   time.Duration `json:"-"` // JSON: at_us
 	Path int           `json:"path"`
 	Up   bool          `json:"up"`
 	// Server sets the server-side interface instead of the client's.
@@ -57,10 +57,10 @@ type TransferReport struct {
 	SHA256Sent     string  `json:"sha256_sent"`
 	SHA256Received string  `json:"sha256_received"`
 	ChecksumMatch  bool    `json:"checksum_match"`
-	Mbps           float64 `json:"mbit_per_s"`
+	Mbps           float64 `json:"-"` // JSON: goodput_bps
 	// LongestStall is the longest time the receiver got no data, and when
 	// it started (seconds into the transfer).
-	LongestStall   time.Duration `json:"longest_stall_ns"`
+	LongestStall   time.Duration `json:"-"` // JSON: longest_stall_us
 	LongestStallAt float64       `json:"longest_stall_at_s"`
 	Events         []LinkEvent   `json:"events"`
 	// SampleTimes are the times (seconds into the transfer) of the
@@ -68,7 +68,7 @@ type TransferReport struct {
 	SampleTimes []float64      `json:"sample_times_s,omitempty"`
 	Paths       []PathTransfer `json:"paths"`
 	// Subflows at the end, from the sender's socket (package mptcp).
-	Subflows []mptcp.Subflow `json:"subflows,omitempty"`
+	Subflows []mptcp.Subflow `json:"-"` // JSON: subflows, as subflowJSON
 }
 
 // PathTransfer is one path's share of a transfer.
@@ -82,7 +82,7 @@ type PathTransfer struct {
 	Retransmits  uint32 `json:"retransmits"`
 	// ReturnedAfter is, for a path set up again during the transfer, how
 	// long after that its subflows carried data again (-1: never).
-	ReturnedAfter time.Duration `json:"returned_after_ns,omitempty"`
+	ReturnedAfter time.Duration `json:"-"` // JSON: returned_after_us
 	// Timeline holds the path's subflow bytes per sample.
 	Timeline []uint64 `json:"timeline_bytes,omitempty"`
 }

@@ -6,7 +6,7 @@ const history = new Map(); // subflow key -> [{out, in}]
 let updates = 0;
 
 function mbit(bps) { return (bps / 1e6).toFixed(1) + " Mbit/s"; }
-function ms(ns) { return (ns / 1e6).toFixed(1) + " ms"; }
+function ms(us) { return (us / 1e3).toFixed(1) + " ms"; }
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
   for (const [k, v] of Object.entries(attrs || {})) {
@@ -32,7 +32,7 @@ function render(v) {
 
   fill("paths", v.quality.paths.map(p => el("tr", { "data-path": p.address },
     el("td", { textContent: p.address }), el("td", { textContent: p.link || "" }),
-    el("td", { textContent: p.subflows }), el("td", { textContent: ms(p.rtt_ns) }),
+    el("td", { textContent: p.subflows }), el("td", { textContent: ms(p.rtt_us) }),
     el("td", { textContent: p.loss_percent.toFixed(1) + " %" }),
     el("td", { textContent: mbit(p.tx_bps) }), el("td", { textContent: mbit(p.rx_bps) }),
     el("td", { class: p.backup ? "backup" : "active", textContent: p.backup ? "backup: " + p.why : "active" }))));

@@ -42,9 +42,9 @@ type Row struct {
 	Clients   int      `json:"clients"`
 	Requests  int      `json:"requests"`
 	RPS       float64  `json:"rps"`
-	AvgMs     float64  `json:"avg_ms"`
-	P50Ms     float64  `json:"p50_ms"`
-	P99Ms     float64  `json:"p99_ms"`
+	AvgUS     float64  `json:"avg_us"` // request latency, µs
+	P50US     float64  `json:"p50_us"`
+	P99US     float64  `json:"p99_us"`
 	PathBytes []uint64 `json:"path_bytes"` // per path, both directions, client side
 	MPCapable uint64   `json:"server_mpcapable_syn_rx"`
 	Retried   bool     `json:"retried,omitempty"` // the first attempt failed
@@ -261,7 +261,7 @@ func measure(ctx context.Context, cfg Config, st *lab.State, server, mode string
 		return row, err
 	}
 	row.MPCapable = mpAfter - mpBefore
-	cfg.Log.Debug("kv row", "mode", mode, "loss", loss, "test", test, "size", size, "pipeline", pipeline, "rps", row.RPS, "p50", row.P50Ms, "p99", row.P99Ms)
+	cfg.Log.Debug("kv row", "mode", mode, "loss", loss, "test", test, "size", size, "pipeline", pipeline, "rps", row.RPS, "p50_us", row.P50US, "p99_us", row.P99US)
 	return row, nil
 }
 
@@ -300,7 +300,8 @@ func parseCSV(out []byte, row *Row) error {
 				return fmt.Errorf("redis-benchmark column %d %q: %w", i, r[i], err)
 			}
 		}
-		row.RPS, row.AvgMs, row.P50Ms, row.P99Ms = vals[1], vals[2], vals[4], vals[6]
+		// redis-benchmark says ms; the report says µs.
+		row.RPS, row.AvgUS, row.P50US, row.P99US = vals[1], vals[2]*1000, vals[4]*1000, vals[6]*1000
 		return nil
 	}
 	return fmt.Errorf("no result in redis-benchmark output %q (needs redis-benchmark 7+ for --csv percentiles)", out)

@@ -52,7 +52,7 @@ func TestForcedRedis(t *testing.T) {
 	}
 	for _, r := range rows {
 		t.Logf("%+v", r)
-		if r.RPS <= 0 || r.P50Ms <= 0 {
+		if r.RPS <= 0 || r.P50US <= 0 {
 			t.Errorf("%s %s: no result: %+v", r.Mode, r.Test, r)
 		}
 		switch r.Mode {

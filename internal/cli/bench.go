@@ -104,7 +104,7 @@ func cmdBench(e *env, args []string) error {
 		fmt.Fprint(e.stdout, benchHelp)
 		return nil
 	}
-	return usagef("bench", "unknown bench verb %q (want server or client)", args[0])
+	return unknownVerb("bench", args[0], "want server or client")
 }
 
 // parseInterleaved parses flags that may come before or after positional

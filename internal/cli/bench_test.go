@@ -21,7 +21,7 @@ func TestBenchUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"bench"}, "bench needs a verb: server or client"},
-		{[]string{"bench", "fly"}, `unknown bench verb "fly"`},
+		{[]string{"bench", "fly"}, `bench: unknown verb "fly"`},
 		{[]string{"bench", "client"}, "bench client needs the server's HOST"},
 		{[]string{"bench", "client", "h1", "h2"}, `unexpected argument "h2" after HOST "h1"`},
 		{[]string{"bench", "client", "h", "--tcp", "--mptcp"}, "--mptcp, --tcp and --compare exclude each other"},

@@ -82,6 +82,16 @@ func usagef(help, format string, args ...any) error {
 	return &UsageError{Msg: fmt.Sprintf(format, args...), Help: help}
 }
 
+// unknownVerb refuses what a command with verbs got instead of a verb: an
+// option is refused in the one style of every command (`CMD: unknown
+// option "--bogus"`), anything else as an unknown verb, listing the verbs.
+func unknownVerb(cmd, got, verbs string) error {
+	if strings.HasPrefix(got, "-") && len(got) > 1 {
+		return usagef(cmd, "%s: unknown option %q", cmd, got)
+	}
+	return usagef(cmd, "%s: unknown verb %q (%s)", cmd, got, verbs)
+}
+
 // ExitError carries an exit status without a message (e.g. the status of a
 // program run by `mptcpkit run`).
 type ExitError struct{ Code int }

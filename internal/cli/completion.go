@@ -28,6 +28,9 @@ func cmdCompletion(e *env, args []string) error {
 	if err := parseFlags(fs, "completion", args); err != nil {
 		return err
 	}
+	if fs.NArg() > 1 {
+		return usagef("completion", "completion: unexpected argument %q (it takes one shell: bash, zsh or fish)", fs.Arg(1))
+	}
 	if fs.NArg() != 1 {
 		return usagef("completion", "completion needs one shell: bash, zsh or fish")
 	}

@@ -120,6 +120,7 @@ func cmdDaemon(e *env, args []string) error {
 	if ns != nil {
 		defer ns.Close()
 		cfg.NetNS = ns.FD()
+		cfg.NetNSName = e.netns
 	}
 	hup := make(chan os.Signal, 1)
 	signal.Notify(hup, syscall.SIGHUP)

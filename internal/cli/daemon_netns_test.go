@@ -3,6 +3,8 @@ package cli
 import (
 	"bytes"
 	"context"
+	"encoding/json"
+	"io"
 	"os"
 	"os/exec"
 	"strings"
@@ -85,5 +87,43 @@ func TestDaemonTwoNamespaces(t *testing.T) {
 			t.Fatalf("daemon in %s exited: %v", p.ns.Name, err)
 		default:
 		}
+	}
+}
+
+// TestDaemonNetNSFix: `daemon -n NS` in a namespace with
+// net.mptcp.enabled=0 logs the fix for that namespace ("ip netns exec NS
+// sysctl -w net.mptcp.enabled=1"), not a host-wide sysctl, and with -j the
+// log line is JSON.
+func TestDaemonNetNSFix(t *testing.T) {
+	ns := nstest.New(t, "dfix")
+	ns.Sysctl(t, "net.mptcp.enabled", "0")
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var logs lockedWriter
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"-n", ns.Name, "-j", "daemon", "--metrics", "", "--state", t.TempDir() + "/d.json"}, io.Discard, &logs)
+	}()
+	var line map[string]any
+	for deadline := time.Now().Add(5 * time.Second); line == nil; time.Sleep(50 * time.Millisecond) {
+		for _, l := range strings.Split(logs.String(), "\n") {
+			if strings.Contains(l, "net.mptcp.enabled") {
+				if err := json.Unmarshal([]byte(l), &line); err != nil {
+					t.Fatalf("log line is not JSON: %v: %s", err, l)
+				}
+				break
+			}
+		}
+		if time.Now().After(deadline) {
+			cancel()
+			t.Fatalf("no net.mptcp.enabled warning in 5 s; logs:\n%s", logs.String())
+		}
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Errorf("daemon: %v", err)
+	}
+	if want := "ip netns exec " + ns.Name + " sysctl -w net.mptcp.enabled=1"; line["fix"] != want {
+		t.Errorf("fix = %q, want %q (the namespace's, not host-wide)", line["fix"], want)
 	}
 }

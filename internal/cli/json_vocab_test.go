@@ -6,10 +6,14 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 )
 
 // errorer is the part of testing.T the checker uses.
@@ -97,9 +101,12 @@ func TestCheckVocabCatches(t *testing.T) {
 
 // TestJSONVocabulary runs the -j output of conns (plain, -p, -l, --watch),
 // bench (server, client, --compare --rr), limits, endpoint, check and
-// version through checkVocab (lab show is left out: it lists every lab on
-// the host, and lab state still says delay_ns), with a live MPTCP connection, a plain TCP
-// one and a bench server.
+// version through checkVocab, with a live MPTCP connection, a plain TCP
+// one and a bench server. TestJSONVocabularyLabDaemon covers lab and
+// daemon; monitor -j, lab demo's report, lab failover -j and lab storage
+// -j are checked by TestMonitorRealEvents, TestLabDemo,
+// TestLabFailoverCLI and TestLabStorageCLI, and the lab kv report's rows
+// by force/kvbench's TestRowJSONVocabulary.
 func TestJSONVocabulary(t *testing.T) {
 	cli, srv, c, s := connsLab(t, "5311")
 	go io.Copy(io.Discard, s)
@@ -151,4 +158,53 @@ func TestJSONVocabulary(t *testing.T) {
 	cancel()
 	<-benchDone
 	checkVocab(t, "bench server", benchOut.Bytes())
+}
+
+// TestJSONVocabularyLabDaemon runs through checkVocab: `lab show -j` of a
+// lab the test makes (filtered to it), a short `lab bench -j`, `daemon
+// status -j` of a daemon running in a test namespace, and `daemon
+// --check-config -j`.
+func TestJSONVocabularyLabDaemon(t *testing.T) {
+	run := func(args ...string) []byte {
+		t.Helper()
+		var out, errb bytes.Buffer
+		if err := Run(context.Background(), args, &out, &errb); err != nil {
+			t.Fatalf("%v: %v\n%s", args, err, errb.String())
+		}
+		return out.Bytes()
+	}
+	name := labTestName("v")
+	cleanLab(t, name)
+	run("lab", "up", "--name", name)
+	show := run("-j", "lab", "show", name)
+	checkVocab(t, "lab show -j", show)
+	var compact bytes.Buffer
+	json.Compact(&compact, show)
+	show = compact.Bytes()
+	if !bytes.Contains(show, []byte(`"delay_us":0`)) || !bytes.Contains(show, []byte(`"name":"`+name+`"`)) {
+		t.Errorf("lab show -j %s: no delay_us, or not this lab: %s", name, show)
+	}
+	bname := labTestName("w")
+	cleanLab(t, bname)
+	checkVocab(t, "lab bench -j", run("-j", "lab", "bench", "--name", bname, "--paths", "1", "-t", "1"))
+
+	checkVocab(t, "daemon --check-config -j", run("-j", "daemon", "--check-config", "../../docs/policy.example.toml"))
+
+	ns := nstest.New(t, "dvoc")
+	state := filepath.Join(t.TempDir(), "d.json")
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() {
+		done <- Run(ctx, []string{"-n", ns.Name, "daemon", "--metrics", "", "--state", state}, io.Discard, io.Discard)
+	}()
+	defer func() { cancel(); <-done }()
+	for deadline := time.Now().Add(5 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+		if _, err := os.Stat(state); err == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the daemon wrote no state file in 5 s")
+		}
+	}
+	checkVocab(t, "daemon status -j", run("-n", ns.Name, "-j", "daemon", "status", "--state", state))
 }

@@ -86,7 +86,7 @@ func cmdLab(e *env, args []string) error {
 		}
 		return nil
 	}
-	return usagef("lab", "unknown lab verb %q (demo, up, down, show, exec, link, failover, bench, kv, storage)", verb)
+	return unknownVerb("lab", verb, "demo, up, down, show, exec, link, failover, bench, kv, storage")
 }
 
 const labUpHelp = `Usage: mptcpkit lab up [--name NAME] [--paths N] [--rate R[,R...]]
@@ -513,6 +513,9 @@ func cmdLabExec(e *env, args []string) error {
 	if len(args) > 0 && isHelp(args[:1]) {
 		fmt.Fprint(e.stdout, labExecHelp)
 		return nil
+	}
+	if len(args) > 0 && strings.HasPrefix(args[0], "-") && args[0] != "--" {
+		return usagef("lab exec", "lab exec: unknown option %q (the side, client, server or dest, comes first; --name after it)", args[0])
 	}
 	if len(args) == 0 || (args[0] != "client" && args[0] != "server" && args[0] != "dest") {
 		return usagef("lab exec", "lab exec needs client or server (or dest, for a lab made with --dest) first")

@@ -108,7 +108,7 @@ func writeKV(e *env, rows []kvbench.Row) {
 			mb = append(mb, "-")
 		}
 		fmt.Fprintf(tw, "%g%%\t%s\t%d\t%d\t%s\t%.0f\t%.3f\t%.3f\t%.3f\t%s\t%s\t%d\t\n",
-			r.Loss, r.Test, r.Size, r.Pipeline, r.Mode, r.RPS, r.AvgMs, r.P50Ms, r.P99Ms, mb[0], mb[1], r.MPCapable)
+			r.Loss, r.Test, r.Size, r.Pipeline, r.Mode, r.RPS, r.AvgUS/1000, r.P50US/1000, r.P99US/1000, mb[0], mb[1], r.MPCapable)
 		if r.Mode == "tcp" {
 			tcp[key{r.Loss, r.Test, r.Size, r.Pipeline}] = r
 		}
@@ -119,12 +119,12 @@ func writeKV(e *env, rows []kvbench.Row) {
 	fmt.Fprintln(tw, "MPTCP vs TCP\tloss\ttest\tvalue\tP\trps\tavg latency\tp50\tp99\t")
 	for _, r := range rows {
 		t, ok := tcp[key{r.Loss, r.Test, r.Size, r.Pipeline}]
-		if r.Mode != "mptcp" || !ok || t.RPS == 0 || t.AvgMs == 0 || t.P50Ms == 0 || t.P99Ms == 0 {
+		if r.Mode != "mptcp" || !ok || t.RPS == 0 || t.AvgUS == 0 || t.P50US == 0 || t.P99US == 0 {
 			continue
 		}
 		pct := func(m, t float64) string { return fmt.Sprintf("%+.0f%%", (m/t-1)*100) }
 		fmt.Fprintf(tw, "\t%g%%\t%s\t%d\t%d\t%.2fx\t%s\t%s\t%s\t\n", r.Loss, r.Test, r.Size, r.Pipeline,
-			r.RPS/t.RPS, pct(r.AvgMs, t.AvgMs), pct(r.P50Ms, t.P50Ms), pct(r.P99Ms, t.P99Ms))
+			r.RPS/t.RPS, pct(r.AvgUS, t.AvgUS), pct(r.P50US, t.P50US), pct(r.P99US, t.P99US))
 	}
 	tw.Flush()
 }

@@ -136,9 +136,9 @@ func printStorage(e *env, rep *storage.Report) error {
 		tw := tabwriter.NewWriter(e.stdout, 0, 4, 2, ' ', tabwriter.AlignRight)
 		fmt.Fprintln(tw, "\tTCP\tMPTCP\t")
 		fmt.Fprintf(tw, "IOPS\t%.0f\t%.0f\t\n", c.TCP.IOPS, c.MPTCP.IOPS)
-		fmt.Fprintf(tw, "bandwidth (MiB/s)\t%.1f\t%.1f\t\n", c.TCP.BytesPerSec/(1<<20), c.MPTCP.BytesPerSec/(1<<20))
-		fmt.Fprintf(tw, "clat p50 (ms)\t%.1f\t%.1f\t\n", c.TCP.ClatP50Ms, c.MPTCP.ClatP50Ms)
-		fmt.Fprintf(tw, "clat p99 (ms)\t%.1f\t%.1f\t\n", c.TCP.ClatP99Ms, c.MPTCP.ClatP99Ms)
+		fmt.Fprintf(tw, "bandwidth (MiB/s)\t%.1f\t%.1f\t\n", c.TCP.BitsPerSec/8/(1<<20), c.MPTCP.BitsPerSec/8/(1<<20))
+		fmt.Fprintf(tw, "clat p50 (ms)\t%.1f\t%.1f\t\n", c.TCP.ClatP50US/1000, c.MPTCP.ClatP50US/1000)
+		fmt.Fprintf(tw, "clat p99 (ms)\t%.1f\t%.1f\t\n", c.TCP.ClatP99US/1000, c.MPTCP.ClatP99US/1000)
 		for i := range st.Paths {
 			fmt.Fprintf(tw, "path %d bytes\t%s\t%s\t\n", i+1, bench.FormatBytes(int64(c.TCP.PathWireBytes[i])), bench.FormatBytes(int64(c.MPTCP.PathWireBytes[i])))
 		}
@@ -151,7 +151,7 @@ func printStorage(e *env, rep *storage.Report) error {
 		fmt.Fprintf(tw, "fell back to TCP\t\t%s\t\n", fb)
 		st := func(r *storage.Row) string {
 			if r.Stalled {
-				return fmt.Sprintf("YES (%.0f s, p99 %.1f s)", r.Seconds, r.ClatP99Ms/1000)
+				return fmt.Sprintf("YES (%.0f s, p99 %.1f s)", r.Seconds, r.ClatP99US/1e6)
 			}
 			return "no"
 		}
@@ -168,7 +168,7 @@ func printStorage(e *env, rep *storage.Report) error {
 	}
 	for _, r := range rep.Rows {
 		if r.Stalled {
-			fmt.Fprintf(e.stdout, "\n%s %s stalled: fio needed %.1f s for a %.0f s run (clat p99 %.1f s, %d MPTCP receive-window drops), its in-flight I/O crawled\n(on MPTCP: the receive stall in docs/BENCHMARKS.md; on a loaded or emulated machine: the CPU); run again\n", r.Mode, r.Workload.Name, r.Seconds, rep.Seconds, r.ClatP99Ms/1000, r.WindowDrops)
+			fmt.Fprintf(e.stdout, "\n%s %s stalled: fio needed %.1f s for a %.0f s run (clat p99 %.1f s, %d MPTCP receive-window drops), its in-flight I/O crawled\n(on MPTCP: the receive stall in docs/BENCHMARKS.md; on a loaded or emulated machine: the CPU); run again\n", r.Mode, r.Workload.Name, r.Seconds, rep.Seconds, r.ClatP99US/1e6, r.WindowDrops)
 		}
 	}
 	fmt.Fprintf(e.stdout, "\nreference: %s: TCP %.1fk, MPTCP %.1fk IOPS\n", rep.Reference.What, rep.Reference.TCPIOPS/1000, rep.Reference.MPTCPIOPS/1000)

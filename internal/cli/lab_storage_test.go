@@ -74,6 +74,7 @@ func TestLabStorageJSON(t *testing.T) {
 		if err := json.Unmarshal(out, &rep); err != nil {
 			t.Fatalf("lab storage -j printed no report: %v\n%s", err, out)
 		}
+		checkVocab(t, "lab storage -j", out)
 		stalled := false
 		for _, r := range rep.Rows {
 			stalled = stalled || r.Stalled

@@ -174,6 +174,7 @@ func TestLabDemo(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	checkVocab(t, "mptcpkit-demo.json", b)
 	if rep.Ratio < 1.5 || rep.CC == "" || len(rep.MPTCP.Paths) != 2 || rep.MPTCP.Paths[1].WireBytes < 1e6 {
 		t.Errorf("report: ratio %.2f, cc %q, paths %+v: want MPTCP well above TCP with both paths used", rep.Ratio, rep.CC, rep.MPTCP.Paths)
 	}
@@ -211,6 +212,7 @@ func TestLabFailoverCLI(t *testing.T) {
 	if err := json.Unmarshal([]byte(out), &rep); err != nil {
 		t.Fatalf("lab failover -j: %v\n%s", err, out)
 	}
+	checkVocab(t, "lab failover -j", []byte(out))
 	tr := rep.Transfer
 	if tr == nil || !tr.Completed || !tr.ChecksumMatch || tr.SHA256Sent == "" || tr.CC == "" || len(tr.Paths) != 2 || len(tr.Events) != 2 {
 		t.Errorf("failover report: %+v", tr)

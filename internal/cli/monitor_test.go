@@ -147,6 +147,7 @@ func TestMonitorRealEvents(t *testing.T) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+	checkVocab(t, "monitor -j", []byte(out.String()))
 	// Both ends of the connection share one token per end: the client's
 	// CREATED has sport != port, dport == port.
 	var client map[string]any

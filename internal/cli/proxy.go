@@ -72,7 +72,7 @@ func cmdProxy(e *env, args []string) error {
 		fmt.Fprint(e.stdout, proxyHelp)
 		return nil
 	}
-	return usagef("proxy", "unknown proxy verb %q (want server, client or convert)", args[0])
+	return unknownVerb("proxy", args[0], "want server, client or convert")
 }
 
 // proxyLogger logs as text, or as JSON with -j.

@@ -25,7 +25,7 @@ func TestProxyUsageErrors(t *testing.T) {
 		want string
 	}{
 		{[]string{"proxy"}, "proxy needs a verb"},
-		{[]string{"proxy", "relay"}, `unknown proxy verb "relay"`},
+		{[]string{"proxy", "relay"}, `proxy: unknown verb "relay"`},
 		{[]string{"proxy", "server", "--psk-file", key}, "--listen ADDR:PORT is required"},
 		{[]string{"proxy", "server", "--listen", "7000", "--psk-file", key}, "want ADDR:PORT"},
 		{[]string{"proxy", "server", "--listen", ":7000"}, "clients must authenticate"},

@@ -19,12 +19,12 @@ type FioResult struct {
 
 // FioDir is one direction of a fio run.
 type FioDir struct {
-	IOs         uint64  `json:"ios"`
-	Bytes       uint64  `json:"bytes"`
-	IOPS        float64 `json:"iops"`
-	BytesPerSec float64 `json:"bytes_per_s"`
-	ClatP50Ms   float64 `json:"clat_p50_ms"`
-	ClatP99Ms   float64 `json:"clat_p99_ms"`
+	IOs        uint64  `json:"ios"`
+	Bytes      uint64  `json:"bytes"`
+	IOPS       float64 `json:"iops"`
+	BitsPerSec float64 `json:"throughput_bps"` // bits per second
+	ClatP50US  float64 `json:"clat_p50_us"`    // completion latency, µs
+	ClatP99US  float64 `json:"clat_p99_us"`
 }
 
 // The parts of fio's --output-format=json that are used. Pointers tell a
@@ -95,7 +95,7 @@ func dir(job, name string, d *fioDirJSON) (FioDir, error) {
 	if d.IOBytes == nil || d.BWBytes == nil || d.IOPS == nil || d.TotalIOs == nil || d.Clat == nil {
 		return FioDir{}, fmt.Errorf("fio job %q %s: missing io_bytes, bw_bytes, iops, total_ios or clat_ns", job, name)
 	}
-	out := FioDir{IOs: *d.TotalIOs, Bytes: *d.IOBytes, IOPS: *d.IOPS, BytesPerSec: *d.BWBytes}
+	out := FioDir{IOs: *d.TotalIOs, Bytes: *d.IOBytes, IOPS: *d.IOPS, BitsPerSec: *d.BWBytes * 8}
 	if out.IOs == 0 {
 		return out, nil
 	}
@@ -104,9 +104,9 @@ func dir(job, name string, d *fioDirJSON) (FioDir, error) {
 	if !ok50 || !ok99 {
 		return FioDir{}, fmt.Errorf("fio job %q %s: clat_ns has no 50th/99th percentile (fio's default percentile list was changed?)", job, name)
 	}
-	out.ClatP50Ms, out.ClatP99Ms = p50/1e6, p99/1e6
-	if out.IOPS < 0 || out.BytesPerSec < 0 || out.ClatP50Ms < 0 || out.ClatP99Ms < out.ClatP50Ms {
-		return FioDir{}, fmt.Errorf("fio job %q %s: implausible figures (iops %g, bw %g, clat p50 %g ms, p99 %g ms)", job, name, out.IOPS, out.BytesPerSec, out.ClatP50Ms, out.ClatP99Ms)
+	out.ClatP50US, out.ClatP99US = p50/1e3, p99/1e3
+	if out.IOPS < 0 || out.BitsPerSec < 0 || out.ClatP50US < 0 || out.ClatP99US < out.ClatP50US {
+		return FioDir{}, fmt.Errorf("fio job %q %s: implausible figures (iops %g, bw %g bit/s, clat p50 %g µs, p99 %g µs)", job, name, out.IOPS, out.BitsPerSec, out.ClatP50US, out.ClatP99US)
 	}
 	return out, nil
 }

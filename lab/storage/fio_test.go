@@ -18,10 +18,10 @@ func TestParseFio(t *testing.T) {
 	if r.Version != "fio-3.33" || r.Read.IOs != 12508 || int(r.Read.IOPS) != 2872 || r.Read.Bytes != 51232768 {
 		t.Errorf("read = %+v (version %s)", r.Read, r.Version)
 	}
-	if r.Read.ClatP50Ms < 358 || r.Read.ClatP50Ms > 359 || r.Read.ClatP99Ms < 650 || r.Read.ClatP99Ms > 651 {
-		t.Errorf("clat p50 %g p99 %g ms, want 358.6 and 650.1", r.Read.ClatP50Ms, r.Read.ClatP99Ms)
+	if r.Read.ClatP50US < 358000 || r.Read.ClatP50US > 359000 || r.Read.ClatP99US < 650000 || r.Read.ClatP99US > 651000 {
+		t.Errorf("clat p50 %g p99 %g µs, want 358.6 and 650.1 ms", r.Read.ClatP50US, r.Read.ClatP99US)
 	}
-	if r.Write.IOs != 0 || r.Write.ClatP50Ms != 0 {
+	if r.Write.IOs != 0 || r.Write.ClatP50US != 0 {
 		t.Errorf("write = %+v, want nothing", r.Write)
 	}
 

@@ -111,11 +111,11 @@ type Row struct {
 	// the MPTCP socket dropped as beyond its receive window.
 	WindowDrops uint64 `json:"mptcp_window_drops"`
 	// What fio measured (the workload's direction).
-	IOs         uint64  `json:"ios"`
-	IOPS        float64 `json:"iops"`
-	BytesPerSec float64 `json:"bytes_per_s"`
-	ClatP50Ms   float64 `json:"clat_p50_ms"`
-	ClatP99Ms   float64 `json:"clat_p99_ms"`
+	IOs        uint64  `json:"ios"`
+	IOPS       float64 `json:"iops"`
+	BitsPerSec float64 `json:"throughput_bps"` // bits per second
+	ClatP50US  float64 `json:"clat_p50_us"`    // completion latency, µs
+	ClatP99US  float64 `json:"clat_p99_us"`
 	// PathWireBytes is what each path's client interface sent plus
 	// received during the run (headers included).
 	PathWireBytes []uint64 `json:"path_wire_bytes"`
@@ -377,10 +377,10 @@ func runMode(ctx context.Context, cfg *Config, st *lab.State, mode string) (rows
 		}
 		stalled := ""
 		if row.Stalled {
-			stalled = fmt.Sprintf(" - STALLED: fio took %.1f s for a %v run, clat p99 %.0f ms, %d MPTCP receive-window drops", row.Seconds, cfg.Duration, row.ClatP99Ms, row.WindowDrops)
+			stalled = fmt.Sprintf(" - STALLED: fio took %.1f s for a %v run, clat p99 %.0f ms, %d MPTCP receive-window drops", row.Seconds, cfg.Duration, row.ClatP99US/1000, row.WindowDrops)
 		}
 		cfg.Progress(fmt.Sprintf("  %.0f IOPS, %.1f MiB/s, clat p50 %.1f ms p99 %.1f ms, %d MPTCP connection(s) with %d subflows%s",
-			row.IOPS, row.BytesPerSec/(1<<20), row.ClatP50Ms, row.ClatP99Ms, row.Conns.MPTCP, row.Conns.Subflows, stalled))
+			row.IOPS, row.BitsPerSec/8/(1<<20), row.ClatP50US/1000, row.ClatP99US/1000, row.Conns.MPTCP, row.Conns.Subflows, stalled))
 		rows = append(rows, row)
 	}
 	return rows, nil
@@ -477,13 +477,13 @@ func measure(ctx context.Context, cfg *Config, st *lab.State, mode string, w Wor
 	if d.IOs == 0 {
 		return row, fmt.Errorf("fio completed no %s I/O in %v", w.RW, cfg.Duration)
 	}
-	row.IOs, row.IOPS, row.BytesPerSec, row.ClatP50Ms, row.ClatP99Ms = d.IOs, d.IOPS, d.BytesPerSec, d.ClatP50Ms, d.ClatP99Ms
+	row.IOs, row.IOPS, row.BitsPerSec, row.ClatP50US, row.ClatP99US = d.IOs, d.IOPS, d.BitsPerSec, d.ClatP50US, d.ClatP99US
 	drops1, err := windowDrops(st.Client)
 	if err != nil {
 		return row, err
 	}
 	row.WindowDrops = drops1 - drops0
-	if row.WindowDrops > 0 && row.ClatP99Ms > float64(StallP99(rt).Milliseconds()) {
+	if row.WindowDrops > 0 && row.ClatP99US > float64(StallP99(rt).Microseconds()) {
 		row.Stalled = true
 	}
 	return row, nil

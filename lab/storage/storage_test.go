@@ -63,7 +63,7 @@ func TestStorageAggregates(t *testing.T) {
 		stalled := ""
 		for _, r := range rep.Rows {
 			if r.Stalled {
-				stalled += fmt.Sprintf(" %s %s (%.1f s, clat p99 %.0f ms, %d MPTCP receive-window drops)", r.Mode, r.Workload.Name, r.Seconds, r.ClatP99Ms, r.WindowDrops)
+				stalled += fmt.Sprintf(" %s %s (%.1f s, clat p99 %.0f ms, %d MPTCP receive-window drops)", r.Mode, r.Workload.Name, r.Seconds, r.ClatP99US/1000, r.WindowDrops)
 			}
 			if r.Mode == "tcp" && r.WindowDrops > 0 {
 				t.Errorf("TCP %s run: %d MPTCP receive-window drops counted, want 0", r.Workload.Name, r.WindowDrops)
@@ -93,8 +93,8 @@ func TestStorageAggregates(t *testing.T) {
 	for _, c := range rep.Comparisons {
 		tcp, mp := c.TCP, c.MPTCP
 		t.Logf("%s: TCP %.0f IOPS (p50 %.1f p99 %.1f ms, paths %v, %+v); MPTCP %.0f IOPS (p50 %.1f p99 %.1f ms, paths %v, %+v, %d window drops): %.2fx",
-			c.Workload.Name, tcp.IOPS, tcp.ClatP50Ms, tcp.ClatP99Ms, tcp.PathWireBytes, tcp.Conns,
-			mp.IOPS, mp.ClatP50Ms, mp.ClatP99Ms, mp.PathWireBytes, mp.Conns, mp.WindowDrops, c.Ratio)
+			c.Workload.Name, tcp.IOPS, tcp.ClatP50US/1000, tcp.ClatP99US/1000, tcp.PathWireBytes, tcp.Conns,
+			mp.IOPS, mp.ClatP50US/1000, mp.ClatP99US/1000, mp.PathWireBytes, mp.Conns, mp.WindowDrops, c.Ratio)
 		jobs := c.Workload.Jobs
 		if tcp.Conns.TCP != jobs || tcp.Conns.MPTCP != 0 {
 			t.Errorf("%s TCP run: %d TCP and %d MPTCP connections, want %d and 0", c.Workload.Name, tcp.Conns.TCP, tcp.Conns.MPTCP, jobs)

@@ -48,7 +48,7 @@ func (r *Report) SVG() string {
 				fmt.Fprintf(&b, `<rect x="%.1f" y="%g" width="%.1f" height="30" fill="%s"><title>path %d</title></rect>`+"\n", x, by, pw, colors[j%len(colors)], j+1)
 				x += pw
 			}
-			fmt.Fprintf(&b, `<text x="%.1f" y="%g">%.0f IOPS, p99 %.0f ms</text>`+"\n", x+6, by+20, row.IOPS, row.ClatP99Ms)
+			fmt.Fprintf(&b, `<text x="%.1f" y="%g">%.0f IOPS, p99 %.0f ms</text>`+"\n", x+6, by+20, row.IOPS, row.ClatP99US/1000)
 		}
 		y += 110
 	}
