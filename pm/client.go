@@ -465,14 +465,31 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Is reports os.ErrNotExist for the errors that mean "no such endpoint,
 // connection or subflow": ENOENT, ESRCH, and EINVAL with the kernel's
-// "address not found" or "invalid token" text. Other targets are matched
+// "address not found" or "invalid token" text. It reports os.ErrExist when
+// an endpoint add was refused because of the table: EEXIST (same address),
+// EBUSY (same id), and the EINVAL "too many addresses or duplicate one" of
+// kernels that do not say which (Debian's 6.1: a duplicate address, a used
+// id and a full table all get that one answer). Other targets are matched
 // through Err.
 func (e *Error) Is(target error) bool {
-	if target == os.ErrNotExist {
+	switch target {
+	case os.ErrNotExist:
 		return e.notExist()
+	case os.ErrExist:
+		return errors.Is(e.Err, syscall.EEXIST) || errors.Is(e.Err, syscall.EBUSY) || e.addRefused()
 	}
 	return false
 }
+
+// addRefused: the kernel's EINVAL for an endpoint add it refused without
+// saying why (newer kernels return EEXIST, EBUSY or ERANGE instead).
+func (e *Error) addRefused() bool {
+	return errors.Is(e.Err, syscall.EINVAL) && e.Message == addRefusedText
+}
+
+// addRefusedText is the kernel's extack text for a refused endpoint add.
+// Kernels that return a precise errno append ": -17" and the like.
+const addRefusedText = "too many addresses or duplicate one"
 
 func (e *Error) notExist() bool {
 	switch {
@@ -502,6 +519,8 @@ func (e *Error) hint() string {
 		return "an endpoint with this address (or id) already exists; delete it first or use another"
 	case errors.Is(e.Err, syscall.EBUSY):
 		return "the id is already used by another endpoint; choose another id or leave it 0"
+	case e.addRefused():
+		return fmt.Sprintf("an endpoint with this address or id already exists, or the table is full (at most %d endpoints): this kernel does not say which; list the endpoints to see", MaxEndpoints)
 	case errors.Is(e.Err, syscall.ESRCH) && e.Op == "destroy subflow":
 		return "no such subflow on this connection"
 	}
