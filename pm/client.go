@@ -419,7 +419,9 @@ func (c *Client) SetSubflowBackup(token uint32, local, remote netip.AddrPort, ba
 
 // LocalAddrs lists the local addresses a userspace path manager has
 // announced or used for subflows on the connection with the given token
-// (GET_ADDR dump with a token; Linux 6.7+).
+// (GET_ADDR dump with a token). The kernel matrix sees it work on Debian's
+// 6.12 and on 6.18; Debian's 6.1 ignores the token and lists the
+// namespace's endpoint table instead.
 func (c *Client) LocalAddrs(token uint32) ([]Endpoint, error) {
 	return c.c.LocalAddrs(token)
 }

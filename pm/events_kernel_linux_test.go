@@ -19,6 +19,7 @@ import (
 
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/pm"
+	"golang.org/x/sys/unix"
 )
 
 // recorder runs Client.Events in the background and lets a test wait for
@@ -361,6 +362,12 @@ func TestUserspacePM(t *testing.T) {
 	}
 
 	// The connections' local address lists, as the userspace PMs see them.
+	// Debian's 6.1 ignores the token of a GET_ADDR dump (it lists the
+	// namespace's endpoint table, empty here): nothing to check there.
+	lists := !kernel61()
+	if !lists {
+		t.Logf("not checking LocalAddrs: Debian's 6.1 ignores the token of a GET_ADDR dump (6.12 and later list the connection's addresses)")
+	}
 	for _, x := range []struct {
 		side  string
 		c     *pm.Client
@@ -370,6 +377,9 @@ func TestUserspacePM(t *testing.T) {
 		{"client", cc, ctok, []pm.Endpoint{{ID: 7, Addr: a("10.0.2.1"), Flags: pm.FlagSubflow, IfIndex: c2}}},
 		{"server", sc, stok, []pm.Endpoint{{ID: 5, Addr: announced.Addr(), Port: port, Flags: pm.FlagSignal}}},
 	} {
+		if !lists {
+			break
+		}
 		got, err := x.c.LocalAddrs(x.token)
 		if err != nil {
 			t.Errorf("%s LocalAddrs: %v", x.side, err)
@@ -451,4 +461,14 @@ func TestEventsIPv6(t *testing.T) {
 	})
 	conn.Close()
 	crec.wait("CLOSED", func(ev pm.Event) bool { return ev.Type == pm.EventClosed && ev.Token == created.Token })
+}
+
+// kernel61 reports whether this is a 6.1 kernel (Debian's 6.1 in the kernel
+// matrix).
+func kernel61() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	return strings.HasPrefix(unix.ByteSliceToString(u.Release[:]), "6.1.")
 }
