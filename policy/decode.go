@@ -78,6 +78,28 @@ func decodeRaw(name string, doc map[string]any, lines lineIndex, errs *[]error) 
 				}
 				*dst = d.boolean(key, key, t[ak])
 			}
+		case "damping":
+			t, ok := v.(map[string]any)
+			if !ok {
+				d.typeErr(k, k, "a table ([damping])", v, "write the damping settings under a [damping] header")
+				continue
+			}
+			raw.Damping = &rawDamping{}
+			d.strings("damping", t, map[string]**string{
+				"hold_down": &raw.Damping.HoldDown, "max_hold_down": &raw.Damping.MaxHoldDown, "decay": &raw.Damping.Decay,
+			})
+		case "quality":
+			t, ok := v.(map[string]any)
+			if !ok {
+				d.typeErr(k, k, "a table ([quality])", v, "write the quality settings under a [quality] header")
+				continue
+			}
+			q := &rawQuality{}
+			raw.Quality = q
+			d.strings("quality", t, map[string]**string{
+				"backup_when": &q.BackupWhen, "restore_after": &q.RestoreAfter, "max_restore_after": &q.MaxRestoreAfter,
+				"prefer": &q.Prefer, "interval": &q.Interval,
+			})
 		case "rule":
 			list, ok := v.([]any)
 			if !ok {
@@ -140,6 +162,24 @@ func (d *decoder) str(key, shown string, v any) string {
 		d.typeErr(key, shown, "a string", v, "put the value in double quotes")
 	}
 	return s
+}
+
+// strings decodes a table of string-valued keys into dst (key -> field),
+// reporting unknown keys and values that are not strings.
+func (d *decoder) strings(table string, t map[string]any, dst map[string]**string) {
+	for _, k := range sortedKeys(t) {
+		key := table + "." + k
+		f, ok := dst[k]
+		if !ok {
+			d.unknown(table, key, key)
+			continue
+		}
+		if s, ok := t[k].(string); ok {
+			*f = &s
+		} else {
+			d.typeErr(key, key, "a string", t[k], "put the value in double quotes")
+		}
+	}
 }
 
 // rule decodes the i-th [[rule]] table.
