@@ -23,7 +23,7 @@ type Config struct {
 // ErrNotSupported is wrapped by errors from Dial when the running kernel has
 // no mptcp_pm generic netlink family (kernel older than 5.7, or built without
 // CONFIG_MPTCP), and on operating systems other than Linux.
-var ErrNotSupported = errors.New("MPTCP path manager not supported (needs Linux 5.7+ with CONFIG_MPTCP=y)")
+var ErrNotSupported = errors.New("MPTCP path manager not supported (the kernel needs CONFIG_MPTCP=y, which provides the mptcp_pm generic netlink family)")
 
 // ErrEventsLost is wrapped by the error Events returns when the kernel had
 // to drop events because the reader fell behind and the socket's receive

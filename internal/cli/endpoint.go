@@ -64,7 +64,7 @@ Add an endpoint for the local address ADDR (IPv4 or IPv6).
               fullmesh  open a subflow from ADDR to every peer address (with
                         subflow; not with signal)
               laminar   use ADDR for subflows to peers' announced addresses
-                        (Linux 6.18+)
+                        (kept by 6.18; Debian's 6.12 and 6.1 drop it)
 An endpoint without signal or subflow does nothing, nor does an address no
 interface has: both are added (as ip does) with a warning on stderr. At most 8
 endpoints.
