@@ -209,23 +209,31 @@ func pathSelection(t *testing.T, name string, withDaemon bool, extraDelay time.D
 	defer sd.Close()
 	// backup reports whether path 1's subflow is backup (MP_PRIO sent),
 	// and how many subflows the connection has.
+	// subflows reports whether path 1's subflows are all backup and on how
+	// many paths (distinct local addresses) subflows are established:
+	// Debian's 6.1 opens a second subflow from the initial subflow's
+	// address when that address is a subflow endpoint, 6.12 and later
+	// do not, so subflows are counted by path.
 	subflows := func() (p1Backup bool, n int) {
 		conns, err := sd.Connections()
 		if err != nil {
 			t.Fatal(err)
 		}
+		paths := map[netip.Addr]bool{}
+		p1Seen, p1All := false, true
 		for _, c := range conns {
 			for _, sf := range c.Subflows {
 				if sf.State != 1 {
 					continue
 				}
-				n++
+				paths[sf.Local.Addr()] = true
 				if sf.Local.Addr() == p1 && sf.MPTCP != nil {
-					p1Backup = sf.MPTCP.Flags&sockdiag.FlagBackupLocal != 0
+					p1Seen = true
+					p1All = p1All && sf.MPTCP.Flags&sockdiag.FlagBackupLocal != 0
 				}
 			}
 		}
-		return
+		return p1Seen && p1All, len(paths)
 	}
 	waitFor := func(what string, timeout time.Duration, cond func() bool) time.Duration {
 		t.Helper()
