@@ -241,7 +241,9 @@ func pathSelection(t *testing.T, name string, withDaemon bool, extraDelay time.D
 		for !cond() {
 			if time.Since(t0) > timeout {
 				qmu.Lock()
-				t.Fatalf("%s: not within %v (quality: %+v)", what, timeout, lastQ)
+				q := lastQ
+				qmu.Unlock() // the daemon's OnQuality must not block while the test stops it
+				t.Fatalf("%s: not within %v (quality: %+v)", what, timeout, q)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
