@@ -268,9 +268,10 @@ func pathSelection(t *testing.T, name string, withDaemon bool, extraDelay time.D
 		t.Fatal(err)
 	}
 	var demoted time.Duration
+	partial := false
 	if withDaemon {
 		demoted = waitFor("path 1 made backup", 6*time.Second, func() bool { b, _ := subflows(); return b })
-		if p1Partial {
+		if partial = p1Partial; partial {
 			const warn = "the kernel made only some subflows of this path backup"
 			waitFor("the daemon's warning that path 1 is only partly backup", 2*time.Second, func() bool { return strings.Contains(logs.String(), warn) })
 			t.Logf("path 1 has a second subflow that stayed active (Debian's 6.1 opens it); the daemon warned: %s", warn)
@@ -338,11 +339,16 @@ func pathSelection(t *testing.T, name string, withDaemon bool, extraDelay time.D
 		if demoted > 3*time.Second {
 			t.Errorf("path 1 made backup %v after the impairment; want within 3 s", demoted)
 		}
-		if after > bound {
-			t.Errorf("p99 after the switch %v; want back at the clean value (%v, bound %v)", after, clean, bound)
-		}
-		if healed > bound {
-			t.Errorf("p99 after healing %v; want the clean value (%v)", healed, clean)
+		switch {
+		case partial:
+			t.Logf("p99 goals not checked: a subflow of path 1 stayed active (see the daemon's warning), so requests still meet the loss")
+		case timingGoals(t):
+			if after > bound {
+				t.Errorf("p99 after the switch %v; want back at the clean value (%v, bound %v)", after, clean, bound)
+			}
+			if healed > bound {
+				t.Errorf("p99 after healing %v; want the clean value (%v)", healed, clean)
+			}
 		}
 		if promoted > 6*time.Second {
 			t.Errorf("promoted %v after healing", promoted)
