@@ -357,7 +357,7 @@ func endpointAdd(e *env, args []string) error {
 	}
 	if err := s.c.AddEndpoint(ep); err != nil {
 		switch {
-		case errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EBUSY) || errors.Is(err, unix.ERANGE):
+		case errors.Is(err, os.ErrExist) || errors.Is(err, unix.ERANGE): // os.ErrExist: EEXIST, EBUSY, or 6.1's unspecific EINVAL
 			// Someone else changed the table meanwhile: explain with a fresh look.
 			if eps, lerr := s.c.Endpoints(); lerr == nil {
 				if cerr := checkAddAgainst(e, ep, eps); cerr != nil {
