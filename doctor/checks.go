@@ -26,8 +26,8 @@ func (c *checker) kernel() {
 		c.r.Usable = true
 		c.add("kernel", OK, "", "MPTCP sockets can be created (Linux %s)", rel)
 	case errors.Is(err, unix.EINVAL):
-		c.add("kernel", Error, "upgrade to Linux 5.6 or newer (5.15+ recommended; 6.6+ to force programs onto MPTCP with BPF)",
-			"Linux %s does not know MPTCP: socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP) fails with EINVAL, the answer of kernels before 5.6 to an unknown protocol", rel)
+		c.add("kernel", Error, "use a kernel built with MPTCP (CONFIG_MPTCP=y): mptcpkit is tested on Debian's 6.1 and 6.12 and on 6.18 (its kernel matrix)",
+			"Linux %s does not know MPTCP: socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP) fails with EINVAL, the answer of a kernel without IPPROTO_MPTCP to an unknown protocol", rel)
 	case errors.Is(err, unix.EPROTONOSUPPORT):
 		c.add("kernel", Error, "boot a kernel built with CONFIG_MPTCP=y and CONFIG_MPTCP_IPV6=y (Debian, Ubuntu, Fedora and RHEL kernels have it)",
 			"Linux %s was built without MPTCP (CONFIG_MPTCP is not set): socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP) fails with EPROTONOSUPPORT", rel)
@@ -180,7 +180,7 @@ func (c *checker) limitsAndEndpoints() {
 		}
 		fix := ""
 		if errors.Is(err, pm.ErrNotSupported) {
-			fix = "upgrade to Linux 5.7 or newer (the mptcp_pm netlink family)"
+			fix = "use a kernel built with CONFIG_MPTCP=y, which provides the mptcp_pm netlink family"
 		}
 		c.add("limits", sev, fix, "cannot read the path manager's limits: %v", err)
 		return
@@ -397,11 +397,11 @@ func (c *checker) bpf() {
 	case err != nil:
 		c.add("bpf", Info, "", "cannot read the kernel's BTF, so forcing programs onto MPTCP with BPF (mptcpkit force) may not work: %v", err)
 	case !b.VMLinux:
-		c.add("bpf", Info, "use a kernel built with CONFIG_DEBUG_INFO_BTF=y (Linux 6.6+); meanwhile use `mptcpkit run`",
+		c.add("bpf", Info, "use a kernel built with CONFIG_DEBUG_INFO_BTF=y that has update_socket_protocol (Debian's 6.12 has both); meanwhile use `mptcpkit run`",
 			"no kernel BTF (/sys/kernel/btf/vmlinux is missing): `mptcpkit force` cannot turn programs' TCP sockets into MPTCP")
 	case !b.UpdateSocketProtocol:
-		c.add("bpf", Info, "upgrade to Linux 6.6 or newer; meanwhile use `mptcpkit run`",
-			"the kernel has BTF but not the BPF hook update_socket_protocol (Linux 6.6+): `mptcpkit force` cannot turn programs' TCP sockets into MPTCP")
+		c.add("bpf", Info, "use a kernel with the BPF hook update_socket_protocol (Debian's 6.12 has it, 6.1 not); meanwhile use `mptcpkit run`",
+			"the kernel has BTF but not the BPF hook update_socket_protocol: `mptcpkit force` cannot turn programs' TCP sockets into MPTCP")
 	case b.LoadError != "":
 		c.add("bpf", Info, "use `mptcpkit run -- CMD` (seccomp, needs no BPF) for programs you start",
 			"the kernel has update_socket_protocol but refused mptcpkit's program on it, so `mptcpkit force` cannot work here: %s", b.LoadError)

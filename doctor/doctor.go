@@ -158,7 +158,7 @@ type BTF struct {
 	// VMLinux reports whether /sys/kernel/btf/vmlinux exists.
 	VMLinux bool
 	// UpdateSocketProtocol reports whether the kernel has the BPF hook
-	// update_socket_protocol (Linux 6.6+).
+	// update_socket_protocol (Debian's 6.12 has it, 6.1 not).
 	UpdateSocketProtocol bool
 	// LoadError is why the kernel refused to load mptcpkit's fmod_ret
 	// program on that hook ("" when it loaded, or when no load was tried

@@ -154,7 +154,7 @@ func (s State) Reason() string {
 	case Disabled:
 		return "disabled: net.mptcp.enabled=0 in this network namespace (sysctl -w net.mptcp.enabled=1)"
 	case Unsupported:
-		return "unsupported: the kernel has no MPTCP (needs Linux 5.6+ built with CONFIG_MPTCP)"
+		return "unsupported: the kernel has no MPTCP (needs a kernel built with CONFIG_MPTCP)"
 	case NotRequested:
 		return "not requested: a plain TCP socket (dial with mptcp.Dial or net.Dialer.SetMultipathTCP(true))"
 	}

@@ -240,7 +240,7 @@ func validName(name string) error {
 func ensureSharedDir() error {
 	// Already a mount point? Then leave it as it is. A bind mount of Dir on
 	// itself keeps the device number of its parent, so compare mount roots
-	// (statx, 5.8+) rather than devices: re-binding with MS_REC on every
+	// (statx STATX_MNT_ID) rather than devices: re-binding with MS_REC on every
 	// Create stacks copies of every mount below until mount-max (ENOSPC).
 	var stx unix.Statx_t
 	if err := unix.Statx(unix.AT_FDCWD, Dir, unix.AT_SYMLINK_NOFOLLOW, unix.STATX_BASIC_STATS, &stx); err == nil &&

@@ -23,7 +23,7 @@ type Config struct {
 // ErrNotSupported is wrapped by errors from Dial when the running kernel has
 // no mptcp_pm generic netlink family (kernel older than 5.7, or built without
 // CONFIG_MPTCP), and on operating systems other than Linux.
-var ErrNotSupported = errors.New("MPTCP path manager not supported (needs Linux 5.7+ with CONFIG_MPTCP=y)")
+var ErrNotSupported = errors.New("MPTCP path manager not supported (the kernel needs CONFIG_MPTCP=y, which provides the mptcp_pm generic netlink family)")
 
 // ErrEventsLost is wrapped by the error Events returns when the kernel had
 // to drop events because the reader fell behind and the socket's receive
@@ -419,7 +419,9 @@ func (c *Client) SetSubflowBackup(token uint32, local, remote netip.AddrPort, ba
 
 // LocalAddrs lists the local addresses a userspace path manager has
 // announced or used for subflows on the connection with the given token
-// (GET_ADDR dump with a token; Linux 6.7+).
+// (GET_ADDR dump with a token). The kernel matrix sees it work on Debian's
+// 6.12 and on 6.18; Debian's 6.1 ignores the token and lists the
+// namespace's endpoint table instead.
 func (c *Client) LocalAddrs(token uint32) ([]Endpoint, error) {
 	return c.c.LocalAddrs(token)
 }
@@ -465,14 +467,31 @@ func (e *Error) Unwrap() error { return e.Err }
 
 // Is reports os.ErrNotExist for the errors that mean "no such endpoint,
 // connection or subflow": ENOENT, ESRCH, and EINVAL with the kernel's
-// "address not found" or "invalid token" text. Other targets are matched
+// "address not found" or "invalid token" text. It reports os.ErrExist when
+// an endpoint add was refused because of the table: EEXIST (same address),
+// EBUSY (same id), and the EINVAL "too many addresses or duplicate one" of
+// kernels that do not say which (Debian's 6.1: a duplicate address, a used
+// id and a full table all get that one answer). Other targets are matched
 // through Err.
 func (e *Error) Is(target error) bool {
-	if target == os.ErrNotExist {
+	switch target {
+	case os.ErrNotExist:
 		return e.notExist()
+	case os.ErrExist:
+		return errors.Is(e.Err, syscall.EEXIST) || errors.Is(e.Err, syscall.EBUSY) || e.addRefused()
 	}
 	return false
 }
+
+// addRefused: the kernel's EINVAL for an endpoint add it refused without
+// saying why (newer kernels return EEXIST, EBUSY or ERANGE instead).
+func (e *Error) addRefused() bool {
+	return errors.Is(e.Err, syscall.EINVAL) && e.Message == addRefusedText
+}
+
+// addRefusedText is the kernel's extack text for a refused endpoint add.
+// Kernels that return a precise errno append ": -17" and the like.
+const addRefusedText = "too many addresses or duplicate one"
 
 func (e *Error) notExist() bool {
 	switch {
@@ -502,6 +521,8 @@ func (e *Error) hint() string {
 		return "an endpoint with this address (or id) already exists; delete it first or use another"
 	case errors.Is(e.Err, syscall.EBUSY):
 		return "the id is already used by another endpoint; choose another id or leave it 0"
+	case e.addRefused():
+		return fmt.Sprintf("an endpoint with this address or id already exists, or the table is full (at most %d endpoints): this kernel does not say which; list the endpoints to see", MaxEndpoints)
 	case errors.Is(e.Err, syscall.ESRCH) && e.Op == "destroy subflow":
 		return "no such subflow on this connection"
 	}

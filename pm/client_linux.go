@@ -223,6 +223,37 @@ func (c *client) FlushEndpoints() error {
 }
 
 func (c *client) SetEndpointFlags(sel Endpoint, flags Flags) error {
+	err := c.setEndpointFlags(sel, flags)
+	var pe *Error
+	if errors.As(err, &pe) && errors.Is(pe.Err, unix.EINVAL) && pe.Message == "" && !c.endpointExists(sel) {
+		// Kernels without extack texts here (Debian's 6.1) answer a
+		// missing endpoint with a bare EINVAL, as they answer flags the
+		// endpoint cannot take: look it up to tell the two apart.
+		pe.Message = "address not found (no such endpoint)"
+	}
+	return err
+}
+
+// endpointExists reports whether the endpoint sel selects (by id, or by
+// address and port) is in the table; true when the table cannot be read.
+func (c *client) endpointExists(sel Endpoint) bool {
+	eps, err := c.Endpoints()
+	if err != nil {
+		return true
+	}
+	for _, e := range eps {
+		if sel.Addr.IsValid() {
+			if e.Addr == sel.Addr && e.Port == sel.Port {
+				return true
+			}
+		} else if e.ID == sel.ID {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *client) setEndpointFlags(sel Endpoint, flags Flags) error {
 	return c.do("change endpoint", cmdSetFlags, func(ae *netlink.AttributeEncoder) {
 		// FLAGS is sent even when 0: that clears backup and fullmesh.
 		// PORT goes with the address: the kernel compares it when it

@@ -521,3 +521,29 @@ func TestExtendedAck(t *testing.T) {
 		})
 	}
 }
+
+// TestAddRefusedMapping: an endpoint add the kernel refuses because of the
+// table matches os.ErrExist whether the kernel says why (EEXIST, EBUSY:
+// 6.12 and later) or not (Debian's 6.1: one EINVAL "too many addresses or
+// duplicate one" for a duplicate address, a used id and a full table); the
+// unspecific one gets a hint naming both causes.
+func TestAddRefusedMapping(t *testing.T) {
+	for _, tt := range []struct {
+		err    *Error
+		exist  bool
+		inText string
+	}{
+		{&Error{Op: "add endpoint", Message: "too many addresses or duplicate one: -17", Err: unix.EEXIST}, true, "already exists"},
+		{&Error{Op: "add endpoint", Message: "too many addresses or duplicate one: -16", Err: unix.EBUSY}, true, "id is already used"},
+		{&Error{Op: "add endpoint", Message: "too many addresses or duplicate one: -34", Err: unix.ERANGE}, false, "at most 8 endpoints"},
+		{&Error{Op: "add endpoint", Message: "too many addresses or duplicate one", Err: unix.EINVAL}, true, "already exists, or the table is full (at most 8 endpoints): this kernel does not say which"},
+		{&Error{Op: "add endpoint", Message: "missing address info", Err: unix.EINVAL}, false, "missing address info"},
+	} {
+		if got := errors.Is(tt.err, os.ErrExist); got != tt.exist {
+			t.Errorf("errors.Is(%v, os.ErrExist) = %v, want %v", tt.err, got, tt.exist)
+		}
+		if !strings.Contains(tt.err.Error(), tt.inText) {
+			t.Errorf("%q does not contain %q", tt.err, tt.inText)
+		}
+	}
+}

@@ -19,6 +19,7 @@ import (
 
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/pm"
+	"golang.org/x/sys/unix"
 )
 
 // recorder runs Client.Events in the background and lets a test wait for
@@ -28,6 +29,8 @@ type recorder struct {
 	name string
 	ch   chan pm.Event
 	seen []pm.Event
+	// listenerEvents: the kernel sends LISTENER_CREATED/CLOSED (see sync).
+	listenerEvents bool
 }
 
 func record(t *testing.T, c *pm.Client, ns *nstest.NS, name string) *recorder {
@@ -60,27 +63,73 @@ func record(t *testing.T, c *pm.Client, ns *nstest.NS, name string) *recorder {
 	return r
 }
 
-// sync opens and closes MPTCP listeners in ns until the recorder sees their
-// LISTENER_CREATED and LISTENER_CLOSED events: then the events socket is
-// subscribed.
+// sync makes MPTCP connections over loopback in ns until the recorder sees
+// one's CREATED event: then the events socket is subscribed. Connection
+// events exist on every kernel of the matrix; LISTENER_CREATED and
+// LISTENER_CLOSED do not (Debian's 6.1 sends none, 6.12 does), so a last
+// listener and connection, once subscribed, tell which kind of kernel this
+// is: r.listenerEvents.
 func (r *recorder) sync(ns *nstest.NS) {
 	r.t.Helper()
 	for try := 0; try < 50; try++ {
-		ln := listen(r.t, ns, "127.0.0.1:0")
-		port := ln.Addr().(*net.TCPAddr).Port
-		want := netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(port))
-		_, ok := r.next(200*time.Millisecond, func(ev pm.Event) bool {
-			return ev.Type == pm.EventListenerCreated && ev.Local == want
-		})
-		ln.Close()
-		if ok {
-			r.wait("LISTENER_CLOSED of the sync listener", func(ev pm.Event) bool {
-				return ev.Type == pm.EventListenerClosed && ev.Local == want
-			})
+		want := r.connect(ns)
+		if _, ok := r.next(200*time.Millisecond, createdFor(want)); ok {
+			probe := r.connect(ns)
+			r.wait("CREATED of the probe connection", createdFor(probe))
+			// One netlink socket delivers events in the order the kernel
+			// sent them: the listener's event, if any, came first.
+			for _, ev := range r.seen {
+				if ev.Type == pm.EventListenerCreated && ev.Local == probe {
+					r.listenerEvents = true
+				}
+			}
 			return
 		}
 	}
-	r.t.Fatalf("%s: no LISTENER_CREATED event within 50 tries", r.name)
+	r.t.Fatalf("%s: no CREATED event within 50 connections", r.name)
+}
+
+// connect opens an MPTCP listener on loopback in ns, connects to it and
+// closes both; it returns the listener's address.
+func (r *recorder) connect(ns *nstest.NS) netip.AddrPort {
+	r.t.Helper()
+	var want netip.AddrPort
+	ns.Do(r.t, func() error {
+		var lc net.ListenConfig
+		lc.SetMultipathTCP(true)
+		ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+		if err != nil {
+			return err
+		}
+		defer ln.Close()
+		want = netip.AddrPortFrom(netip.MustParseAddr("127.0.0.1"), uint16(ln.Addr().(*net.TCPAddr).Port))
+		d := net.Dialer{Timeout: 5 * time.Second}
+		d.SetMultipathTCP(true)
+		c, err := d.Dial("tcp", want.String())
+		if err != nil {
+			return err
+		}
+		return c.Close()
+	})
+	return want
+}
+
+func createdFor(server netip.AddrPort) func(pm.Event) bool {
+	return func(ev pm.Event) bool {
+		return ev.Type == pm.EventCreated && (ev.Remote == server || ev.Local == server)
+	}
+}
+
+// noListenerEvents says, once per test, that this kernel sends no
+// listener events, so their assertions do not apply.
+func (r *recorder) noListenerEvents() bool {
+	if !r.listenerEvents && os.Getenv("MPTCPKIT_CI") == "1" && os.Getenv("MPTCPKIT_VM") == "" {
+		r.t.Errorf("%s: the CI host's kernel (6.18) sends listener events, but none were seen", r.name)
+	}
+	if !r.listenerEvents {
+		r.t.Logf("%s: not checking LISTENER_CREATED/LISTENER_CLOSED: this kernel sends no listener events (Debian's 6.1 has none; 6.12 does)", r.name)
+	}
+	return !r.listenerEvents
 }
 
 func (r *recorder) next(timeout time.Duration, match func(pm.Event) bool) (pm.Event, bool) {
@@ -211,9 +260,11 @@ func TestEventsTraffic(t *testing.T) {
 	ln := listen(t, sns, "10.0.1.2:0")
 	port := uint16(ln.Addr().(*net.TCPAddr).Port)
 	server := netip.AddrPortFrom(a("10.0.1.2"), port)
-	srec.wait("LISTENER_CREATED", func(ev pm.Event) bool {
-		return ev.Type == pm.EventListenerCreated && ev.Local == server
-	})
+	if !srec.noListenerEvents() {
+		srec.wait("LISTENER_CREATED", func(ev pm.Event) bool {
+			return ev.Type == pm.EventListenerCreated && ev.Local == server
+		})
+	}
 	serve(t, ln)
 
 	conn := dialMPTCP(t, cns, server.String())
@@ -252,7 +303,9 @@ func TestEventsTraffic(t *testing.T) {
 	crec.wait("CLOSED", func(ev pm.Event) bool { return ev.Type == pm.EventClosed && ev.Token == tok })
 	srec.wait("CLOSED", func(ev pm.Event) bool { return ev.Type == pm.EventClosed && ev.Token == stok })
 	ln.Close()
-	srec.wait("LISTENER_CLOSED", func(ev pm.Event) bool { return ev.Type == pm.EventListenerClosed && ev.Local == server })
+	if srec.listenerEvents {
+		srec.wait("LISTENER_CLOSED", func(ev pm.Event) bool { return ev.Type == pm.EventListenerClosed && ev.Local == server })
+	}
 }
 
 // TestUserspacePM drives the userspace path manager of a live connection
@@ -309,6 +362,12 @@ func TestUserspacePM(t *testing.T) {
 	}
 
 	// The connections' local address lists, as the userspace PMs see them.
+	// Debian's 6.1 ignores the token of a GET_ADDR dump (it lists the
+	// namespace's endpoint table, empty here): nothing to check there.
+	lists := !kernel61()
+	if !lists {
+		t.Logf("not checking LocalAddrs: Debian's 6.1 ignores the token of a GET_ADDR dump (6.12 and later list the connection's addresses)")
+	}
 	for _, x := range []struct {
 		side  string
 		c     *pm.Client
@@ -318,6 +377,9 @@ func TestUserspacePM(t *testing.T) {
 		{"client", cc, ctok, []pm.Endpoint{{ID: 7, Addr: a("10.0.2.1"), Flags: pm.FlagSubflow, IfIndex: c2}}},
 		{"server", sc, stok, []pm.Endpoint{{ID: 5, Addr: announced.Addr(), Port: port, Flags: pm.FlagSignal}}},
 	} {
+		if !lists {
+			break
+		}
 		got, err := x.c.LocalAddrs(x.token)
 		if err != nil {
 			t.Errorf("%s LocalAddrs: %v", x.side, err)
@@ -399,4 +461,14 @@ func TestEventsIPv6(t *testing.T) {
 	})
 	conn.Close()
 	crec.wait("CLOSED", func(ev pm.Event) bool { return ev.Type == pm.EventClosed && ev.Token == created.Token })
+}
+
+// kernel61 reports whether this is a 6.1 kernel (Debian's 6.1 in the kernel
+// matrix).
+func kernel61() bool {
+	var u unix.Utsname
+	if unix.Uname(&u) != nil {
+		return false
+	}
+	return strings.HasPrefix(unix.ByteSliceToString(u.Release[:]), "6.1.")
 }

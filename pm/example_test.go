@@ -3,6 +3,7 @@
 package pm_test
 
 import (
+	"errors"
 	"fmt"
 	"log"
 	"net/netip"
@@ -49,11 +50,14 @@ func ExampleClient_Endpoints() {
 	for _, e := range eps {
 		fmt.Printf("id %d %s %s\n", e.ID, e.Addr, e.Flags)
 	}
-	// The same address twice: the kernel's EEXIST, explained.
+	// The same address twice: the kernel refuses it (EEXIST; older
+	// kernels such as Debian's 6.1 give a less precise EINVAL), and
+	// os.ErrExist matches either. Print err itself to see the kernel's
+	// words and pm's hint.
 	err = c.AddEndpoint(pm.Endpoint{Addr: netip.MustParseAddr("10.0.2.1")})
-	fmt.Println(err)
+	fmt.Println("exists:", errors.Is(err, os.ErrExist))
 	// Output:
 	// id 1 10.0.2.1 subflow
 	// id 10 2001:db8::1 subflow,backup
-	// pm: add endpoint: too many addresses or duplicate one: -17 (file exists): an endpoint with this address (or id) already exists; delete it first or use another
+	// exists: true
 }

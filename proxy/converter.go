@@ -58,8 +58,8 @@ func ListenConvert(ctx context.Context, address string, tfoQueue int) (net.Liste
 }
 
 // ErrNoTFO is returned (wrapped) by ListenConvert when the kernel refuses
-// TCP Fast Open on an MPTCP listener (it needs Linux 6.2+).
-var ErrNoTFO = errors.New("TCP Fast Open on MPTCP sockets unsupported by this kernel (needs Linux 6.2+)")
+// TCP Fast Open on an MPTCP listener.
+var ErrNoTFO = errors.New("TCP Fast Open on MPTCP sockets unsupported by this kernel (it refused TCP_FASTOPEN on an MPTCP socket)")
 
 // Serve accepts Convert clients on ln until ctx is done, then drains.
 func (cv *Converter) Serve(ctx context.Context, ln net.Listener) error {

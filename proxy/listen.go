@@ -14,7 +14,7 @@ import (
 
 // ErrNoMPTCP is returned (wrapped) by Listen when the kernel gave a plain TCP
 // socket: MPTCP is not built in (Linux < 5.6) or net.mptcp.enabled=0.
-var ErrNoMPTCP = errors.New("MPTCP unavailable (needs Linux 5.6+ with CONFIG_MPTCP and net.mptcp.enabled=1)")
+var ErrNoMPTCP = errors.New("MPTCP unavailable (needs a kernel built with CONFIG_MPTCP and net.mptcp.enabled=1)")
 
 // Listen opens the server's MPTCP listener in the calling thread's network
 // namespace. It fails with ErrNoMPTCP rather than silently serving plain TCP.

@@ -280,7 +280,7 @@ func (s *Server) handle(ctx context.Context, raw net.Conn, ss *session) {
 	}
 	var hello handshake.Hello
 	if _, err := rand.Read(hello.Nonce[:]); err != nil {
-		panic(err) // crypto/rand never fails on Linux 3.17+
+		panic(err) // crypto/rand does not fail on Linux (getrandom)
 	}
 	hb, _ := hello.MarshalBinary()
 	if _, err := c.Write(hb); err != nil {

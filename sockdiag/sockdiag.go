@@ -168,7 +168,7 @@ func (c *Client) MPTCPSockets() ([]MPTCPSocket, error) {
 		})
 		if err != nil {
 			if errors.Is(err, unix.ENOENT) || errors.Is(err, unix.EINVAL) {
-				return nil, fmt.Errorf("sockdiag: this kernel has no MPTCP socket diagnostics (mptcp_diag, Linux 5.7+; modprobe mptcp_diag): %w", err)
+				return nil, fmt.Errorf("sockdiag: this kernel has no MPTCP socket diagnostics (module mptcp_diag: modprobe mptcp_diag): %w", err)
 			}
 			return nil, fmt.Errorf("sockdiag: dump MPTCP sockets: %w", err)
 		}

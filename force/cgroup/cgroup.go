@@ -154,7 +154,7 @@ func Move(dir string, pid int) error {
 }
 
 // Kill kills every process in dir and its descendants with cgroup.kill
-// (Linux 5.14+), or by SIGKILLing the listed pids where that is missing.
+// (where the kernel has it), or by SIGKILLing the listed pids where that is missing.
 func Kill(dir string) error {
 	err := os.WriteFile(filepath.Join(dir, "cgroup.kill"), []byte("1"), 0)
 	if err == nil {

@@ -26,7 +26,7 @@
 // it. A signal that arrives before that restarts socket(2) (SA_RESTART) or
 // makes it fail with EINTR, which a real socket(2) never does; no interface
 // of the kernel closes that window, so [Supervisor.Serve] keeps it short
-// (it waits in RECV with SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP on 6.6+).
+// (it waits in RECV with SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP where the kernel has it).
 //
 // [Keep] holds the listener for a supervisor that may be killed: it then
 // answers every call with SECCOMP_USER_NOTIF_FLAG_CONTINUE (plain TCP)

@@ -95,7 +95,7 @@ func Install() (int, error) {
 	}
 	filter := Filter(a)
 	prog := unix.SockFprog{Len: uint16(len(filter)), Filter: &filter[0]}
-	// WAIT_KILLABLE_RECV (Linux 5.19+): once the supervisor has taken a
+	// WAIT_KILLABLE_RECV (where the kernel has it): once the supervisor has taken a
 	// call, only a fatal signal interrupts the caller's wait, as none
 	// interrupts a real socket(2). Otherwise a signal handler without
 	// SA_RESTART (Python's, for one) would make socket(2) fail with EINTR,
@@ -109,7 +109,7 @@ func Install() (int, error) {
 	runtime.KeepAlive(filter)
 	if errno != 0 {
 		if errno == unix.EINVAL || errno == unix.ENOSYS {
-			return -1, fmt.Errorf("seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER): %v: needs Linux 5.0+ with CONFIG_SECCOMP_FILTER: %w", errno, ErrNotSupported)
+			return -1, fmt.Errorf("seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER): %v: needs a kernel with CONFIG_SECCOMP_FILTER: %w", errno, ErrNotSupported)
 		}
 		return -1, fmt.Errorf("seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER): %w", errno)
 	}

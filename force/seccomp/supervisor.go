@@ -93,7 +93,7 @@ type Supervisor struct {
 // the filter has exited (it returns nil) or ctx is done (it returns
 // ctx.Err()). It does not close fd.
 //
-// On Linux 6.6+ it waits in SECCOMP_IOCTL_NOTIF_RECV itself, with
+// Where the kernel has SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP it waits in SECCOMP_IOCTL_NOTIF_RECV itself, with
 // SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP: the kernel marks a call received
 // as soon as it wakes this thread, on the caller's CPU, without a round
 // trip through poll(2) first. There, ctx is only looked at when the
@@ -124,7 +124,7 @@ func (s *Supervisor) Serve(ctx context.Context, fd int) error {
 	return s.servePoll(ctx, fd, st, log)
 }
 
-// serveBlocking waits in SECCOMP_IOCTL_NOTIF_RECV, which since Linux 6.6
+// serveBlocking waits in SECCOMP_IOCTL_NOTIF_RECV, which on such kernels
 // also returns (ENOENT) when the last process using the filter has gone.
 func (s *Supervisor) serveBlocking(ctx context.Context, fd int, st *serveState, log *slog.Logger) error {
 	misses := 0

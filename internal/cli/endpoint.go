@@ -64,7 +64,7 @@ Add an endpoint for the local address ADDR (IPv4 or IPv6).
               fullmesh  open a subflow from ADDR to every peer address (with
                         subflow; not with signal)
               laminar   use ADDR for subflows to peers' announced addresses
-                        (Linux 6.18+)
+                        (kept by 6.18; Debian's 6.12 and 6.1 drop it)
 An endpoint without signal or subflow does nothing, nor does an address no
 interface has: both are added (as ip does) with a warning on stderr. At most 8
 endpoints.
@@ -357,7 +357,7 @@ func endpointAdd(e *env, args []string) error {
 	}
 	if err := s.c.AddEndpoint(ep); err != nil {
 		switch {
-		case errors.Is(err, unix.EEXIST) || errors.Is(err, unix.EBUSY) || errors.Is(err, unix.ERANGE):
+		case errors.Is(err, os.ErrExist) || errors.Is(err, unix.ERANGE): // os.ErrExist: EEXIST, EBUSY, or 6.1's unspecific EINVAL
 			// Someone else changed the table meanwhile: explain with a fresh look.
 			if eps, lerr := s.c.Endpoints(); lerr == nil {
 				if cerr := checkAddAgainst(e, ep, eps); cerr != nil {

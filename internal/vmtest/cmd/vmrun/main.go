@@ -33,7 +33,10 @@ var helpers = []struct {
 
 // programs are host tools the tests run, copied with their libraries when
 // the host has them.
-var programs = []string{"ip", "setpriv", "nft", "tc", "sleep"}
+// nbdkit, fio, nbd-client and nbdkit's memory plugin (a shared object it
+// loads: copied with its libraries too) are lab/storage's TestKernelClient.
+var programs = []string{"ip", "setpriv", "nft", "tc", "sleep", "nbdkit", "fio", "nbd-client",
+	"/usr/lib/x86_64-linux-gnu/nbdkit/plugins/nbdkit-memory-plugin.so"}
 
 func main() {
 	os.Exit(run())
@@ -134,7 +137,11 @@ func boot(k *vmtest.Kernel, patterns, testFlags []string, timeout time.Duration,
 	}
 	var progs []string
 	for _, p := range programs {
-		if _, err := exec.LookPath(p); err == nil {
+		if filepath.IsAbs(p) {
+			if _, err := os.Stat(p); err == nil {
+				progs = append(progs, p)
+			}
+		} else if _, err := exec.LookPath(p); err == nil {
 			progs = append(progs, p)
 		}
 	}
