@@ -127,6 +127,10 @@ func (q *quality) measure(conns []sockdiag.Connection, now time.Time, pol policy
 	type agg struct {
 		sample
 		subflows int
+		// every subflow's smoothed RTT, for display; sample.rtt* only
+		// counts subflows that had data acknowledged in the interval
+		showRTT  time.Duration
+		showRTTN int
 	}
 	per := map[netip.Addr]*agg{}
 	seen := map[uint64]bool{}
@@ -148,8 +152,8 @@ func (q *quality) measure(conns []sockdiag.Connection, now time.Time, pol policy
 				per[a] = g
 			}
 			g.subflows++
-			g.rttSum += sf.TCP.RTT
-			g.rttN++
+			g.showRTT += sf.TCP.RTT
+			g.showRTTN++
 			g.deliveryRateBps += float64(sf.TCP.DeliveryRate) * 8
 			seen[sf.Cookie] = true
 			cur := subflowPrev{segs: uint64(sf.TCP.SegsOut), retrans: uint64(sf.TCP.TotalRetrans), acked: sf.TCP.BytesAcked, received: sf.TCP.BytesReceived, seen: true}
@@ -163,6 +167,16 @@ func (q *quality) measure(conns []sockdiag.Connection, now time.Time, pol policy
 				tx := cur.acked - min(p.acked, cur.acked)
 				rx := cur.received - min(p.received, cur.received)
 				g.bytes += tx + rx
+				// tcp_info's RTT is a smoothed estimate the kernel updates
+				// only when data is acknowledged: a subflow idle in the
+				// interval (a backup one, or a path just tried again after
+				// an impairment) still reports the RTT of its last busy
+				// period, possibly the impaired one. Count it only when it
+				// measured something now.
+				if tx > 0 {
+					g.rttSum += sf.TCP.RTT
+					g.rttN++
+				}
 				sq.TxBps = float64(tx) * 8 / dur.Seconds()
 				sq.RxBps = float64(rx) * 8 / dur.Seconds()
 			}
@@ -211,8 +225,8 @@ func (q *quality) measure(conns []sockdiag.Connection, now time.Time, pol policy
 			}
 			if g := per[a]; g != nil {
 				pq.Subflows = g.subflows
-				if g.rttN > 0 {
-					pq.RTT = g.rttSum / time.Duration(g.rttN)
+				if g.showRTTN > 0 {
+					pq.RTT = g.showRTT / time.Duration(g.showRTTN)
 				}
 				if g.segs > 0 {
 					pq.Loss = 100 * float64(g.retrans) / float64(g.segs)
