@@ -121,6 +121,9 @@ type daemon struct {
 	// backupWarned: demoted addresses already warned about subflows the
 	// kernel did not mark backup.
 	backupWarned map[netip.Addr]bool
+	// backupResent: when the daemon last re-sent a demoted endpoint's
+	// backup flag for subflows the kernel left active.
+	backupResent map[netip.Addr]time.Time
 }
 
 func newDaemon(cfg Config) (*daemon, error) {

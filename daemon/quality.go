@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mptcpkit/mptcpkit/pm"
 	"github.com/mptcpkit/mptcpkit/policy"
 	"github.com/mptcpkit/mptcpkit/sockdiag"
 )
@@ -466,7 +467,7 @@ func (d *daemon) measureQuality(us *userspacePM) bool {
 		d.applySubflowBackup(conns)
 		return false
 	}
-	d.checkKernelBackup(conns)
+	d.enforceKernelBackup(conns, time.Now())
 	return changed
 }
 
@@ -498,43 +499,101 @@ func (d *daemon) applySubflowBackup(conns []sockdiag.Connection) {
 	}
 }
 
-// checkKernelBackup warns (once per demotion) when a demoted path still
-// has subflows the kernel did not mark backup: the in-kernel path manager
-// sends MP_PRIO on the first subflow of an address only, so a second
-// subflow from the same address (made when the endpoint was added while a
-// connection already used the address for its first subflow) stays active.
-func (d *daemon) checkKernelBackup(conns []sockdiag.Connection) {
+// enforceKernelBackup makes every established subflow of a demoted path
+// backup in in-kernel mode. Changing the endpoint's flag makes the kernel
+// send MP_PRIO on one subflow per connection only: the first one whose
+// local address is the endpoint's (mptcp_pm_mp_prio_send_ack stops at the
+// first match), and only on the connections that exist at that moment. So
+// two kinds of subflow stay active:
+//   - the only subflow of the address in a connection opened after the
+//     change (typically its initial subflow, which the path manager did
+//     not create from the endpoint and which starts active): the daemon
+//     turns the endpoint's backup flag off and on again, which makes the
+//     kernel send MP_PRIO on it (and again, harmlessly, on the others);
+//   - a second subflow of the address in one connection (made from the
+//     endpoint when it was added while the connection's initial subflow
+//     already used the address): the kernel never reaches it. Per-subflow
+//     MP_PRIO (SET_FLAGS with a token and remote address) is tried first,
+//     but Linux accepts it only for the userspace path manager; then the
+//     daemon warns once.
+func (d *daemon) enforceKernelBackup(conns []sockdiag.Connection, now time.Time) {
 	demoted := d.quality.demoted()
 	for a := range d.backupWarned {
 		if _, ok := demoted[a]; !ok {
 			delete(d.backupWarned, a)
 		}
 	}
-	for a := range demoted {
-		if d.backupWarned[a] {
-			continue
+	for a := range d.backupResent {
+		if _, ok := demoted[a]; !ok {
+			delete(d.backupResent, a)
 		}
-		var marked, unmarked int
+	}
+	for a := range demoted {
+		o := d.owned[a]
+		if o == nil || o.flags&pm.FlagBackup == 0 {
+			continue // not (yet) backup in the kernel's table
+		}
+		var marked, resend, stuck int
+		var perSubflowErr error
 		for i := range conns {
-			for _, sf := range conns[i].Subflows {
-				if sf.State != 1 || sf.MPTCP == nil || sf.Local.Addr() != a {
+			c := &conns[i]
+			var mine, mineMarked int
+			for _, sf := range c.Subflows {
+				if sf.State == 1 && sf.MPTCP != nil && sf.Local.Addr() == a {
+					mine++
+					if sf.MPTCP.Flags&sockdiag.FlagBackupLocal != 0 {
+						mineMarked++
+					}
+				}
+			}
+			marked += mineMarked
+			for _, sf := range c.Subflows {
+				if sf.State != 1 || sf.MPTCP == nil || sf.Local.Addr() != a || sf.MPTCP.Flags&sockdiag.FlagBackupLocal != 0 {
 					continue
 				}
-				if sf.MPTCP.Flags&sockdiag.FlagBackupLocal != 0 {
-					marked++
+				if d.pmClient != nil && perSubflowErr == nil {
+					err := d.pmClient.SetSubflowBackup(c.Token(), sf.Local, sf.Remote, true)
+					if err == nil {
+						d.metrics.changes.WithLabelValues("subflow_priority").Inc()
+						marked++
+						continue
+					}
+					perSubflowErr = err
+				}
+				if mineMarked == 0 {
+					resend++
+					mineMarked++ // one toggle reaches this connection's first subflow only
 				} else {
-					unmarked++
+					stuck++
 				}
 			}
 		}
-		if marked > 0 && unmarked > 0 {
+		if resend > 0 && now.Sub(d.backupResent[a]) >= time.Second {
+			if d.backupResent == nil {
+				d.backupResent = map[netip.Addr]time.Time{}
+			}
+			d.backupResent[a] = now
+			sel := pm.Endpoint{ID: o.ID}
+			err := d.pm.ChangeEndpoint(sel, o.flags&changeable&^pm.FlagBackup)
+			if err == nil {
+				err = d.pm.ChangeEndpoint(sel, o.flags&changeable)
+			}
+			if err != nil {
+				d.log.Warn("path selection: cannot re-send the backup flag", "address", a, "err", err)
+			} else {
+				d.metrics.changes.WithLabelValues("change").Inc()
+				d.log.Info("path selection: re-sent the endpoint's backup flag for connections whose subflows on the path are still active",
+					"address", a, "connections", resend)
+			}
+		}
+		if stuck > 0 && !d.backupWarned[a] {
 			if d.backupWarned == nil {
 				d.backupWarned = map[netip.Addr]bool{}
 			}
 			d.backupWarned[a] = true
 			d.log.Warn("path selection: the kernel made only some subflows of this path backup; the others stay active",
-				"address", a, "backup", marked, "active", unmarked,
-				"why", "the in-kernel path manager sends MP_PRIO on one subflow per address and connection; a second subflow from the address appears when its endpoint is added while a connection already uses the address",
+				"address", a, "backup", marked, "active", stuck, "per_subflow_err", perSubflowErr,
+				"why", "the in-kernel path manager sends MP_PRIO on the first subflow per address and connection; a second subflow from the address appears when its endpoint is added while a connection already uses the address",
 				"fix", "start the daemon before the connections, or use the userspace path manager (per-subflow priority)")
 		}
 	}
