@@ -124,6 +124,9 @@ type daemon struct {
 	// backupResent: when the daemon last re-sent a demoted endpoint's
 	// backup flag for subflows the kernel left active.
 	backupResent map[netip.Addr]time.Time
+	// backupPending: when a subflow on a demoted path was first seen
+	// still active (token, local, remote).
+	backupPending map[string]time.Time
 }
 
 func newDaemon(cfg Config) (*daemon, error) {

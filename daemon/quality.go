@@ -499,22 +499,24 @@ func (d *daemon) applySubflowBackup(conns []sockdiag.Connection) {
 	}
 }
 
-// enforceKernelBackup makes every established subflow of a demoted path
-// backup in in-kernel mode. Changing the endpoint's flag makes the kernel
-// send MP_PRIO on one subflow per connection only: the first one whose
-// local address is the endpoint's (mptcp_pm_mp_prio_send_ack stops at the
-// first match), and only on the connections that exist at that moment. So
-// two kinds of subflow stay active:
-//   - the only subflow of the address in a connection opened after the
-//     change (typically its initial subflow, which the path manager did
-//     not create from the endpoint and which starts active): the daemon
-//     turns the endpoint's backup flag off and on again, which makes the
-//     kernel send MP_PRIO on it (and again, harmlessly, on the others);
+// enforceKernelBackup keeps a demoted path backup on both ends in
+// in-kernel mode. An endpoint flag change makes the kernel send MP_PRIO
+// once, on a pure ACK, on the first subflow of the address per connection
+// (mptcp_pm_mp_prio_send_ack stops at the first match). Three things can
+// leave a subflow on the path in use:
+//   - that ACK is lost on the impaired path (MP_PRIO is never
+//     retransmitted): the peer goes on sending on the subflow. The daemon
+//     sees data still arriving on a backup subflow a second after the
+//     demotion and makes the kernel send MP_PRIO again by turning the
+//     endpoint's backup flag off and on (at most every 2 s);
+//   - the same for a subflow the kernel has not marked backup a second
+//     after it appeared (the kernel marks a new connection's subflow on a
+//     backup endpoint itself, within a few hundred ms);
 //   - a second subflow of the address in one connection (made from the
 //     endpoint when it was added while the connection's initial subflow
 //     already used the address): the kernel never reaches it. Per-subflow
-//     MP_PRIO (SET_FLAGS with a token and remote address) is tried first,
-//     but Linux accepts it only for the userspace path manager; then the
+//     MP_PRIO (SET_FLAGS with a token and remote address) is tried, but
+//     Linux accepts it only for the userspace path manager; then the
 //     daemon warns once.
 func (d *daemon) enforceKernelBackup(conns []sockdiag.Connection, now time.Time) {
 	demoted := d.quality.demoted()
@@ -528,47 +530,75 @@ func (d *daemon) enforceKernelBackup(conns []sockdiag.Connection, now time.Time)
 			delete(d.backupResent, a)
 		}
 	}
+	const grace = time.Second
+	seen := map[string]bool{}
+	snap := d.quality.snapshot()
+	since := map[netip.Addr]time.Time{}
+	for _, p := range snap.Paths {
+		since[p.Addr] = p.Since
+	}
+	rx := map[string]float64{}
+	for _, s := range snap.Subflows {
+		rx[fmt.Sprint(s.Token, s.Local, s.Remote)] = s.RxBps
+	}
 	for a := range demoted {
 		o := d.owned[a]
-		if o == nil || o.flags&pm.FlagBackup == 0 {
+		if o == nil || o.flags&pm.FlagBackup == 0 || since[a].IsZero() {
 			continue // not (yet) backup in the kernel's table
 		}
-		var marked, resend, stuck int
+		settled := now.Sub(since[a]) >= grace
+		var marked, stuck int
+		resend := false
 		var perSubflowErr error
 		for i := range conns {
 			c := &conns[i]
-			var mine, mineMarked int
+			mineMarked := 0
 			for _, sf := range c.Subflows {
-				if sf.State == 1 && sf.MPTCP != nil && sf.Local.Addr() == a {
-					mine++
-					if sf.MPTCP.Flags&sockdiag.FlagBackupLocal != 0 {
-						mineMarked++
-					}
+				if sf.State == 1 && sf.MPTCP != nil && sf.Local.Addr() == a && sf.MPTCP.Flags&sockdiag.FlagBackupLocal != 0 {
+					mineMarked++
 				}
 			}
 			marked += mineMarked
 			for _, sf := range c.Subflows {
-				if sf.State != 1 || sf.MPTCP == nil || sf.Local.Addr() != a || sf.MPTCP.Flags&sockdiag.FlagBackupLocal != 0 {
+				if sf.State != 1 || sf.MPTCP == nil || sf.Local.Addr() != a {
+					continue
+				}
+				k := fmt.Sprint(c.Token(), sf.Local, sf.Remote)
+				if sf.MPTCP.Flags&sockdiag.FlagBackupLocal != 0 {
+					if settled && rx[k] > 0 {
+						resend = true // the peer did not get the MP_PRIO
+					}
+					continue
+				}
+				seen[k] = true
+				first, ok := d.backupPending[k]
+				if !ok {
+					if d.backupPending == nil {
+						d.backupPending = map[string]time.Time{}
+					}
+					d.backupPending[k] = now
+					continue
+				}
+				if now.Sub(first) < grace {
 					continue
 				}
 				if d.pmClient != nil && perSubflowErr == nil {
 					err := d.pmClient.SetSubflowBackup(c.Token(), sf.Local, sf.Remote, true)
 					if err == nil {
 						d.metrics.changes.WithLabelValues("subflow_priority").Inc()
-						marked++
 						continue
 					}
 					perSubflowErr = err
 				}
 				if mineMarked == 0 {
-					resend++
-					mineMarked++ // one toggle reaches this connection's first subflow only
+					resend = true
+					mineMarked++ // a re-send reaches this connection's first subflow only
 				} else {
 					stuck++
 				}
 			}
 		}
-		if resend > 0 && now.Sub(d.backupResent[a]) >= time.Second {
+		if resend && now.Sub(d.backupResent[a]) >= 2*time.Second {
 			if d.backupResent == nil {
 				d.backupResent = map[netip.Addr]time.Time{}
 			}
@@ -579,11 +609,10 @@ func (d *daemon) enforceKernelBackup(conns []sockdiag.Connection, now time.Time)
 				err = d.pm.ChangeEndpoint(sel, o.flags&changeable)
 			}
 			if err != nil {
-				d.log.Warn("path selection: cannot re-send the backup flag", "address", a, "err", err)
+				d.log.Warn("path selection: cannot re-send the backup flag (MP_PRIO)", "address", a, "err", err)
 			} else {
 				d.metrics.changes.WithLabelValues("change").Inc()
-				d.log.Info("path selection: re-sent the endpoint's backup flag for connections whose subflows on the path are still active",
-					"address", a, "connections", resend)
+				d.log.Info("path selection: re-sent the backup flag (MP_PRIO): a subflow on the path is still in use", "address", a)
 			}
 		}
 		if stuck > 0 && !d.backupWarned[a] {
@@ -595,6 +624,11 @@ func (d *daemon) enforceKernelBackup(conns []sockdiag.Connection, now time.Time)
 				"address", a, "backup", marked, "active", stuck, "per_subflow_err", perSubflowErr,
 				"why", "the in-kernel path manager sends MP_PRIO on the first subflow per address and connection; a second subflow from the address appears when its endpoint is added while a connection already uses the address",
 				"fix", "start the daemon before the connections, or use the userspace path manager (per-subflow priority)")
+		}
+	}
+	for k := range d.backupPending {
+		if !seen[k] {
+			delete(d.backupPending, k)
 		}
 	}
 }
