@@ -539,7 +539,7 @@ func (d *daemon) enforceKernelBackup(conns []sockdiag.Connection, now time.Time)
 	}
 	rx := map[string]float64{}
 	for _, s := range snap.Subflows {
-		rx[fmt.Sprint(s.Token, s.Local, s.Remote)] = s.RxBps
+		rx[fmt.Sprintf("%d %s %s", s.Token, s.Local, s.Remote)] = s.RxBps
 	}
 	for a := range demoted {
 		o := d.owned[a]
@@ -563,7 +563,7 @@ func (d *daemon) enforceKernelBackup(conns []sockdiag.Connection, now time.Time)
 				if sf.State != 1 || sf.MPTCP == nil || sf.Local.Addr() != a {
 					continue
 				}
-				k := fmt.Sprint(c.Token(), sf.Local, sf.Remote)
+				k := fmt.Sprintf("%d %s %s", c.Token(), sf.Local, sf.Remote)
 				if sf.MPTCP.Flags&sockdiag.FlagBackupLocal != 0 {
 					if settled && rx[k] > 0 {
 						resend = true // the peer did not get the MP_PRIO
