@@ -506,9 +506,9 @@ func (d *daemon) applySubflowBackup(conns []sockdiag.Connection) {
 // leave a subflow on the path in use:
 //   - that ACK is lost on the impaired path (MP_PRIO is never
 //     retransmitted): the peer goes on sending on the subflow. The daemon
-//     sees data still arriving on a backup subflow a second after the
-//     demotion and makes the kernel send MP_PRIO again by turning the
-//     endpoint's backup flag off and on (at most every 2 s);
+//     sees data still arriving on a backup subflow half a second after
+//     the demotion and makes the kernel send MP_PRIO again by turning the
+//     endpoint's backup flag off and on (at most once a second);
 //   - the same for a subflow the kernel has not marked backup a second
 //     after it appeared (the kernel marks a new connection's subflow on a
 //     backup endpoint itself, within a few hundred ms);
@@ -530,7 +530,11 @@ func (d *daemon) enforceKernelBackup(conns []sockdiag.Connection, now time.Time)
 			delete(d.backupResent, a)
 		}
 	}
-	const grace = time.Second
+	// grace: how long a subflow may stay active after it appeared (the
+	// kernel marks a new connection's subflow itself); settle: how long
+	// after the demotion data may still arrive on a backup subflow (the
+	// peer's retransmissions of what it had sent there before).
+	const grace, settle, every = time.Second, 500 * time.Millisecond, time.Second
 	seen := map[string]bool{}
 	snap := d.quality.snapshot()
 	since := map[netip.Addr]time.Time{}
@@ -546,7 +550,7 @@ func (d *daemon) enforceKernelBackup(conns []sockdiag.Connection, now time.Time)
 		if o == nil || o.flags&pm.FlagBackup == 0 || since[a].IsZero() {
 			continue // not (yet) backup in the kernel's table
 		}
-		settled := now.Sub(since[a]) >= grace
+		settled := now.Sub(since[a]) >= settle
 		var marked, stuck int
 		resend := false
 		var perSubflowErr error
@@ -598,7 +602,7 @@ func (d *daemon) enforceKernelBackup(conns []sockdiag.Connection, now time.Time)
 				}
 			}
 		}
-		if resend && now.Sub(d.backupResent[a]) >= 2*time.Second {
+		if resend && now.Sub(d.backupResent[a]) >= every {
 			if d.backupResent == nil {
 				d.backupResent = map[netip.Addr]time.Time{}
 			}
