@@ -127,6 +127,8 @@ type daemon struct {
 	// backupPending: when a subflow on a demoted path was first seen
 	// still active (token, local, remote).
 	backupPending map[string]time.Time
+	// backupRx: intervals in a row a backup subflow received data.
+	backupRx map[string]int
 }
 
 func newDaemon(cfg Config) (*daemon, error) {

@@ -506,8 +506,8 @@ func (d *daemon) applySubflowBackup(conns []sockdiag.Connection) {
 // leave a subflow on the path in use:
 //   - that ACK is lost on the impaired path (MP_PRIO is never
 //     retransmitted): the peer goes on sending on the subflow. The daemon
-//     sees data still arriving on a backup subflow half a second after
-//     the demotion and makes the kernel send MP_PRIO again by turning the
+//     sees data still arriving on a backup subflow in two intervals in a
+//     row, from half a second after the demotion, and makes the kernel send MP_PRIO again by turning the
 //     endpoint's backup flag off and on (at most once a second);
 //   - the same for a subflow the kernel has not marked backup a second
 //     after it appeared (the kernel marks a new connection's subflow on a
@@ -535,6 +535,9 @@ func (d *daemon) enforceKernelBackup(conns []sockdiag.Connection, now time.Time)
 	// after the demotion data may still arrive on a backup subflow (the
 	// peer's retransmissions of what it had sent there before).
 	const grace, settle, every = time.Second, 500 * time.Millisecond, time.Second
+	if d.backupRx == nil {
+		d.backupRx = map[string]int{}
+	}
 	seen := map[string]bool{}
 	snap := d.quality.snapshot()
 	since := map[netip.Addr]time.Time{}
@@ -569,8 +572,19 @@ func (d *daemon) enforceKernelBackup(conns []sockdiag.Connection, now time.Time)
 				}
 				k := fmt.Sprintf("%d %s %s", c.Token(), sf.Local, sf.Remote)
 				if sf.MPTCP.Flags&sockdiag.FlagBackupLocal != 0 {
-					if settled && rx[k] > 0 {
-						resend = true // the peer did not get the MP_PRIO
+					// Data in two intervals in a row: the peer did not get
+					// the MP_PRIO. (Its retransmissions of what it sent
+					// before the demotion come at backed-off timeouts,
+					// rarely twice in a row.)
+					seen[k] = true
+					if rx[k] > 0 {
+						d.backupRx[k]++
+					} else {
+						d.backupRx[k] = 0
+					}
+					if settled && d.backupRx[k] >= 2 {
+						resend = true
+						d.backupRx[k] = 0
 					}
 					continue
 				}
@@ -633,6 +647,11 @@ func (d *daemon) enforceKernelBackup(conns []sockdiag.Connection, now time.Time)
 	for k := range d.backupPending {
 		if !seen[k] {
 			delete(d.backupPending, k)
+		}
+	}
+	for k := range d.backupRx {
+		if !seen[k] {
+			delete(d.backupRx, k)
 		}
 	}
 }
