@@ -125,6 +125,14 @@ type daemon struct {
 	// backupWarned: demoted addresses already warned about subflows the
 	// kernel did not mark backup.
 	backupWarned map[netip.Addr]bool
+	// backupResent: when the daemon last re-sent a demoted endpoint's
+	// backup flag for subflows the kernel left active.
+	backupResent map[netip.Addr]time.Time
+	// backupPending: when a subflow on a demoted path was first seen
+	// still active (token, local, remote).
+	backupPending map[string]time.Time
+	// backupRx: intervals in a row a backup subflow received data.
+	backupRx map[string]int
 }
 
 func newDaemon(cfg Config) (*daemon, error) {

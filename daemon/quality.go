@@ -8,6 +8,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/mptcpkit/mptcpkit/pm"
 	"github.com/mptcpkit/mptcpkit/policy"
 	"github.com/mptcpkit/mptcpkit/sockdiag"
 )
@@ -127,6 +128,10 @@ func (q *quality) measure(conns []sockdiag.Connection, now time.Time, pol policy
 	type agg struct {
 		sample
 		subflows int
+		// every subflow's smoothed RTT, for display; sample.rtt* only
+		// counts subflows that had data acknowledged in the interval
+		showRTT  time.Duration
+		showRTTN int
 	}
 	per := map[netip.Addr]*agg{}
 	seen := map[uint64]bool{}
@@ -148,8 +153,8 @@ func (q *quality) measure(conns []sockdiag.Connection, now time.Time, pol policy
 				per[a] = g
 			}
 			g.subflows++
-			g.rttSum += sf.TCP.RTT
-			g.rttN++
+			g.showRTT += sf.TCP.RTT
+			g.showRTTN++
 			g.deliveryRateBps += float64(sf.TCP.DeliveryRate) * 8
 			seen[sf.Cookie] = true
 			cur := subflowPrev{segs: uint64(sf.TCP.SegsOut), retrans: uint64(sf.TCP.TotalRetrans), acked: sf.TCP.BytesAcked, received: sf.TCP.BytesReceived, seen: true}
@@ -163,6 +168,16 @@ func (q *quality) measure(conns []sockdiag.Connection, now time.Time, pol policy
 				tx := cur.acked - min(p.acked, cur.acked)
 				rx := cur.received - min(p.received, cur.received)
 				g.bytes += tx + rx
+				// tcp_info's RTT is a smoothed estimate the kernel updates
+				// only when data is acknowledged: a subflow idle in the
+				// interval (a backup one, or a path just tried again after
+				// an impairment) still reports the RTT of its last busy
+				// period, possibly the impaired one. Count it only when it
+				// measured something now.
+				if tx > 0 {
+					g.rttSum += sf.TCP.RTT
+					g.rttN++
+				}
 				sq.TxBps = float64(tx) * 8 / dur.Seconds()
 				sq.RxBps = float64(rx) * 8 / dur.Seconds()
 			}
@@ -211,8 +226,8 @@ func (q *quality) measure(conns []sockdiag.Connection, now time.Time, pol policy
 			}
 			if g := per[a]; g != nil {
 				pq.Subflows = g.subflows
-				if g.rttN > 0 {
-					pq.RTT = g.rttSum / time.Duration(g.rttN)
+				if g.showRTTN > 0 {
+					pq.RTT = g.showRTT / time.Duration(g.showRTTN)
 				}
 				if g.segs > 0 {
 					pq.Loss = 100 * float64(g.retrans) / float64(g.segs)
@@ -452,7 +467,7 @@ func (d *daemon) measureQuality(us *userspacePM) bool {
 		d.applySubflowBackup(conns)
 		return false
 	}
-	d.checkKernelBackup(conns)
+	d.enforceKernelBackup(conns, time.Now())
 	return changed
 }
 
@@ -484,44 +499,159 @@ func (d *daemon) applySubflowBackup(conns []sockdiag.Connection) {
 	}
 }
 
-// checkKernelBackup warns (once per demotion) when a demoted path still
-// has subflows the kernel did not mark backup: the in-kernel path manager
-// sends MP_PRIO on the first subflow of an address only, so a second
-// subflow from the same address (made when the endpoint was added while a
-// connection already used the address for its first subflow) stays active.
-func (d *daemon) checkKernelBackup(conns []sockdiag.Connection) {
+// enforceKernelBackup keeps a demoted path backup on both ends in
+// in-kernel mode. An endpoint flag change makes the kernel send MP_PRIO
+// once, on a pure ACK, on the first subflow of the address per connection
+// (mptcp_pm_mp_prio_send_ack stops at the first match). Three things can
+// leave a subflow on the path in use:
+//   - that ACK is lost on the impaired path (MP_PRIO is never
+//     retransmitted): the peer goes on sending on the subflow. The daemon
+//     sees data still arriving on a backup subflow in two intervals in a
+//     row, from half a second after the demotion, and makes the kernel send MP_PRIO again by turning the
+//     endpoint's backup flag off and on (at most once a second);
+//   - the same for a subflow the kernel has not marked backup a second
+//     after it appeared (the kernel marks a new connection's subflow on a
+//     backup endpoint itself, within a few hundred ms);
+//   - a second subflow of the address in one connection (made from the
+//     endpoint when it was added while the connection's initial subflow
+//     already used the address): the kernel never reaches it. Per-subflow
+//     MP_PRIO (SET_FLAGS with a token and remote address) is tried, but
+//     Linux accepts it only for the userspace path manager; then the
+//     daemon warns once.
+func (d *daemon) enforceKernelBackup(conns []sockdiag.Connection, now time.Time) {
 	demoted := d.quality.demoted()
 	for a := range d.backupWarned {
 		if _, ok := demoted[a]; !ok {
 			delete(d.backupWarned, a)
 		}
 	}
-	for a := range demoted {
-		if d.backupWarned[a] {
-			continue
+	for a := range d.backupResent {
+		if _, ok := demoted[a]; !ok {
+			delete(d.backupResent, a)
 		}
-		var marked, unmarked int
+	}
+	// grace: how long a subflow may stay active after it appeared (the
+	// kernel marks a new connection's subflow itself); settle: how long
+	// after the demotion data may still arrive on a backup subflow (the
+	// peer's retransmissions of what it had sent there before).
+	const grace, settle, every = time.Second, 500 * time.Millisecond, time.Second
+	if d.backupRx == nil {
+		d.backupRx = map[string]int{}
+	}
+	seen := map[string]bool{}
+	snap := d.quality.snapshot()
+	since := map[netip.Addr]time.Time{}
+	for _, p := range snap.Paths {
+		since[p.Addr] = p.Since
+	}
+	rx := map[string]float64{}
+	for _, s := range snap.Subflows {
+		rx[fmt.Sprintf("%d %s %s", s.Token, s.Local, s.Remote)] = s.RxBps
+	}
+	for a := range demoted {
+		o := d.owned[a]
+		if o == nil || o.flags&pm.FlagBackup == 0 || since[a].IsZero() {
+			continue // not (yet) backup in the kernel's table
+		}
+		settled := now.Sub(since[a]) >= settle
+		var marked, stuck int
+		resend := false
+		var perSubflowErr error
 		for i := range conns {
-			for _, sf := range conns[i].Subflows {
+			c := &conns[i]
+			mineMarked := 0
+			for _, sf := range c.Subflows {
+				if sf.State == 1 && sf.MPTCP != nil && sf.Local.Addr() == a && sf.MPTCP.Flags&sockdiag.FlagBackupLocal != 0 {
+					mineMarked++
+				}
+			}
+			marked += mineMarked
+			for _, sf := range c.Subflows {
 				if sf.State != 1 || sf.MPTCP == nil || sf.Local.Addr() != a {
 					continue
 				}
+				k := fmt.Sprintf("%d %s %s", c.Token(), sf.Local, sf.Remote)
 				if sf.MPTCP.Flags&sockdiag.FlagBackupLocal != 0 {
-					marked++
+					// Data in two intervals in a row: the peer did not get
+					// the MP_PRIO. (Its retransmissions of what it sent
+					// before the demotion come at backed-off timeouts,
+					// rarely twice in a row.)
+					seen[k] = true
+					if rx[k] > 0 {
+						d.backupRx[k]++
+					} else {
+						d.backupRx[k] = 0
+					}
+					if settled && d.backupRx[k] >= 2 {
+						resend = true
+						d.backupRx[k] = 0
+					}
+					continue
+				}
+				seen[k] = true
+				first, ok := d.backupPending[k]
+				if !ok {
+					if d.backupPending == nil {
+						d.backupPending = map[string]time.Time{}
+					}
+					d.backupPending[k] = now
+					continue
+				}
+				if now.Sub(first) < grace {
+					continue
+				}
+				if d.pmClient != nil && perSubflowErr == nil {
+					err := d.pmClient.SetSubflowBackup(c.Token(), sf.Local, sf.Remote, true)
+					if err == nil {
+						d.metrics.changes.WithLabelValues("subflow_priority").Inc()
+						continue
+					}
+					perSubflowErr = err
+				}
+				if mineMarked == 0 {
+					resend = true
+					mineMarked++ // a re-send reaches this connection's first subflow only
 				} else {
-					unmarked++
+					stuck++
 				}
 			}
 		}
-		if marked > 0 && unmarked > 0 {
+		if resend && now.Sub(d.backupResent[a]) >= every {
+			if d.backupResent == nil {
+				d.backupResent = map[netip.Addr]time.Time{}
+			}
+			d.backupResent[a] = now
+			sel := pm.Endpoint{ID: o.ID}
+			err := d.pm.ChangeEndpoint(sel, o.flags&changeable&^pm.FlagBackup)
+			if err == nil {
+				err = d.pm.ChangeEndpoint(sel, o.flags&changeable)
+			}
+			if err != nil {
+				d.log.Warn("path selection: cannot re-send the backup flag (MP_PRIO)", "address", a, "err", err)
+			} else {
+				d.metrics.changes.WithLabelValues("change").Inc()
+				d.log.Info("path selection: re-sent the backup flag (MP_PRIO): a subflow on the path is still in use", "address", a)
+			}
+		}
+		if stuck > 0 && !d.backupWarned[a] {
 			if d.backupWarned == nil {
 				d.backupWarned = map[netip.Addr]bool{}
 			}
 			d.backupWarned[a] = true
 			d.log.Warn("path selection: the kernel made only some subflows of this path backup; the others stay active",
-				"address", a, "backup", marked, "active", unmarked,
-				"why", "the in-kernel path manager sends MP_PRIO on one subflow per address and connection; a second subflow from the address appears when its endpoint is added while a connection already uses the address",
+				"address", a, "backup", marked, "active", stuck, "per_subflow_err", perSubflowErr,
+				"why", "the in-kernel path manager sends MP_PRIO on the first subflow per address and connection; a second subflow from the address appears when its endpoint is added while a connection already uses the address",
 				"fix", "start the daemon before the connections, or use the userspace path manager (per-subflow priority)")
+		}
+	}
+	for k := range d.backupPending {
+		if !seen[k] {
+			delete(d.backupPending, k)
+		}
+	}
+	for k := range d.backupRx {
+		if !seen[k] {
+			delete(d.backupRx, k)
 		}
 	}
 }

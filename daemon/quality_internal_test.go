@@ -154,3 +154,74 @@ func mustParse(t *testing.T, s string) policy.Quality {
 	}
 	return p.Quality
 }
+
+// TestQualityTrialIgnoresStaleRTT: a path demoted for its RTT and healed
+// while backup is tried again; its subflow, idle at first, still reports
+// the smoothed RTT of the impaired period (tcp_info's RTT only moves when
+// data is acknowledged). That stale figure must not demote the path again:
+// the trial judges only what was measured since it began. A path that
+// really is slow when it carries data is demoted again.
+func TestQualityTrialIgnoresStaleRTT(t *testing.T) {
+	pol := mustParse(t, `version = 1
+[quality]
+backup_when = "rtt > 100ms for 2s"
+restore_after = "2s"
+interval = "500ms"
+`)
+	for _, slow := range []bool{false, true} {
+		q := newQuality()
+		a := &synthPath{addr: "10.0.1.1", rtt: 2 * time.Millisecond, cookie: 1}
+		b := &synthPath{addr: "10.0.2.1", rtt: 2 * time.Millisecond, cookie: 2}
+		now := time.Unix(1000, 0)
+		// busyA: a's data is acknowledged in the interval (its RTT moves).
+		step := func(busyA bool) []string {
+			now = now.Add(500 * time.Millisecond)
+			a.segs += 100
+			b.segs += 100
+			b.acked += 1e5
+			if busyA {
+				a.acked += 1e5
+			}
+			_, ev := q.measure(synth([]*synthPath{a, b}), now, pol, nil, nil)
+			return ev
+		}
+		for range 4 {
+			step(true)
+		}
+		a.rtt = 300 * time.Millisecond // impaired
+		demoted := false
+		for i := 0; i < 8 && !demoted; i++ {
+			for _, e := range step(true) {
+				demoted = demoted || strings.Contains(e, "10.0.1.1: made backup")
+			}
+		}
+		if !demoted {
+			t.Fatalf("a with rtt 300ms not demoted")
+		}
+		// Healed, but a is backup, so idle: its RTT stays at 300ms.
+		var tried bool
+		for i := 0; i < 8 && !tried; i++ {
+			for _, e := range step(false) {
+				tried = tried || strings.Contains(e, "10.0.1.1: trying it")
+			}
+		}
+		if !tried {
+			t.Fatal("a not tried again")
+		}
+		// On trial: idle for a while still showing the stale 300ms, then
+		// carrying data (at 2ms when healed, 300ms when not).
+		again := false
+		for i := range 10 {
+			busy := i >= 3
+			if busy && !slow {
+				a.rtt = 2 * time.Millisecond
+			}
+			for _, e := range step(busy) {
+				again = again || strings.Contains(e, "10.0.1.1: made backup")
+			}
+		}
+		if again != slow {
+			t.Errorf("path still slow %v: demoted again during its trial %v (a stale RTT from before the trial must not count)", slow, again)
+		}
+	}
+}

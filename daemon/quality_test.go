@@ -293,7 +293,73 @@ func pathSelection(t *testing.T, name string, withDaemon bool, extraDelay time.D
 		}
 		benchRes <- r
 	}()
-	time.Sleep(time.Until(tDemote.Add(3500 * time.Millisecond)))
+	// While path 1 is impaired and backup, every subflow on it must turn
+	// backup, also those of connections opened after the switch (the
+	// bench's initial subflow): longest a path-1 subflow stayed active
+	// after it was first seen established.
+	var worst time.Duration
+	var worstWhat string
+	var laterBackup int // path-1 subflows of later connections seen backup
+	// The server must learn it too (MP_PRIO received: it stops sending on
+	// path 1): longest its path-1 subflows stayed active after the switch.
+	var worstPeer time.Duration
+	{
+		ssd, err := sockdiag.Dial(&sockdiag.Config{NetNS: server.FD()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer ssd.Close()
+		firstSeen := map[string]time.Time{}
+		done := map[string]bool{}
+		peerDone := map[string]bool{}
+		for time.Now().Before(tDemote.Add(3500 * time.Millisecond)) {
+			conns, err := sd.Connections()
+			if err != nil {
+				t.Fatal(err)
+			}
+			sconns, err := ssd.Connections()
+			if err != nil {
+				t.Fatal(err)
+			}
+			now := time.Now()
+			for _, c := range sconns {
+				for _, sf := range c.Subflows {
+					if sf.State != 1 || sf.MPTCP == nil || sf.Remote.Addr() != p1 {
+						continue
+					}
+					k := fmt.Sprintf("%d %s %s", c.Token(), sf.Local, sf.Remote)
+					if _, ok := firstSeen[k]; !ok {
+						firstSeen[k] = now
+					}
+					if sf.MPTCP.Flags&sockdiag.FlagBackupRemote != 0 {
+						peerDone[k] = true
+					} else if d := now.Sub(later(firstSeen[k], tDemote)); !peerDone[k] && d > worstPeer {
+						worstPeer = d
+					}
+				}
+			}
+			for _, c := range conns {
+				for _, sf := range c.Subflows {
+					if sf.State != 1 || sf.MPTCP == nil || sf.Local.Addr() != p1 {
+						continue
+					}
+					k := fmt.Sprintf("%d %s %s", c.Token(), sf.Local, sf.Remote)
+					if _, ok := firstSeen[k]; !ok {
+						firstSeen[k] = now
+					}
+					if sf.MPTCP.Flags&sockdiag.FlagBackupLocal != 0 {
+						if !done[k] && sf.Local.Port() != conn.LocalAddr().(*net.TCPAddr).AddrPort().Port() {
+							laterBackup++
+						}
+						done[k] = true
+					} else if d := now.Sub(firstSeen[k]); !done[k] && d > worst {
+						worst, worstWhat = d, k
+					}
+				}
+			}
+			time.Sleep(50 * time.Millisecond)
+		}
+	}
 	// From 1 s after the switch: a request in flight on path 1 when it
 	// became backup waits for path 1's own retransmission (the kernel does
 	// not move it to path 2), up to a few hundred ms with 10% loss.
@@ -332,8 +398,11 @@ func pathSelection(t *testing.T, name string, withDaemon bool, extraDelay time.D
 	if withDaemon {
 		mode = "daemon"
 	}
-	t.Logf("10%% loss, +%v RTT: %s: p99 clean %v (%d requests); path 1 impaired: backup after %v, p99 from 1 s to 3.5 s after that %v (%d), bench --rr on a new connection then: p99 %v; healed: promoted %v after healing, p99 %v (%d)",
-		2*extraDelay, mode, clean, nClean, demoted.Round(time.Millisecond), after, nAfter, benchP99, promoted.Round(time.Millisecond), healed, nHealed)
+	t.Logf("10%% loss, +%v RTT: %s: p99 clean %v (%d requests); path 1 impaired: backup after %v, p99 from 1 s to 3.5 s after that %v (%d), bench --rr on a new connection then: p99 %v; path-1 subflows of later connections made backup %d, longest active after the switch %v (at the server %v); healed: promoted %v after healing, p99 %v (%d)",
+		2*extraDelay, mode, clean, nClean, demoted.Round(time.Millisecond), after, nAfter, benchP99, laterBackup, worst.Round(time.Millisecond), worstPeer.Round(time.Millisecond), promoted.Round(time.Millisecond), healed, nHealed)
+	if n := strings.Count(logs.String(), "re-sent the backup flag"); n > 0 {
+		t.Logf("the daemon re-sent path 1's backup flag %d times (MP_PRIO lost or a subflow left active)", n)
+	}
 	bound := 2*clean + 5*time.Millisecond
 	if withDaemon {
 		if demoted > 3*time.Second {
@@ -341,10 +410,16 @@ func pathSelection(t *testing.T, name string, withDaemon bool, extraDelay time.D
 		}
 		switch {
 		case partial:
-			t.Logf("p99 goals not checked: a subflow of path 1 stayed active (see the daemon's warning), so requests still meet the loss")
+			t.Logf("p99 and per-subflow goals not checked: a second subflow of path 1 stayed active (see the daemon's warning), so requests still meet the loss")
 		case timingGoals(t):
 			if after > bound {
 				t.Errorf("p99 after the switch %v; want back at the clean value (%v, bound %v)", after, clean, bound)
+			}
+			if worst > 1500*time.Millisecond {
+				t.Errorf("a subflow on path 1 (token, local, remote: %s) stayed active %v while path 1 was backup; want every subflow on it backup within 1.5 s", worstWhat, worst)
+			}
+			if worstPeer > 2500*time.Millisecond {
+				t.Errorf("the server kept a subflow from path 1 active %v after the switch; want it told (MP_PRIO) within 2.5 s", worstPeer)
 			}
 			if healed > bound {
 				t.Errorf("p99 after healing %v; want the clean value (%v)", healed, clean)
@@ -358,4 +433,11 @@ func pathSelection(t *testing.T, name string, withDaemon bool, extraDelay time.D
 		t.Errorf("kernel alone: p99 %v with 10%% loss on path 1; the test expects the kernel to keep using path 1 (p99 above %v)", after, bound)
 	}
 	_ = netip.Addr{}
+}
+
+func later(a, b time.Time) time.Time {
+	if a.After(b) {
+		return a
+	}
+	return b
 }
