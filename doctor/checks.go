@@ -26,7 +26,7 @@ func (c *checker) kernel() {
 		c.r.Usable = true
 		c.add("kernel", OK, "", "MPTCP sockets can be created (Linux %s)", rel)
 	case errors.Is(err, unix.EINVAL):
-		c.add("kernel", Error, "use a kernel built with MPTCP (CONFIG_MPTCP=y): mptcpkit is tested on Debian's 6.1 and 6.12 and on 6.18 (its kernel matrix)",
+		c.add("kernel", Error, "upgrade to a kernel that has MPTCP (CONFIG_MPTCP=y): mptcpkit is tested on Debian's 6.1 and 6.12 and on 6.18 (its kernel matrix)",
 			"Linux %s does not know MPTCP: socket(AF_INET, SOCK_STREAM, IPPROTO_MPTCP) fails with EINVAL, the answer of a kernel without IPPROTO_MPTCP to an unknown protocol", rel)
 	case errors.Is(err, unix.EPROTONOSUPPORT):
 		c.add("kernel", Error, "boot a kernel built with CONFIG_MPTCP=y and CONFIG_MPTCP_IPV6=y (Debian, Ubuntu, Fedora and RHEL kernels have it)",
@@ -180,7 +180,7 @@ func (c *checker) limitsAndEndpoints() {
 		}
 		fix := ""
 		if errors.Is(err, pm.ErrNotSupported) {
-			fix = "use a kernel built with CONFIG_MPTCP=y, which provides the mptcp_pm netlink family"
+			fix = "upgrade to a kernel with the mptcp_pm netlink family (CONFIG_MPTCP=y; Debian's 6.1 and newer have it)"
 		}
 		c.add("limits", sev, fix, "cannot read the path manager's limits: %v", err)
 		return

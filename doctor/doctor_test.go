@@ -79,7 +79,7 @@ func TestCheck(t *testing.T) {
 		{
 			name:        "kernel before 5.6",
 			modify:      func(s *doctor.Snapshot) { s.Socket4Err = unix.EINVAL; s.Release = "5.4.0" },
-			want:        []problem{{"kernel", "error", "upgrade to Linux 5.6 or newer (5.15+ recommended; 6.6+ to force programs onto MPTCP with BPF)"}},
+			want:        []problem{{"kernel", "error", "upgrade to a kernel that has MPTCP (CONFIG_MPTCP=y): mptcpkit is tested on Debian's 6.1 and 6.12 and on 6.18 (its kernel matrix)"}},
 			wantSummary: "fails with EINVAL",
 		},
 		{
@@ -266,7 +266,7 @@ func TestCheck(t *testing.T) {
 			name:        "BTF without the hook",
 			modify:      func(s *doctor.Snapshot) { s.BTFInfo.UpdateSocketProtocol = false },
 			wantUsable:  true,
-			wantSummary: "not the BPF hook update_socket_protocol (Linux 6.6+)",
+			wantSummary: "not the BPF hook update_socket_protocol",
 		},
 		{
 			name: "hook present but the kernel refuses trampolines",
@@ -282,7 +282,7 @@ func TestCheck(t *testing.T) {
 				s.Errs = map[string]error{"Limits": fmt.Errorf("pm: %w", pm.ErrNotSupported)}
 			},
 			wantUsable: true,
-			want:       []problem{{"limits", "warn", "upgrade to Linux 5.7 or newer (the mptcp_pm netlink family)"}},
+			want:       []problem{{"limits", "warn", "upgrade to a kernel with the mptcp_pm netlink family (CONFIG_MPTCP=y; Debian's 6.1 and newer have it)"}},
 		},
 		{
 			name: "nine endpoints' worth of noise: at the ceiling",
