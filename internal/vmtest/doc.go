@@ -5,7 +5,8 @@
 // The initramfs is an uncompressed newc cpio written in Go: busybox-static
 // as /bin/sh and every applet, an init that mounts proc, sys, devtmpfs,
 // devpts, cgroup2 (/sys/fs/cgroup), bpffs (/sys/fs/bpf), debugfs, tracefs and
-// tmpfs on /tmp and /run, then loads [DefaultModules] plus Config.Modules
+// tmpfs on /run (/tmp is the initramfs's own, so a checkout under /tmp
+// stays visible), then loads [DefaultModules] plus Config.Modules
 // (dependencies resolved with the kernel's modules.dep, .ko.xz decompressed
 // with xz), brings lo up, runs Config.Script and prints [ExitSentinel] with
 // its status before rebooting (qemu runs with -no-reboot, so it exits).

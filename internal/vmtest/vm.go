@@ -46,7 +46,7 @@ type Config struct {
 	// Env is exported before Script runs (KEY=VALUE).
 	Env []string
 	// Script is run by busybox sh in the guest, as root, in /, after proc,
-	// sys, devtmpfs, cgroup2, bpffs, debugfs, tracefs and tmpfs on /tmp and
+	// sys, devtmpfs, cgroup2, bpffs, debugfs, tracefs and tmpfs on
 	// /run are mounted and the modules are loaded. Its exit status is Run's.
 	Script string
 	// Output receives the guest console (the script's stdout and stderr).
@@ -155,7 +155,9 @@ mount -t proc proc /proc
 mount -t sysfs sys /sys
 mount -t devtmpfs dev /dev
 mkdir -p /dev/pts /dev/shm && mount -t devpts devpts /dev/pts && mount -t tmpfs shm /dev/shm
-mount -t tmpfs tmp /tmp
+# /tmp stays the initramfs's own (already in memory): a tmpfs mounted over
+# it would hide the package directories of a checkout under /tmp.
+mkdir -p /tmp && chmod 1777 /tmp
 mount -t tmpfs run /run && mkdir -p /run/netns
 mount -t cgroup2 cgroup2 /sys/fs/cgroup
 mount -t bpf bpf /sys/fs/bpf
