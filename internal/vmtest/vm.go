@@ -105,7 +105,7 @@ func Run(ctx context.Context, cfg Config) (int, error) {
 	}
 	args := []string{
 		"-nodefaults", "-no-user-config", "-display", "none", "-no-reboot",
-		"-machine", "q35,accel=" + accel, "-cpu", cpu,
+		"-machine", "q35", "-accel", accelOpt(accel), "-cpu", cpu,
 		"-m", strconv.Itoa(mem), "-smp", strconv.Itoa(cpus),
 		"-kernel", cfg.Kernel.Image, "-initrd", img,
 		"-append", "console=ttyS0 panic=-1 quiet loglevel=3 rdinit=/init",
@@ -318,3 +318,15 @@ func addHostFile(t tree, guest, host string, skip []string) error {
 }
 
 func shellQuote(s string) string { return "'" + strings.ReplaceAll(s, "'", `'\''`) + "'" }
+
+// accelOpt is qemu's -accel value. Under TCG the vCPUs share one host
+// thread (thread=single): with one thread per vCPU, code the kernel patches
+// live (static keys flipped by nftables, BPF trampolines) can still run from
+// another vCPU's stale translation with the patch's int3 in it, and the
+// guest panicked once that way ("Oops: int3" in ip_rcv on 6.12).
+func accelOpt(accel string) string {
+	if accel == "tcg" {
+		return "tcg,thread=single"
+	}
+	return accel
+}
