@@ -156,7 +156,11 @@ func TestRunUnderAlarms(t *testing.T) {
 	if got.Wrong != 0 {
 		t.Errorf("%d of %d socket() calls returned a socket that is not MPTCP", got.Wrong, got.Calls)
 	}
-	if got.Calls < 1000 || got.Alarms < 1000 {
+	enough := 1000
+	if os.Getenv("MPTCPKIT_VM_ACCEL") == "tcg" {
+		enough = 100 // emulated: Python makes ~300 calls a second
+	}
+	if got.Calls < enough || got.Alarms < enough {
 		t.Errorf("too little happened to mean anything: %+v", got)
 	}
 }
