@@ -89,7 +89,11 @@ func TestRunStopContinue(t *testing.T) {
 	if wrong != 0 {
 		t.Errorf("%d of %d socket() calls returned a wrong descriptor\nstderr: %s", wrong, calls, stderr.String())
 	}
-	if cycles < 500 || calls < 1000 {
+	minCycles, minCalls := 500, 1000
+	if os.Getenv("MPTCPKIT_VM_ACCEL") == "tcg" {
+		minCycles, minCalls = 100, 500 // emulated: 414 cycles and ~5,000 calls in 3 s seen
+	}
+	if cycles < minCycles || calls < minCalls {
 		t.Errorf("too little happened to mean anything: %d calls, %d cycles", calls, cycles)
 	}
 }
