@@ -111,20 +111,14 @@ func IsMPTCPListener(ln net.Listener) (bool, error) {
 // MPTCP connection is a *net.TCPConn too. Anything else gives an error
 // wrapping ErrNotTCP.
 func TCPConn(conn net.Conn) (*net.TCPConn, error) {
-	orig := conn
-	for range 8 {
-		switch c := conn.(type) {
-		case nil:
-			return nil, fmt.Errorf("%w: nil conn", ErrNotTCP)
-		case *net.TCPConn:
-			return c, nil
-		case interface{ NetConn() net.Conn }:
-			conn = c.NetConn()
-		default:
-			return nil, fmt.Errorf("%w: %T is not a *net.TCPConn and has no NetConn method", ErrNotTCP, orig)
-		}
+	c, err := unwrap(conn, "is not a *net.TCPConn and has no NetConn method", func(c net.Conn) bool {
+		_, ok := c.(*net.TCPConn)
+		return ok
+	})
+	if err != nil {
+		return nil, err
 	}
-	return nil, fmt.Errorf("%w: %T: NetConn nested too deeply", ErrNotTCP, orig)
+	return c.(*net.TCPConn), nil
 }
 
 // RawConn returns the syscall.RawConn of the socket under conn: conn's own
@@ -132,18 +126,33 @@ func TCPConn(conn net.Conn) (*net.TCPConn, error) {
 // (such as *tls.Conn). The socket options of this package are all read
 // through it (RawConn.Control), never by duplicating the descriptor.
 func RawConn(conn net.Conn) (syscall.RawConn, error) {
+	c, err := unwrap(conn, "has neither a SyscallConn nor a NetConn method", func(c net.Conn) bool {
+		_, ok := c.(syscall.Conn)
+		return ok
+	})
+	if err != nil {
+		return nil, err
+	}
+	return syscallConn(conn, c.(syscall.Conn))
+}
+
+// unwrap returns conn, or the first connection under it that a wrapper
+// exposes with NetConn, for which match is true. noMatch says, in the
+// error, what conn lacks.
+func unwrap(conn net.Conn, noMatch string, match func(net.Conn) bool) (net.Conn, error) {
 	orig := conn
 	for range 8 {
-		switch c := conn.(type) {
-		case nil:
+		if conn == nil {
 			return nil, fmt.Errorf("%w: nil conn", ErrNotTCP)
-		case syscall.Conn:
-			return syscallConn(orig, c)
-		case interface{ NetConn() net.Conn }:
-			conn = c.NetConn()
-		default:
-			return nil, fmt.Errorf("%w: %T has neither a SyscallConn nor a NetConn method", ErrNotTCP, orig)
 		}
+		if match(conn) {
+			return conn, nil
+		}
+		w, ok := conn.(interface{ NetConn() net.Conn })
+		if !ok {
+			return nil, fmt.Errorf("%w: %T %s", ErrNotTCP, orig, noMatch)
+		}
+		conn = w.NetConn()
 	}
 	return nil, fmt.Errorf("%w: %T: NetConn nested too deeply", ErrNotTCP, orig)
 }
