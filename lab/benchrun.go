@@ -30,15 +30,11 @@ type Bencher struct {
 
 // StartBench starts a bench server inside st's server namespace.
 func StartBench(ctx context.Context, st *State, log *slog.Logger) (*Bencher, error) {
-	server, err := netns.Open(st.Server)
+	server, client, err := st.openNetNS()
 	if err != nil {
 		return nil, err
 	}
 	defer server.Close()
-	client, err := netns.Open(st.Client)
-	if err != nil {
-		return nil, err
-	}
 	addr := net.JoinHostPort(st.Paths[0].ServerAddr.String(), strconv.Itoa(BenchPort))
 	ln, err := mptcp.ListenWith(ctx, "tcp", addr, mptcp.ListenOptions{NetNS: server})
 	if err != nil {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/mptcpkit/mptcpkit/bench"
 	"github.com/mptcpkit/mptcpkit/mptcp"
-	"github.com/mptcpkit/mptcpkit/netns"
 )
 
 // TransferPort is where Transfer's receiver listens in the server namespace.
@@ -97,15 +96,11 @@ func Transfer(ctx context.Context, st *State, cfg TransferConfig) (*TransferRepo
 	if cfg.Sample == 0 {
 		cfg.Sample = 100 * time.Millisecond
 	}
-	server, err := netns.Open(st.Server)
+	server, client, err := st.openNetNS()
 	if err != nil {
 		return nil, err
 	}
 	defer server.Close()
-	client, err := netns.Open(st.Client)
-	if err != nil {
-		return nil, err
-	}
 	defer client.Close()
 	addr := net.JoinHostPort(st.Paths[0].ServerAddr.String(), strconv.Itoa(TransferPort))
 	ln, err := mptcp.ListenWith(ctx, "tcp", addr, mptcp.ListenOptions{NetNS: server})
