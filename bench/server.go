@@ -266,13 +266,19 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 	if !ok {
 		return
 	}
+	s.report(k, ss, counts, seconds, log)
+}
+
+// report logs the streams that failed, waits for the client's done, sends
+// it the result and keeps the data connections until its bye.
+func (s *Server) report(k *ctrl, ss *session, counts []streamCount, seconds float64, log *slog.Logger) {
 	for i := range counts {
 		if err := counts[i].err; err != nil {
 			log.Info("bench server: stream failed", "stream", i, "err", err)
 		}
 	}
 	// The client says when it has read everything (or stopped sending).
-	dur := time.Duration(start.DurationMS) * time.Millisecond
+	dur := time.Duration(ss.start.DurationMS) * time.Millisecond
 	done, err := k.recv(dur + grace)
 	if err != nil || done.Type != "done" {
 		log.Info("bench server: no done message from client", "err", err)

@@ -127,36 +127,12 @@ func Transfer(ctx context.Context, st *State, cfg TransferConfig) (*TransferRepo
 
 	// Fault injection and sampling.
 	sctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	var evErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		evErr = applyEvents(sctx, st, cfg.Events, t0)
-	}()
-	smp := &sampler{st: st, conn: conn, t0: t0, rep: rep,
-		seen: map[netip.AddrPort]uint64{}, retrans: map[netip.AddrPort]uint32{}}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		smp.run(sctx, cfg.Sample)
-	}()
+	w := watchTransfer(sctx, st, cfg, conn, t0, rep)
 	before, _ := Counters(st)
 
-	sendErr := sendTransfer(ctx, conn, cfg, t0, rep)
-	if sendErr == nil {
-		smp.take()
-		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-			sendErr = cw.CloseWrite()
-		}
-	}
-	var ack [40]byte
-	if sendErr == nil {
-		conn.SetReadDeadline(time.Now().Add(60 * time.Second))
-		_, sendErr = io.ReadFull(conn, ack[:])
-	}
+	ack, sendErr := sendAndConfirm(ctx, conn, cfg, t0, rep, w.smp)
 	stop()
-	wg.Wait()
+	w.wg.Wait()
 	ln.Close()
 	if sendErr != nil {
 		conn.Close()
@@ -170,21 +146,69 @@ func Transfer(ctx context.Context, st *State, cfg TransferConfig) (*TransferRepo
 	if r.err != nil {
 		return rep, r.err
 	}
-	if evErr != nil {
-		return rep, fmt.Errorf("link event: %w", evErr)
+	if w.evErr != nil {
+		return rep, fmt.Errorf("link event: %w", w.evErr)
 	}
 	rep.addReceived(r, ack, t0)
+	rep.addPaths(st, w.smp, cfg.Events, before, after)
+	return rep, nil
+}
+
+// addPaths fills in the sample times and each path's share, from the
+// samples and the client interfaces' counters before and after.
+func (rep *TransferReport) addPaths(st *State, smp *sampler, events []LinkEvent, before, after []PathCounters) {
 	for _, s := range smp.samples {
 		rep.SampleTimes = append(rep.SampleTimes, s.t.Seconds())
 	}
 	for i, p := range st.Paths {
-		pt := smp.pathTransfer(i, p.Index, cfg.Events)
+		pt := smp.pathTransfer(i, p.Index, events)
 		if before != nil && after != nil {
 			pt.WireBytes = after[i].TxBytes - before[i].TxBytes
 		}
 		rep.Paths = append(rep.Paths, pt)
 	}
-	return rep, nil
+}
+
+// transferWatch is what runs beside a transfer's sender until its context
+// is done: the link events and the sampler.
+type transferWatch struct {
+	wg    sync.WaitGroup
+	evErr error // the link events' error, once wg is done
+	smp   *sampler
+}
+
+// watchTransfer starts applying cfg.Events and sampling conn's subflows
+// every cfg.Sample, until ctx is done; wait for them with wg.
+func watchTransfer(ctx context.Context, st *State, cfg TransferConfig, conn net.Conn, t0 time.Time, rep *TransferReport) *transferWatch {
+	w := &transferWatch{smp: &sampler{st: st, conn: conn, t0: t0, rep: rep,
+		seen: map[netip.AddrPort]uint64{}, retrans: map[netip.AddrPort]uint32{}}}
+	w.wg.Add(2)
+	go func() {
+		defer w.wg.Done()
+		w.evErr = applyEvents(ctx, st, cfg.Events, t0)
+	}()
+	go func() {
+		defer w.wg.Done()
+		w.smp.run(ctx, cfg.Sample)
+	}()
+	return w
+}
+
+// sendAndConfirm sends the data (sendTransfer), takes a last sample,
+// half-closes conn and reads the receiver's count and hash.
+func sendAndConfirm(ctx context.Context, conn net.Conn, cfg TransferConfig, t0 time.Time, rep *TransferReport, smp *sampler) (ack [40]byte, err error) {
+	if err = sendTransfer(ctx, conn, cfg, t0, rep); err != nil {
+		return ack, err
+	}
+	smp.take()
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		if err = cw.CloseWrite(); err != nil {
+			return ack, err
+		}
+	}
+	conn.SetReadDeadline(time.Now().Add(60 * time.Second))
+	_, err = io.ReadFull(conn, ack[:])
+	return ack, err
 }
 
 // received is what the receiving end of a transfer saw.
