@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"net/netip"
 	"strings"
 	"time"
+
+	"github.com/mptcpkit/mptcpkit/mptcp"
 )
 
 // DefaultPort is the port `mptcpkit bench server` listens on unless told
@@ -210,24 +213,19 @@ type Stream struct {
 	Retransmits int64  `json:"retransmits"`  // at the sender
 	// Subflows as seen by the sender at the end of the transfer (for TCP
 	// and fallback connections: the one TCP connection).
-	Subflows []Subflow `json:"subflows"`
+	Subflows Subflows `json:"subflows"`
 	// RRSize > 0: transactions completed on this stream.
 	Transactions int64 `json:"transactions,omitempty"`
 }
 
-// Subflow is what one path carried, as the sending side's kernel saw it.
-type Subflow struct {
-	ID     uint8  `json:"id"`
-	Local  string `json:"local"`
-	Remote string `json:"remote"`
-	// Bytes acknowledged by the peer on this subflow (tcpi_bytes_acked).
-	Bytes         uint64        `json:"bytes"`
-	BytesSent     uint64        `json:"bytes_sent"`
-	BytesReceived uint64        `json:"bytes_received"`
-	Retransmits   uint32        `json:"retransmits"`
-	RTT           time.Duration `json:"-"` // rtt_us in JSON
-	Backup        bool          `json:"backup,omitempty"`
-}
+// Subflows are what each path of a data connection carried, as the
+// sending side's kernel saw it: mptcp.Subflow, with IPv4-mapped addresses
+// unmapped. For a TCP (or fallen-back) connection it is the one TCP
+// connection, with ID 0. Their JSON (Stream.Subflows and the server's
+// report) holds the fields bench measures: id, local, remote, bytes
+// (BytesAcked), bytes_sent, bytes_received, retransmits (TotalRetrans),
+// backup and rtt_us.
+type Subflows []mptcp.Subflow
 
 // Interval is one progress report: what happened between Start and End
 // seconds after the transfer began, over all streams.
@@ -301,27 +299,83 @@ type Latency struct {
 // JSON carries durations in microseconds, with the unit in the key, as
 // every mptcpkit -j output does.
 
-type subflowJSON Subflow
-
-type subflowWire struct {
-	subflowJSON
-	RTTMicros int64 `json:"rtt_us"`
+// subflowJSON is one subflow in bench's JSON.
+type subflowJSON struct {
+	ID     uint8  `json:"id"`
+	Local  string `json:"local"`
+	Remote string `json:"remote"`
+	// Bytes acknowledged by the peer on this subflow (tcpi_bytes_acked).
+	Bytes         uint64 `json:"bytes"`
+	BytesSent     uint64 `json:"bytes_sent"`
+	BytesReceived uint64 `json:"bytes_received"`
+	Retransmits   uint32 `json:"retransmits"`
+	Backup        bool   `json:"backup,omitempty"`
+	RTTMicros     int64  `json:"rtt_us"`
 }
 
-// MarshalJSON writes the RTT as rtt_us.
-func (s Subflow) MarshalJSON() ([]byte, error) {
-	return json.Marshal(subflowWire{subflowJSON(s), s.RTT.Microseconds()})
+// MarshalJSON writes the fields bench measures, the RTT as rtt_us.
+func (s Subflows) MarshalJSON() ([]byte, error) {
+	if s == nil {
+		return []byte("null"), nil
+	}
+	out := make([]subflowJSON, len(s))
+	for i, sf := range s {
+		out[i] = subflowJSON{
+			ID: sf.ID, Local: addrString(sf.Local), Remote: addrString(sf.Remote),
+			Bytes: sf.BytesAcked, BytesSent: sf.BytesSent, BytesReceived: sf.BytesReceived,
+			Retransmits: sf.TotalRetrans, Backup: sf.Backup, RTTMicros: sf.RTT.Microseconds(),
+		}
+	}
+	return json.Marshal(out)
 }
 
 // UnmarshalJSON reads what MarshalJSON writes.
-func (s *Subflow) UnmarshalJSON(b []byte) error {
-	var w subflowWire
-	if err := json.Unmarshal(b, &w); err != nil {
+func (s *Subflows) UnmarshalJSON(b []byte) error {
+	var in []subflowJSON
+	if err := json.Unmarshal(b, &in); err != nil {
 		return err
 	}
-	*s = Subflow(w.subflowJSON)
-	s.RTT = time.Duration(w.RTTMicros) * time.Microsecond
+	if in == nil {
+		*s = nil
+		return nil
+	}
+	out := make(Subflows, len(in))
+	for i, w := range in {
+		local, err := parseAddr(w.Local)
+		if err != nil {
+			return err
+		}
+		remote, err := parseAddr(w.Remote)
+		if err != nil {
+			return err
+		}
+		out[i] = mptcp.Subflow{
+			ID: w.ID, Local: local, Remote: remote,
+			BytesAcked: w.Bytes, BytesSent: w.BytesSent, BytesReceived: w.BytesReceived,
+			TotalRetrans: w.Retransmits, Backup: w.Backup, RTT: time.Duration(w.RTTMicros) * time.Microsecond,
+		}
+	}
+	*s = out
 	return nil
+}
+
+// addrString is a as JSON has it: "" for no address.
+func addrString(a netip.AddrPort) string {
+	if !a.IsValid() {
+		return ""
+	}
+	return a.String()
+}
+
+func parseAddr(s string) (netip.AddrPort, error) {
+	if s == "" {
+		return netip.AddrPort{}, nil
+	}
+	a, err := netip.ParseAddrPort(s)
+	if err != nil {
+		return a, fmt.Errorf("bench: subflow address: %w", err)
+	}
+	return a, nil
 }
 
 type latencyJSON Latency

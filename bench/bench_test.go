@@ -17,6 +17,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
+	"github.com/mptcpkit/mptcpkit/mptcp"
 	"github.com/mptcpkit/mptcpkit/pm"
 )
 
@@ -62,7 +63,7 @@ func (p *pair) serve(t testing.TB, o serverOpt, addr string) {
 			return err
 		})
 	} else {
-		ln, err = ListenNetNS(ctx, p.server.NetNS, addr)
+		ln, err = mptcp.ListenWith(ctx, "tcp", addr, mptcp.ListenOptions{NetNS: p.server.NetNS})
 	}
 	if err != nil {
 		cancel()
@@ -213,7 +214,7 @@ func checkResult(t *testing.T, r *Result, cfg Config) {
 		// plus its hello (and SYN/FIN, and what was sent twice).
 		var acked uint64
 		for _, sf := range s.Subflows {
-			acked += sf.Bytes
+			acked += sf.BytesAcked
 		}
 		want := uint64(s.SenderBytes)
 		if !cfg.Reverse {
@@ -392,7 +393,7 @@ func TestRunTwoPaths(t *testing.T) {
 	}
 	paths := map[string]uint64{}
 	for _, sf := range r.Streams[0].Subflows {
-		paths[strings.Split(sf.Local, ":")[0]] += sf.Bytes
+		paths[sf.Local.Addr().String()] += sf.BytesAcked
 	}
 	for _, a := range []string{"10.0.1.1", "10.0.2.1"} {
 		// At least a fifth of the total on each 50 Mbit path.
@@ -777,7 +778,7 @@ func TestServerShutdownMidRun(t *testing.T) {
 	nstest.Link(t, cli, "veth1", "10.0.1.1/24", srv, "veth1", "10.0.1.2/24")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	ln, err := ListenNetNS(ctx, srv.NetNS, "10.0.1.2:5301")
+	ln, err := mptcp.ListenWith(ctx, "tcp", "10.0.1.2:5301", mptcp.ListenOptions{NetNS: srv.NetNS})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -7,7 +7,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
+	"net/netip"
 	"os"
 	"slices"
 	"strings"
@@ -36,8 +38,8 @@ type clientStream struct {
 	retr, lastBytes, lastTrans int64
 	// The server's cumulative retransmissions (its ticks, reverse runs).
 	serverRetr atomic.Int64
-	// Each subflow's byte count at the last interval, by "local remote".
-	lastSub map[string]uint64
+	// Each subflow's byte count at the last interval, by its addresses.
+	lastSub map[[2]netip.AddrPort]uint64
 }
 
 // Run runs one measurement against the server at cfg.Addr. progress, if
@@ -49,138 +51,223 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 	if err != nil {
 		return nil, err
 	}
-	log := cfg.Logger.With("server", cfg.Addr, "mode", cfg.Mode)
-	var ck cookie
-	rand.Read(ck[:])
-
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var mu sync.Mutex
-	var open []net.Conn
-	track := func(c net.Conn) {
-		mu.Lock()
-		open = append(open, c)
-		mu.Unlock()
-	}
-	defer func() {
-		mu.Lock()
-		for _, c := range open {
-			c.Close()
-		}
-		mu.Unlock()
-	}()
+	r := &clientRun{cfg: cfg, ctx: ctx, log: cfg.Logger.With("server", cfg.Addr, "mode", cfg.Mode)}
+	rand.Read(r.ck[:])
+	defer r.closeConns()
 	// Cancelling ctx unblocks every call on every connection.
-	stop := context.AfterFunc(ctx, func() {
-		mu.Lock()
-		for _, c := range open {
-			c.SetDeadline(time.Now())
-		}
-		mu.Unlock()
-	})
+	stop := context.AfterFunc(ctx, r.expireConns)
 	defer stop()
-	fail := func(err error) (*Result, error) {
+	res, mismatch, err := r.run(progress)
+	if err != nil {
 		if ctx.Err() != nil {
 			return nil, ctx.Err()
 		}
 		return nil, err
 	}
+	if mismatch != nil {
+		return res, fmt.Errorf("%w: %w", ErrMismatch, mismatch)
+	}
+	return res, nil
+}
 
-	cc, err := cfg.Dialer(ctx, "tcp", cfg.Addr)
+// clientRun is one Run in progress.
+type clientRun struct {
+	cfg Config
+	ctx context.Context
+	log *slog.Logger
+	ck  cookie
+
+	mu   sync.Mutex
+	open []net.Conn // every connection of the run, closed at its end
+}
+
+// track adds c to the connections the run closes (and cancels).
+func (r *clientRun) track(c net.Conn) {
+	r.mu.Lock()
+	r.open = append(r.open, c)
+	r.mu.Unlock()
+}
+
+func (r *clientRun) closeConns() {
+	r.mu.Lock()
+	for _, c := range r.open {
+		c.Close()
+	}
+	r.mu.Unlock()
+}
+
+// expireConns sets every connection's deadline to now.
+func (r *clientRun) expireConns() {
+	r.mu.Lock()
+	for _, c := range r.open {
+		c.SetDeadline(time.Now())
+	}
+	r.mu.Unlock()
+}
+
+// run does the steps of Run. An error that the cancelled context caused is
+// replaced by Run; mismatch is the byte counts' disagreement.
+func (r *clientRun) run(progress func(Interval)) (res *Result, mismatch, err error) {
+	cc, err := r.dialControl()
+	if err != nil {
+		return nil, nil, err
+	}
+	k := newCtrl(r.ctx, cc, maxServerLine)
+	ready, err := r.start(cc, k)
+	if err != nil {
+		return nil, nil, err
+	}
+	res = &Result{
+		Server:                  r.cfg.Addr,
+		Mode:                    r.cfg.Mode,
+		Reverse:                 r.cfg.Reverse,
+		ServerCongestionControl: ready.CongestionControl,
+		ClientCongestionControl: congestion(cc),
+	}
+	streams, err := r.openStreams()
+	if err != nil {
+		return nil, nil, err
+	}
+	if _, err := expect(k, "go", attachTimeout+10*time.Second); err != nil {
+		return nil, nil, err
+	}
+	t0 := time.Now()
+	end := t0.Add(r.cfg.Duration)
+	r.log.Debug("bench: run started", "streams", r.cfg.Streams)
+	answer := r.readControl(k, streams)
+	r.setTransferDeadlines(streams, end)
+	if err := r.ctx.Err(); err != nil {
+		return nil, nil, err
+	}
+	var clientSeconds float64
+	res.Intervals, clientSeconds, err = r.transfer(streams, t0, end, progress)
+	if err != nil {
+		return nil, nil, err
+	}
+	result, err := r.finish(k, streams, answer)
+	if err != nil {
+		return nil, nil, err
+	}
+	finalPaths, mismatches := r.collectStreams(res, streams, result.Report)
+	switch {
+	case r.cfg.Reverse || r.cfg.RRSize > 0:
+		res.Seconds = clientSeconds
+	default:
+		res.Seconds = result.Seconds
+	}
+	if res.Seconds > 0 {
+		res.BitsPerSecond = float64(res.Bytes) * 8 / res.Seconds
+	}
+	settleLastInterval(res, finalPaths)
+	if r.cfg.RRSize > 0 {
+		res.Latency = latencyOf(streams, r.cfg.RRSize, res.Seconds)
+	}
+	// The server keeps the data connections open until now.
+	k.send(&msg{Type: "bye"}, time.Second)
+	return res, errors.Join(mismatches...), nil
+}
+
+// dialControl opens the control connection.
+func (r *clientRun) dialControl() (net.Conn, error) {
+	cc, err := r.cfg.Dialer(r.ctx, "tcp", r.cfg.Addr)
 	if err != nil {
 		var re *RefusedError
 		if errors.As(err, &re) {
-			return fail(err)
+			return nil, err
 		}
-		if ctx.Err() != nil {
+		if r.ctx.Err() != nil {
 			// The net package reports a context deadline met during the
 			// dial as a plain i/o timeout; the caller asked about ctx.
-			err = ctx.Err()
+			err = r.ctx.Err()
 		}
-		return fail(fmt.Errorf("control connection to %s: %w", cfg.Addr, err))
+		return nil, fmt.Errorf("control connection to %s: %w", r.cfg.Addr, err)
 	}
-	track(cc)
-	k := newCtrl(ctx, cc, maxServerLine)
-	// The first exchange tells whether a bench server is there at all.
-	notBench := func(err error) error {
-		var pe *protoError
-		if errors.As(err, &pe) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, io.EOF) ||
-			errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
-			return fmt.Errorf("%s does not answer like `mptcpkit bench server` (is that what listens there?): %w", cfg.Addr, err)
-		}
-		return fmt.Errorf("control connection to %s: %w", cfg.Addr, err)
-	}
+	r.track(cc)
+	return cc, nil
+}
+
+// start sends the hello and the start message on the control connection
+// and returns the server's ready.
+func (r *clientRun) start(cc net.Conn, k *ctrl) (*msg, error) {
 	cc.SetWriteDeadline(time.Now().Add(10 * time.Second))
-	if _, err := cc.Write(hello{Kind: kindControl, Cookie: ck}.marshal()); err != nil {
-		return fail(notBench(err))
+	if _, err := cc.Write(hello{Kind: kindControl, Cookie: r.ck}.marshal()); err != nil {
+		return nil, r.notBench(err)
 	}
-	start := msg{Type: "start", Mode: cfg.Mode, Streams: cfg.Streams, Reverse: cfg.Reverse,
-		DurationMS: max(1, cfg.Duration.Milliseconds()), RRSize: cfg.RRSize, CongestionControl: cfg.CongestionControl}
-	if cfg.Reverse && cfg.Interval > 0 {
-		start.IntervalMS = max(1, cfg.Interval.Milliseconds())
+	start := msg{Type: "start", Mode: r.cfg.Mode, Streams: r.cfg.Streams, Reverse: r.cfg.Reverse,
+		DurationMS: max(1, r.cfg.Duration.Milliseconds()), RRSize: r.cfg.RRSize, CongestionControl: r.cfg.CongestionControl}
+	if r.cfg.Reverse && r.cfg.Interval > 0 {
+		start.IntervalMS = max(1, r.cfg.Interval.Milliseconds())
 	}
 	if err := k.send(&start, 10*time.Second); err != nil {
-		return fail(notBench(err))
+		return nil, r.notBench(err)
 	}
 	ready, err := expect(k, "ready", readyTimeout)
 	if err != nil {
 		var se *ServerError
 		if errors.As(err, &se) {
-			return fail(err) // the server's own refusal
+			return nil, err // the server's own refusal
 		}
-		return fail(notBench(err))
+		return nil, r.notBench(err)
 	}
-	res := &Result{
-		Server:                  cfg.Addr,
-		Mode:                    cfg.Mode,
-		Reverse:                 cfg.Reverse,
-		ServerCongestionControl: ready.CongestionControl,
-		ClientCongestionControl: congestion(cc),
-	}
+	return ready, nil
+}
 
+// notBench explains an error of the first exchange, which tells whether a
+// bench server is there at all.
+func (r *clientRun) notBench(err error) error {
+	var pe *protoError
+	if errors.As(err, &pe) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, io.EOF) ||
+		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
+		return fmt.Errorf("%s does not answer like `mptcpkit bench server` (is that what listens there?): %w", r.cfg.Addr, err)
+	}
+	return fmt.Errorf("control connection to %s: %w", r.cfg.Addr, err)
+}
+
+// openStreams dials the data connections and sends each its hello.
+func (r *clientRun) openStreams() ([]*clientStream, error) {
 	network := "tcp"
-	if cfg.Mode == ModeMPTCP {
+	if r.cfg.Mode == ModeMPTCP {
 		network = "mptcp"
 	}
-	streams := make([]*clientStream, cfg.Streams)
+	streams := make([]*clientStream, r.cfg.Streams)
 	for i := range streams {
-		c, err := cfg.Dialer(ctx, network, cfg.Addr)
+		c, err := r.cfg.Dialer(r.ctx, network, r.cfg.Addr)
 		if err != nil {
-			return fail(fmt.Errorf("data connection %d to %s: %w", i, cfg.Addr, err))
+			return nil, fmt.Errorf("data connection %d to %s: %w", i, r.cfg.Addr, err)
 		}
-		track(c)
-		if cfg.CongestionControl != "" {
-			if err := setCongestion(c, cfg.CongestionControl); err != nil {
-				return fail(fmt.Errorf("client: %w", err))
+		r.track(c)
+		if r.cfg.CongestionControl != "" {
+			if err := setCongestion(c, r.cfg.CongestionControl); err != nil {
+				return nil, fmt.Errorf("client: %w", err)
 			}
 		}
 		c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-		if _, err := c.Write(hello{Kind: kindData, Stream: uint16(i), Cookie: ck}.marshal()); err != nil {
-			return fail(fmt.Errorf("data connection %d to %s: %w", i, cfg.Addr, err))
+		if _, err := c.Write(hello{Kind: kindData, Stream: uint16(i), Cookie: r.ck}.marshal()); err != nil {
+			return nil, fmt.Errorf("data connection %d to %s: %w", i, r.cfg.Addr, err)
 		}
 		c.SetWriteDeadline(time.Time{})
-		streams[i] = &clientStream{c: c, lastSub: map[string]uint64{}}
-		if cfg.RRSize > 0 {
+		streams[i] = &clientStream{c: c, lastSub: map[[2]netip.AddrPort]uint64{}}
+		if r.cfg.RRSize > 0 {
 			streams[i].hist = new(histogram)
 		}
 	}
-	if _, err := expect(k, "go", attachTimeout+10*time.Second); err != nil {
-		return fail(err)
-	}
-	t0 := time.Now()
-	end := t0.Add(cfg.Duration)
-	log.Debug("bench: run started", "streams", cfg.Streams)
+	return streams, nil
+}
 
-	// From here on one goroutine reads the control connection: the server's
-	// ticks (reverse runs) update the streams' sender retransmissions, and
-	// the next other message is the answer to "done".
+// readControl reads the control connection from now on, in a goroutine:
+// the server's ticks (reverse runs) update the streams' sender
+// retransmissions, and the next other message is the answer to "done".
+func (r *clientRun) readControl(k *ctrl, streams []*clientStream) <-chan ctrlAnswer {
 	answer := make(chan ctrlAnswer, 1)
 	go func() {
 		for {
-			m, err := k.recv(cfg.Duration + 2*grace)
+			m, err := k.recv(r.cfg.Duration + 2*grace)
 			if err == nil && m.Type == "tick" {
-				for i, r := range m.Retransmits {
+				for i, rt := range m.Retransmits {
 					if i < len(streams) {
-						streams[i].serverRetr.Store(r)
+						streams[i].serverRetr.Store(rt)
 					}
 				}
 				continue
@@ -189,22 +276,28 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 			return
 		}
 	}()
+	return answer
+}
 
-	// The transfer's deadlines, set before checking ctx: once ctx is done,
-	// the deadlines set on cancellation are the last word.
+// setTransferDeadlines sets the transfer's deadlines. The caller checks ctx
+// after: once ctx is done, the deadlines set on cancellation are the last
+// word.
+func (r *clientRun) setTransferDeadlines(streams []*clientStream, end time.Time) {
 	for _, s := range streams {
 		switch {
-		case cfg.RRSize > 0:
+		case r.cfg.RRSize > 0:
 			s.c.SetDeadline(end.Add(grace))
-		case cfg.Reverse:
+		case r.cfg.Reverse:
 			s.c.SetReadDeadline(end.Add(grace))
 		default:
 			s.c.SetWriteDeadline(end)
 		}
 	}
-	if ctx.Err() != nil {
-		return nil, ctx.Err()
-	}
+}
+
+// transfer moves the data on every stream, reporting progress meanwhile,
+// and returns the intervals and the seconds until the last stream ended.
+func (r *clientRun) transfer(streams []*clientStream, t0, end time.Time, progress func(Interval)) ([]Interval, float64, error) {
 	var wg sync.WaitGroup
 	var lastEnd atomic.Int64
 	for _, s := range streams {
@@ -212,25 +305,19 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 		go func() {
 			defer wg.Done()
 			switch {
-			case cfg.RRSize > 0:
-				s.sc.err = request(s.c, cfg.RRSize, end, &s.sc, s.hist)
-			case cfg.Reverse:
+			case r.cfg.RRSize > 0:
+				s.sc.err = request(s.c, r.cfg.RRSize, end, &s.sc, s.hist)
+			case r.cfg.Reverse:
 				s.sc.err = receive(s.c, make([]byte, bufSize), &s.sc.read)
 			default:
 				s.sc.err = send(s.c, make([]byte, bufSize), &s.sc.written)
 			}
-			e := int64(time.Since(t0))
-			for {
-				old := lastEnd.Load()
-				if e <= old || lastEnd.CompareAndSwap(old, e) {
-					break
-				}
-			}
+			storeMax(&lastEnd, int64(time.Since(t0)))
 		}()
 	}
 	streamsDone := make(chan struct{})
 	go func() { wg.Wait(); close(streamsDone) }()
-	res.Intervals = intervals(cfg, t0, streams, streamsDone, progress)
+	ivs := intervals(r.cfg, t0, streams, streamsDone, progress)
 	<-streamsDone
 	var errs []error
 	for i, s := range streams {
@@ -238,21 +325,34 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 			errs = append(errs, fmt.Errorf("stream %d: %w", i, s.sc.err))
 		}
 	}
-	if ctx.Err() != nil {
+	if err := r.ctx.Err(); err != nil {
 		// Cancelling set deadlines that ended the streams early.
-		return nil, ctx.Err()
+		return nil, 0, err
 	}
 	if err := errors.Join(errs...); err != nil {
-		return fail(err)
+		return nil, 0, err
 	}
-	clientSeconds := time.Duration(lastEnd.Load()).Seconds()
+	return ivs, time.Duration(lastEnd.Load()).Seconds(), nil
+}
 
+// storeMax raises v to n if n is larger.
+func storeMax(v *atomic.Int64, n int64) {
+	for {
+		old := v.Load()
+		if n <= old || v.CompareAndSwap(old, n) {
+			return
+		}
+	}
+}
+
+// finish tells the server what the client counted and returns its result.
+func (r *clientRun) finish(k *ctrl, streams []*clientStream, answer <-chan ctrlAnswer) (*msg, error) {
 	counts := make([]int64, len(streams))
 	for i, s := range streams {
 		counts[i] = s.sc.read.Load() + s.sc.written.Load()
 	}
 	if err := k.send(&msg{Type: "done", Counts: counts}, 10*time.Second); err != nil {
-		return fail(fmt.Errorf("control connection: %w", err))
+		return nil, fmt.Errorf("control connection: %w", err)
 	}
 	var a ctrlAnswer
 	select {
@@ -260,61 +360,34 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 	case <-time.After(grace):
 		a.err = fmt.Errorf("no %q from the server within %v", "result", grace)
 	}
-	result, err := check(k, a.m, a.err, "result", cfg.Duration+2*grace)
+	result, err := check(k, a.m, a.err, "result", r.cfg.Duration+2*grace)
 	if err != nil {
-		return fail(err)
+		return nil, err
 	}
 	if len(result.Report) != len(streams) {
-		return fail(fmt.Errorf("server reported %d streams, want %d", len(result.Report), len(streams)))
+		return nil, fmt.Errorf("server reported %d streams, want %d", len(result.Report), len(streams))
 	}
 	if result.Error != "" {
-		return fail(&ServerError{result.Error})
+		return nil, &ServerError{result.Error}
 	}
+	return result, nil
+}
 
-	// The sender's per-subflow figures: ours in forward and rr mode (after
-	// the last acknowledgements arrived), the server's in reverse mode.
+// collectStreams adds each stream's figures, with the sender's per-subflow
+// figures (ours in forward and rr mode, after the last acknowledgements
+// arrived; the server's in reverse mode), to res. It returns what the
+// client's kernel counted per path at the end, in the intervals' terms,
+// and the streams whose two ends disagree.
+func (r *clientRun) collectStreams(res *Result, streams []*clientStream, reports []streamReport) (map[[2]string]int64, []error) {
 	var mismatch []error
 	finalPaths := map[[2]string]int64{}
 	for i, s := range streams {
-		rep := result.Report[i]
-		var st connStat
-		if !cfg.Reverse {
-			st = settledStat(s.c, s.sc.written.Load()+helloLen)
-		} else {
-			st = stat(s.c)
-		}
-		state := st.State
-		if cfg.Mode == ModeMPTCP && state == stateTCP {
-			// An MPTCP dial that the stack turned into TCP.
-			state = stateFallback
-		}
-		str := Stream{
-			ID: i, Local: s.c.LocalAddr().String(), Remote: s.c.RemoteAddr().String(),
-			State: state, ServerState: rep.State, Reason: st.Reason,
-		}
-		switch {
-		case cfg.RRSize > 0:
-			str.Bytes, str.SenderBytes = rep.Read, s.sc.written.Load()
-			str.Transactions = s.sc.trans.Load()
-			if rep.Transactions != str.Transactions {
-				mismatch = append(mismatch, fmt.Errorf("stream %d: client completed %d transactions, server answered %d", i, str.Transactions, rep.Transactions))
-			}
-			if got := s.sc.read.Load(); got != rep.Written {
-				mismatch = append(mismatch, fmt.Errorf("stream %d: client read %d response bytes, server wrote %d", i, got, rep.Written))
-			}
-		case cfg.Reverse:
-			str.Bytes, str.SenderBytes = s.sc.read.Load(), rep.Written
-		default:
-			str.Bytes, str.SenderBytes = rep.Read, s.sc.written.Load()
-		}
-		if str.Bytes != str.SenderBytes {
-			mismatch = append(mismatch, fmt.Errorf("stream %d: receiver counted %d bytes, sender %d", i, str.Bytes, str.SenderBytes))
-		}
-		if cfg.Reverse {
-			str.Retransmits, str.Subflows = rep.Retransmits, rep.Subflows
+		rep := reports[i]
+		str, st, errs := r.streamResult(i, s, rep)
+		mismatch = append(mismatch, errs...)
+		if r.cfg.Reverse {
 			res.CongestionControl = rep.CongestionControl
 		} else {
-			str.Retransmits, str.Subflows = st.Retransmits, st.Subflows
 			res.CongestionControl = st.CongestionControl
 		}
 		if i == 0 && st.CongestionControl != "" {
@@ -323,11 +396,9 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 		if i == 0 && rep.CongestionControl != "" {
 			res.ServerCongestionControl = rep.CongestionControl
 		}
-		// What the client's kernel counted per path at the end, in the
-		// intervals' terms.
 		for _, sf := range st.Subflows {
-			b := sf.Bytes
-			if cfg.Reverse {
+			b := sf.BytesAcked
+			if r.cfg.Reverse {
 				b = sf.BytesReceived
 			}
 			finalPaths[pathKey(sf.Local, sf.Remote)] += int64(b)
@@ -341,66 +412,105 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 			res.Fallback = true
 		}
 	}
+	return finalPaths, mismatch
+}
+
+// streamResult is stream i's figures, from the client's socket s and the
+// server's report rep, with the client's view of the socket and where the
+// two ends' counts disagree.
+func (r *clientRun) streamResult(i int, s *clientStream, rep streamReport) (Stream, connStat, []error) {
+	var st connStat
+	if !r.cfg.Reverse {
+		st = settledStat(s.c, s.sc.written.Load()+helloLen)
+	} else {
+		st = stat(s.c)
+	}
+	state := st.word()
+	if r.cfg.Mode == ModeMPTCP && state == stateTCP {
+		// An MPTCP dial that the stack turned into TCP.
+		state = stateFallback
+	}
+	str := Stream{
+		ID: i, Local: s.c.LocalAddr().String(), Remote: s.c.RemoteAddr().String(),
+		State: state, ServerState: rep.State, Reason: st.reason(),
+	}
+	var mismatch []error
 	switch {
-	case cfg.Reverse || cfg.RRSize > 0:
-		res.Seconds = clientSeconds
+	case r.cfg.RRSize > 0:
+		str.Bytes, str.SenderBytes = rep.Read, s.sc.written.Load()
+		str.Transactions = s.sc.trans.Load()
+		if rep.Transactions != str.Transactions {
+			mismatch = append(mismatch, fmt.Errorf("stream %d: client completed %d transactions, server answered %d", i, str.Transactions, rep.Transactions))
+		}
+		if got := s.sc.read.Load(); got != rep.Written {
+			mismatch = append(mismatch, fmt.Errorf("stream %d: client read %d response bytes, server wrote %d", i, got, rep.Written))
+		}
+	case r.cfg.Reverse:
+		str.Bytes, str.SenderBytes = s.sc.read.Load(), rep.Written
 	default:
-		res.Seconds = result.Seconds
+		str.Bytes, str.SenderBytes = rep.Read, s.sc.written.Load()
 	}
-	if res.Seconds > 0 {
-		res.BitsPerSecond = float64(res.Bytes) * 8 / res.Seconds
+	if str.Bytes != str.SenderBytes {
+		mismatch = append(mismatch, fmt.Errorf("stream %d: receiver counted %d bytes, sender %d", i, str.Bytes, str.SenderBytes))
 	}
-	if len(res.Intervals) > 0 {
-		// The last interval was measured before the final figures (and the
-		// server's last tick may predate its last retransmissions).
-		last := &res.Intervals[len(res.Intervals)-1]
+	if r.cfg.Reverse {
+		str.Retransmits, str.Subflows = rep.Retransmits, rep.Subflows
+	} else {
+		str.Retransmits, str.Subflows = st.Retransmits, st.Subflows
+	}
+	return str, st, mismatch
+}
+
+// settleLastInterval makes the intervals add up to the final figures: the
+// last interval was measured before them (and the server's last tick may
+// predate its last retransmissions), and bytes still in flight then were
+// acknowledged since.
+func settleLastInterval(res *Result, finalPaths map[[2]string]int64) {
+	if len(res.Intervals) == 0 {
+		return
+	}
+	last := &res.Intervals[len(res.Intervals)-1]
+	var sum int64
+	for _, iv := range res.Intervals {
+		sum += iv.Retransmits
+	}
+	if d := res.Retransmits - sum; d > 0 {
+		last.Retransmits += d
+	}
+	seen := map[[2]string]int64{}
+	for _, iv := range res.Intervals {
+		for _, p := range iv.Paths {
+			seen[[2]string{p.Local, p.Remote}] += p.Bytes
+		}
+	}
+	extra := map[[2]string]int64{}
+	for _, p := range last.Paths {
+		extra[[2]string{p.Local, p.Remote}] += p.Bytes
+	}
+	for k, b := range finalPaths {
+		if d := b - seen[k]; d > 0 {
+			extra[k] += d
+		}
+	}
+	last.Paths = pathIntervals(extra, last.End-last.Start)
+	for i := range last.Streams {
 		var sum int64
 		for _, iv := range res.Intervals {
-			sum += iv.Retransmits
+			sum += iv.Streams[i].Retransmits
 		}
-		if d := res.Retransmits - sum; d > 0 {
-			last.Retransmits += d
-		}
-		// Bytes still in flight at the last interval were acknowledged since.
-		seen := map[[2]string]int64{}
-		for _, iv := range res.Intervals {
-			for _, p := range iv.Paths {
-				seen[[2]string{p.Local, p.Remote}] += p.Bytes
-			}
-		}
-		extra := map[[2]string]int64{}
-		for _, p := range last.Paths {
-			extra[[2]string{p.Local, p.Remote}] += p.Bytes
-		}
-		for k, b := range finalPaths {
-			if d := b - seen[k]; d > 0 {
-				extra[k] += d
-			}
-		}
-		last.Paths = pathIntervals(extra, last.End-last.Start)
-		for i := range last.Streams {
-			var sum int64
-			for _, iv := range res.Intervals {
-				sum += iv.Streams[i].Retransmits
-			}
-			if d := res.Streams[i].Retransmits - sum; d > 0 {
-				last.Streams[i].Retransmits += d
-			}
+		if d := res.Streams[i].Retransmits - sum; d > 0 {
+			last.Streams[i].Retransmits += d
 		}
 	}
-	if cfg.RRSize > 0 {
-		var h histogram
-		for _, s := range streams {
-			h.merge(s.hist)
-		}
-		res.Latency = h.latency(cfg.RRSize, res.Seconds)
+}
+
+// latencyOf summarises the request/response round trips of every stream.
+func latencyOf(streams []*clientStream, size int, seconds float64) *Latency {
+	var h histogram
+	for _, s := range streams {
+		h.merge(s.hist)
 	}
-	// The server keeps the data connections open until now.
-	k.send(&msg{Type: "bye"}, time.Second)
-	if len(mismatch) > 0 {
-		return res, fmt.Errorf("%w: %w", ErrMismatch, errors.Join(mismatch...))
-	}
-	return res, nil
+	return h.latency(size, seconds)
 }
 
 // expect reads the next control message and wants it of type typ.
@@ -452,7 +562,7 @@ func settledStat(c net.Conn, want int64) connStat {
 		st := stat(c)
 		var acked int64
 		for _, sf := range st.Subflows {
-			acked += int64(sf.Bytes)
+			acked += int64(sf.BytesAcked)
 		}
 		if acked >= want || time.Now().After(deadline) {
 			return st
@@ -511,12 +621,12 @@ func intervals(cfg Config, t0 time.Time, streams []*clientStream, done <-chan st
 			n := len(sfs)
 			var r int64
 			for _, sf := range sfs {
-				r += int64(sf.Retransmits)
-				cur := sf.Bytes
+				r += int64(sf.TotalRetrans)
+				cur := sf.BytesAcked
 				if cfg.Reverse {
 					cur = sf.BytesReceived
 				}
-				key := sf.Local + " " + sf.Remote
+				key := [2]netip.AddrPort{sf.Local, sf.Remote}
 				prev, ok := s.lastSub[key]
 				if !ok || cur < prev {
 					prev = 0
@@ -597,12 +707,12 @@ func (si *StreamInterval) fold(next StreamInterval, seconds float64) {
 }
 
 // pathKey names the path of a subflow: its two addresses without ports.
-func pathKey(local, remote string) [2]string {
-	host := func(a string) string {
-		if h, _, err := net.SplitHostPort(a); err == nil {
-			return h
+func pathKey(local, remote netip.AddrPort) [2]string {
+	host := func(a netip.AddrPort) string {
+		if !a.IsValid() {
+			return ""
 		}
-		return a
+		return a.Addr().String()
 	}
 	return [2]string{host(local), host(remote)}
 }

@@ -7,8 +7,7 @@ import (
 	"net"
 	"syscall"
 
-	"golang.org/x/sys/unix"
-
+	"github.com/mptcpkit/mptcpkit/mptcp"
 	"github.com/mptcpkit/mptcpkit/netns"
 )
 
@@ -17,17 +16,21 @@ import (
 // peer does not negotiate it). A refused connection names the missing
 // server.
 func Dial(ctx context.Context, network, addr string) (net.Conn, error) {
-	var d net.Dialer
+	return dialIn(ctx, nil, network, addr)
+}
+
+// dialIn is Dial inside ns (nil: the caller's namespace).
+func dialIn(ctx context.Context, ns *netns.NetNS, network, addr string) (net.Conn, error) {
+	o := mptcp.DialOptions{NetNS: ns}
 	switch network {
 	case "tcp", "tcp4", "tcp6":
-		d.SetMultipathTCP(false)
+		o.TCP = true
 	case "mptcp":
-		d.SetMultipathTCP(true)
 		network = "tcp"
 	default:
 		return nil, fmt.Errorf("bench: unknown network %q (want tcp or mptcp)", network)
 	}
-	c, err := d.DialContext(ctx, network, addr)
+	c, err := mptcp.DialWith(ctx, network, addr, o)
 	if err != nil {
 		if errors.Is(err, syscall.ECONNREFUSED) {
 			return nil, &RefusedError{Addr: addr, Err: err}
@@ -51,11 +54,10 @@ func (e *RefusedError) Unwrap() error { return e.Err }
 
 // Listen opens the server's listener on addr (host:port; ":5301" for every
 // address) in the caller's namespace. It is an MPTCP listener, which accepts
-// plain TCP clients too.
+// plain TCP clients too; mptcp.ListenWith opens one in another namespace,
+// and mptcp.IsMPTCPListener says whether the kernel gave MPTCP.
 func Listen(ctx context.Context, addr string) (net.Listener, error) {
-	var lc net.ListenConfig
-	lc.SetMultipathTCP(true)
-	return lc.Listen(ctx, "tcp", addr)
+	return mptcp.ListenWith(ctx, "tcp", addr, mptcp.ListenOptions{})
 }
 
 // NetNSDialer returns a DialFunc that opens its sockets inside ns (nil: the
@@ -65,56 +67,6 @@ func NetNSDialer(ns *netns.NetNS) DialFunc {
 		return Dial
 	}
 	return func(ctx context.Context, network, addr string) (net.Conn, error) {
-		var c net.Conn
-		err := ns.Do(func() error {
-			var err error
-			c, err = Dial(ctx, network, addr)
-			return err
-		})
-		return c, err
+		return dialIn(ctx, ns, network, addr)
 	}
 }
-
-// ListenNetNS is Listen inside ns (nil: the caller's namespace).
-func ListenNetNS(ctx context.Context, ns *netns.NetNS, addr string) (net.Listener, error) {
-	if ns == nil {
-		return Listen(ctx, addr)
-	}
-	var ln net.Listener
-	err := ns.Do(func() error {
-		var err error
-		ln, err = Listen(ctx, addr)
-		return err
-	})
-	return ln, err
-}
-
-// ListenerProtocol asks the kernel what ln really is: "mptcp" or "tcp"
-// (SO_PROTOCOL). Listen asks for MPTCP, but Go silently falls back to TCP
-// when MPTCP is unavailable (net.mptcp.enabled=0, no kernel support).
-func ListenerProtocol(ln net.Listener) (string, error) {
-	sc, ok := ln.(syscall.Conn)
-	if !ok {
-		return "", fmt.Errorf("bench: %T has no socket", ln)
-	}
-	rc, err := sc.SyscallConn()
-	if err != nil {
-		return "", err
-	}
-	var proto int
-	var gerr error
-	if err := rc.Control(func(fd uintptr) {
-		proto, gerr = unix.GetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_PROTOCOL)
-	}); err != nil {
-		return "", err
-	}
-	if gerr != nil {
-		return "", fmt.Errorf("bench: SO_PROTOCOL: %w", gerr)
-	}
-	if proto == ipprotoMPTCP {
-		return "mptcp", nil
-	}
-	return "tcp", nil
-}
-
-const ipprotoMPTCP = 262

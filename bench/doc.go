@@ -28,6 +28,6 @@
 //
 // Namespaces: a Config.Dialer (client) and the listener handed to
 // Server.Serve (server) decide where sockets live; NetNSDialer and
-// ListenNetNS open them inside a network namespace, so a lab can drive both
-// ends in one process.
+// mptcp.ListenWith (ListenOptions.NetNS) open them inside a network
+// namespace, so a lab can drive both ends in one process.
 package bench

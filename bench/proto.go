@@ -127,15 +127,15 @@ type msg struct {
 
 // streamReport is the server's view of one data connection.
 type streamReport struct {
-	State             string    `json:"state"`
-	Read              int64     `json:"read"`
-	Written           int64     `json:"written"`
-	Transactions      int64     `json:"transactions,omitempty"`
-	Retransmits       int64     `json:"retransmits"`
-	CongestionControl string    `json:"congestion_control,omitempty"`
-	Subflows          []Subflow `json:"subflows,omitempty"`
-	Local             string    `json:"local,omitempty"`
-	Remote            string    `json:"remote,omitempty"`
+	State             string   `json:"state"`
+	Read              int64    `json:"read"`
+	Written           int64    `json:"written"`
+	Transactions      int64    `json:"transactions,omitempty"`
+	Retransmits       int64    `json:"retransmits"`
+	CongestionControl string   `json:"congestion_control,omitempty"`
+	Subflows          Subflows `json:"subflows,omitempty"`
+	Local             string   `json:"local,omitempty"`
+	Remote            string   `json:"remote,omitempty"`
 }
 
 // ctrl is one end of a control connection.

@@ -89,11 +89,11 @@ func (r *Result) WriteText(w io.Writer) error {
 		}
 		var total uint64
 		for _, sf := range s.Subflows {
-			total += sf.Bytes
+			total += sf.BytesAcked
 		}
 		for _, sf := range s.Subflows {
 			fmt.Fprintf(&b, "      subflow %s -> %s  %8s  %5.1f%%  retr %-4d rtt %s", sf.Local, sf.Remote,
-				FormatBytes(int64(sf.Bytes)), percent(sf.Bytes, total), sf.Retransmits, fmtDur(sf.RTT))
+				FormatBytes(int64(sf.BytesAcked)), percent(sf.BytesAcked, total), sf.TotalRetrans, fmtDur(sf.RTT))
 			if sf.Backup {
 				b.WriteString("  backup")
 			}

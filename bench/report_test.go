@@ -2,6 +2,7 @@ package bench
 
 import (
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -39,9 +40,9 @@ func sampleResult(mode Mode, bps float64) *Result {
 		Streams: []Stream{{
 			ID: 0, Local: "10.1.1.1:48972", Remote: "10.1.1.2:5301", State: "mptcp", ServerState: "mptcp",
 			Bytes: 92177736, SenderBytes: 92177736, Retransmits: 3,
-			Subflows: []Subflow{
-				{ID: 1, Local: "10.1.1.1:48972", Remote: "10.1.1.2:5301", Bytes: 46366000, Retransmits: 1, RTT: 4830 * time.Microsecond},
-				{ID: 2, Local: "10.1.2.1:56723", Remote: "10.1.1.2:5301", Bytes: 45811770, Retransmits: 2, RTT: 11730 * time.Microsecond, Backup: true},
+			Subflows: Subflows{
+				{ID: 1, Local: netip.MustParseAddrPort("10.1.1.1:48972"), Remote: netip.MustParseAddrPort("10.1.1.2:5301"), BytesAcked: 46366000, TotalRetrans: 1, RTT: 4830 * time.Microsecond},
+				{ID: 2, Local: netip.MustParseAddrPort("10.1.2.1:56723"), Remote: netip.MustParseAddrPort("10.1.1.2:5301"), BytesAcked: 45811770, TotalRetrans: 2, RTT: 11730 * time.Microsecond, Backup: true},
 			},
 		}},
 	}

@@ -180,6 +180,9 @@ func (s *Server) handle(ctx context.Context, c net.Conn, pending chan struct{}) 
 
 // session is one run on the server.
 type session struct {
+	srv    *Server
+	ck     cookie // the run's cookie, its key in srv.sessions
+	freed  bool   // the run's slot is given back (srv.mu)
 	start  msg
 	mu     sync.Mutex
 	conns  []net.Conn
@@ -226,215 +229,64 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 	defer c.Close()
 	log := s.log().With("peer", c.RemoteAddr())
 	k := newCtrl(ctx, c, maxClientLine)
-	start, err := k.recv(s.handshakeTimeout())
-	if err == nil {
-		err = validateStart(start)
-	}
+	ss, err := s.admit(k, ck)
 	if err != nil {
 		log.Info("bench server: rejected run", "err", err)
 		k.send(&msg{Type: "error", Error: err.Error()}, s.handshakeTimeout())
 		return
 	}
-	ss := &session{start: *start, conns: make([]net.Conn, start.Streams), full: make(chan struct{})}
-	s.mu.Lock()
-	switch {
-	case s.runs >= s.maxRuns():
-		err = fmt.Errorf("server busy: %d runs in progress, try again later", s.runs)
-	case s.sessions[ck] != nil:
-		err = errors.New("a run with this cookie is in progress")
-	default:
-		s.runs++
-		s.sessions[ck] = ss
-	}
-	s.mu.Unlock()
-	if err != nil {
-		log.Info("bench server: rejected run", "err", err)
-		k.send(&msg{Type: "error", Error: err.Error()}, s.handshakeTimeout())
-		return
-	}
-	// The run's slot is free once the result goes out (or the run failed);
-	// the data connections may linger until the client's bye.
-	var freed bool
-	free := func() {
-		s.mu.Lock()
-		if !freed {
-			freed = true
-			s.runs--
-		}
-		if s.sessions[ck] == ss {
-			delete(s.sessions, ck)
-		}
-		s.mu.Unlock()
-	}
-	defer func() {
-		free()
-		ss.mu.Lock()
-		ss.closed = true
-		for _, dc := range ss.conns {
-			if dc != nil {
-				dc.Close()
-			}
-		}
-		ss.mu.Unlock()
-	}()
+	defer s.end(ss)
 	// Server shutdown cuts every blocked call short.
 	stop := context.AfterFunc(ctx, func() {
 		c.SetDeadline(time.Now())
-		ss.mu.Lock()
-		for _, dc := range ss.conns {
-			if dc != nil {
-				dc.SetDeadline(time.Now())
-			}
-		}
-		ss.mu.Unlock()
+		ss.expireConns()
 	})
 	defer stop()
 
+	start := &ss.start
 	log = log.With("mode", start.Mode, "streams", start.Streams, "reverse", start.Reverse, "rr_size", start.RRSize)
 	if err := k.send(&msg{Type: "ready", CongestionControl: congestion(c)}, s.handshakeTimeout()); err != nil {
 		log.Info("bench server: client went away", "err", err)
 		return
 	}
-	select {
-	case <-ss.full:
-	case <-time.After(s.attachTimeout()):
-		ss.mu.Lock()
-		n := ss.n
-		ss.mu.Unlock()
-		err := fmt.Errorf("only %d of %d data connections arrived within %v", n, start.Streams, s.attachTimeout())
+	if !s.awaitStreams(ctx, k, ss, log) {
+		return
+	}
+	if err := ss.setCongestion(); err != nil {
 		log.Info("bench server: run failed", "err", err)
 		k.send(&msg{Type: "error", Error: err.Error()}, s.handshakeTimeout())
 		return
-	case <-ctx.Done():
-		return
-	}
-	s.mu.Lock()
-	delete(s.sessions, ck) // no more data connections for this run
-	s.mu.Unlock()
-	conns := ss.conns
-	if cc := start.CongestionControl; cc != "" {
-		for _, dc := range conns {
-			if err := setCongestion(dc, cc); err != nil {
-				log.Info("bench server: run failed", "err", err)
-				k.send(&msg{Type: "error", Error: err.Error()}, s.handshakeTimeout())
-				return
-			}
-		}
 	}
 	log.Debug("bench server: run starting")
 	if err := k.send(&msg{Type: "go"}, s.handshakeTimeout()); err != nil {
 		log.Info("bench server: client went away", "err", err)
 		return
 	}
-	dur := time.Duration(start.DurationMS) * time.Millisecond
-	t0 := time.Now()
-	counts := make([]streamCount, len(conns))
-	var wg sync.WaitGroup
-	var lastEnd atomic.Int64
-	for _, dc := range conns {
-		switch {
-		case start.RRSize > 0:
-			dc.SetDeadline(t0.Add(dur + grace))
-		case start.Reverse:
-			dc.SetWriteDeadline(t0.Add(dur))
-		default:
-			dc.SetReadDeadline(t0.Add(dur + grace))
-		}
-	}
-	if ctx.Err() != nil { // after the deadlines: see context.AfterFunc above
+	counts, seconds, ok := s.transfer(ctx, k, ss)
+	if !ok {
 		return
 	}
-	for i, dc := range conns {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sc := &counts[i]
-			switch {
-			case start.RRSize > 0:
-				sc.err = echo(dc, start.RRSize, sc)
-			case start.Reverse:
-				sc.err = send(dc, make([]byte, bufSize), &sc.written)
-			default:
-				sc.err = receive(dc, make([]byte, bufSize), &sc.read)
-			}
-			end := int64(time.Since(t0))
-			for {
-				old := lastEnd.Load()
-				if end <= old || lastEnd.CompareAndSwap(old, end) {
-					break
-				}
-			}
-		}()
-	}
-	// Reverse runs: the sender's retransmissions as the run goes.
-	stopTicks := make(chan struct{})
-	ticksDone := make(chan struct{})
-	go func() {
-		defer close(ticksDone)
-		if !start.Reverse || start.IntervalMS <= 0 {
-			return
-		}
-		tick := time.NewTicker(time.Duration(max(start.IntervalMS, 10)) * time.Millisecond)
-		defer tick.Stop()
-		for {
-			select {
-			case <-stopTicks:
-				return
-			case <-tick.C:
-				m := msg{Type: "tick", Retransmits: make([]int64, len(conns))}
-				for i, dc := range conns {
-					for _, sf := range subflowsOf(dc) {
-						m.Retransmits[i] += int64(sf.Retransmits)
-					}
-				}
-				if err := k.send(&m, s.handshakeTimeout()); err != nil {
-					return
-				}
-			}
-		}
-	}()
-	wg.Wait()
-	close(stopTicks)
-	<-ticksDone
-	seconds := time.Duration(lastEnd.Load()).Seconds()
+	s.report(k, ss, counts, seconds, log)
+}
+
+// report logs the streams that failed, waits for the client's done, sends
+// it the result and keeps the data connections until its bye.
+func (s *Server) report(k *ctrl, ss *session, counts []streamCount, seconds float64, log *slog.Logger) {
 	for i := range counts {
 		if err := counts[i].err; err != nil {
 			log.Info("bench server: stream failed", "stream", i, "err", err)
 		}
 	}
 	// The client says when it has read everything (or stopped sending).
+	dur := time.Duration(ss.start.DurationMS) * time.Millisecond
 	done, err := k.recv(dur + grace)
 	if err != nil || done.Type != "done" {
 		log.Info("bench server: no done message from client", "err", err)
 		return
 	}
-	res := msg{Type: "result", Seconds: seconds, Report: make([]streamReport, len(conns))}
-	for i, dc := range conns {
-		var st connStat
-		if start.Reverse {
-			// As the sender, wait for the last acknowledgements so that
-			// the per-subflow figures are final.
-			st = settledStat(dc, counts[i].written.Load())
-		} else {
-			st = stat(dc)
-		}
-		res.Report[i] = streamReport{
-			State:             st.State,
-			Read:              counts[i].read.Load(),
-			Written:           counts[i].written.Load(),
-			Transactions:      counts[i].trans.Load(),
-			Retransmits:       st.Retransmits,
-			CongestionControl: st.CongestionControl,
-			Subflows:          st.Subflows,
-			Local:             dc.LocalAddr().String(),
-			Remote:            dc.RemoteAddr().String(),
-		}
-		if counts[i].err != nil {
-			res.Error = fmt.Sprintf("stream %d: %v", i, counts[i].err)
-		}
-	}
-	free() // before the result: a client that has it may start its next run
-	if err := k.send(&res, s.handshakeTimeout()); err != nil {
+	res := ss.result(counts, seconds)
+	ss.free() // before the result: a client that has it may start its next run
+	if err := k.send(res, s.handshakeTimeout()); err != nil {
 		log.Info("bench server: client went away before the result", "err", err)
 		return
 	}
@@ -449,6 +301,214 @@ func (s *Server) control(ctx context.Context, c net.Conn, ck cookie) {
 		total += counts[i].read.Load() + counts[i].written.Load()
 	}
 	log.Info("bench server: run done", "bytes", total, "seconds", seconds)
+}
+
+// admit reads and checks the client's start message and registers its run
+// under cookie ck, unless the server is busy or the cookie taken.
+func (s *Server) admit(k *ctrl, ck cookie) (*session, error) {
+	start, err := k.recv(s.handshakeTimeout())
+	if err == nil {
+		err = validateStart(start)
+	}
+	if err != nil {
+		return nil, err
+	}
+	ss := &session{srv: s, ck: ck, start: *start, conns: make([]net.Conn, start.Streams), full: make(chan struct{})}
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	switch {
+	case s.runs >= s.maxRuns():
+		return nil, fmt.Errorf("server busy: %d runs in progress, try again later", s.runs)
+	case s.sessions[ck] != nil:
+		return nil, errors.New("a run with this cookie is in progress")
+	}
+	s.runs++
+	s.sessions[ck] = ss
+	return ss, nil
+}
+
+// free gives back the run's slot, once: when the result goes out (or the
+// run failed); the data connections may linger until the client's bye.
+func (ss *session) free() {
+	s := ss.srv
+	s.mu.Lock()
+	if !ss.freed {
+		ss.freed = true
+		s.runs--
+	}
+	if s.sessions[ss.ck] == ss {
+		delete(s.sessions, ss.ck)
+	}
+	s.mu.Unlock()
+}
+
+// end frees the run's slot and closes its data connections.
+func (s *Server) end(ss *session) {
+	ss.free()
+	ss.mu.Lock()
+	ss.closed = true
+	for _, dc := range ss.conns {
+		if dc != nil {
+			dc.Close()
+		}
+	}
+	ss.mu.Unlock()
+}
+
+// expireConns sets the deadline of every attached data connection to now.
+func (ss *session) expireConns() {
+	ss.mu.Lock()
+	for _, dc := range ss.conns {
+		if dc != nil {
+			dc.SetDeadline(time.Now())
+		}
+	}
+	ss.mu.Unlock()
+}
+
+// awaitStreams waits for every data connection of the run; on failure it
+// tells the client (unless the server is shutting down) and returns false.
+func (s *Server) awaitStreams(ctx context.Context, k *ctrl, ss *session, log *slog.Logger) bool {
+	select {
+	case <-ss.full:
+	case <-time.After(s.attachTimeout()):
+		ss.mu.Lock()
+		n := ss.n
+		ss.mu.Unlock()
+		err := fmt.Errorf("only %d of %d data connections arrived within %v", n, ss.start.Streams, s.attachTimeout())
+		log.Info("bench server: run failed", "err", err)
+		k.send(&msg{Type: "error", Error: err.Error()}, s.handshakeTimeout())
+		return false
+	case <-ctx.Done():
+		return false
+	}
+	s.mu.Lock()
+	delete(s.sessions, ss.ck) // no more data connections for this run
+	s.mu.Unlock()
+	return true
+}
+
+// setCongestion sets the congestion control the client asked for on every
+// data connection.
+func (ss *session) setCongestion() error {
+	if cc := ss.start.CongestionControl; cc != "" {
+		for _, dc := range ss.conns {
+			if err := setCongestion(dc, cc); err != nil {
+				return err
+			}
+		}
+	}
+	return nil
+}
+
+// transfer moves the data on every data connection (and, in reverse runs,
+// sends the client ticks meanwhile). It returns each stream's counts and
+// the seconds until the last one ended; ok is false if the server is
+// shutting down.
+func (s *Server) transfer(ctx context.Context, k *ctrl, ss *session) (counts []streamCount, seconds float64, ok bool) {
+	start, conns := &ss.start, ss.conns
+	dur := time.Duration(start.DurationMS) * time.Millisecond
+	t0 := time.Now()
+	counts = make([]streamCount, len(conns))
+	for _, dc := range conns {
+		switch {
+		case start.RRSize > 0:
+			dc.SetDeadline(t0.Add(dur + grace))
+		case start.Reverse:
+			dc.SetWriteDeadline(t0.Add(dur))
+		default:
+			dc.SetReadDeadline(t0.Add(dur + grace))
+		}
+	}
+	if ctx.Err() != nil { // after the deadlines: see context.AfterFunc in control
+		return nil, 0, false
+	}
+	var wg sync.WaitGroup
+	var lastEnd atomic.Int64
+	for i, dc := range conns {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sc := &counts[i]
+			switch {
+			case start.RRSize > 0:
+				sc.err = echo(dc, start.RRSize, sc)
+			case start.Reverse:
+				sc.err = send(dc, make([]byte, bufSize), &sc.written)
+			default:
+				sc.err = receive(dc, make([]byte, bufSize), &sc.read)
+			}
+			storeMax(&lastEnd, int64(time.Since(t0)))
+		}()
+	}
+	stopTicks := make(chan struct{})
+	ticksDone := make(chan struct{})
+	go func() {
+		defer close(ticksDone)
+		s.sendTicks(k, ss, stopTicks)
+	}()
+	wg.Wait()
+	close(stopTicks)
+	<-ticksDone
+	return counts, time.Duration(lastEnd.Load()).Seconds(), true
+}
+
+// sendTicks sends the client, in reverse runs, the sender's retransmissions
+// per stream every interval, until stop is closed.
+func (s *Server) sendTicks(k *ctrl, ss *session, stop <-chan struct{}) {
+	start, conns := &ss.start, ss.conns
+	if !start.Reverse || start.IntervalMS <= 0 {
+		return
+	}
+	tick := time.NewTicker(time.Duration(max(start.IntervalMS, 10)) * time.Millisecond)
+	defer tick.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-tick.C:
+			m := msg{Type: "tick", Retransmits: make([]int64, len(conns))}
+			for i, dc := range conns {
+				for _, sf := range subflowsOf(dc) {
+					m.Retransmits[i] += int64(sf.TotalRetrans)
+				}
+			}
+			if err := k.send(&m, s.handshakeTimeout()); err != nil {
+				return
+			}
+		}
+	}
+}
+
+// result is the server's report of the run: its view of every data
+// connection.
+func (ss *session) result(counts []streamCount, seconds float64) *msg {
+	res := &msg{Type: "result", Seconds: seconds, Report: make([]streamReport, len(ss.conns))}
+	for i, dc := range ss.conns {
+		var st connStat
+		if ss.start.Reverse {
+			// As the sender, wait for the last acknowledgements so that
+			// the per-subflow figures are final.
+			st = settledStat(dc, counts[i].written.Load())
+		} else {
+			st = stat(dc)
+		}
+		res.Report[i] = streamReport{
+			State:             st.word(),
+			Read:              counts[i].read.Load(),
+			Written:           counts[i].written.Load(),
+			Transactions:      counts[i].trans.Load(),
+			Retransmits:       st.Retransmits,
+			CongestionControl: st.CongestionControl,
+			Subflows:          st.Subflows,
+			Local:             dc.LocalAddr().String(),
+			Remote:            dc.RemoteAddr().String(),
+		}
+		if counts[i].err != nil {
+			res.Error = fmt.Sprintf("stream %d: %v", i, counts[i].err)
+		}
+	}
+	return res
 }
 
 type streamCount struct {

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
-	"syscall"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -13,6 +12,7 @@ import (
 	"github.com/mptcpkit/mptcpkit/mptcp"
 )
 
+// The report's words for a data connection's state (Stream.State).
 const (
 	stateMPTCP    = "mptcp"
 	stateFallback = "fallback"
@@ -21,29 +21,44 @@ const (
 
 // connStat is what the kernel says about one data connection.
 type connStat struct {
-	State             string
-	Reason            string // why State is not "mptcp", if it says
+	// State is mptcp.StateOf's answer; StateErr its error, if it failed.
+	State             mptcp.State
+	StateErr          error
 	CongestionControl string
 	Retransmits       int64
-	Subflows          []Subflow
+	Subflows          Subflows
 }
 
-func rawConn(c any) (syscall.RawConn, error) {
-	for {
-		switch v := c.(type) {
-		case syscall.Conn:
-			return v.SyscallConn()
-		case interface{ NetConn() net.Conn }:
-			c = v.NetConn()
-		default:
-			return nil, errors.New("connection has no file descriptor")
-		}
+// word is the report's name for the state: "mptcp" for an MPTCP socket
+// using MPTCP, "fallback" for one that fell back to TCP, "tcp" for a TCP
+// socket (or one whose state could not be read).
+func (s connStat) word() string {
+	switch {
+	case s.StateErr != nil:
+		return stateTCP
+	case s.State == mptcp.Active:
+		return stateMPTCP
+	case s.State == mptcp.Fallback:
+		return stateFallback
 	}
+	return stateTCP
+}
+
+// reason says why the connection is not using MPTCP, if it says ("" for
+// MPTCP and for a TCP socket that did not ask for it).
+func (s connStat) reason() string {
+	switch {
+	case s.StateErr != nil:
+		return s.StateErr.Error()
+	case s.State == mptcp.Active, s.State == mptcp.NotRequested:
+		return ""
+	}
+	return s.State.Reason()
 }
 
 // control runs fn on c's descriptor.
-func control(c any, fn func(fd int) error) error {
-	rc, err := rawConn(c)
+func control(c net.Conn, fn func(fd int) error) error {
+	rc, err := mptcp.RawConn(c)
 	if err != nil {
 		return err
 	}
@@ -55,7 +70,7 @@ func control(c any, fn func(fd int) error) error {
 }
 
 // congestion returns the congestion control of c (TCP_CONGESTION), or "".
-func congestion(c any) string {
+func congestion(c net.Conn) string {
 	var cc string
 	control(c, func(fd int) error {
 		s, err := unix.GetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION)
@@ -67,7 +82,7 @@ func congestion(c any) string {
 
 // setCongestion sets the congestion control of c (TCP_CONGESTION; on an
 // MPTCP socket the kernel applies it to every subflow).
-func setCongestion(c any, name string) error {
+func setCongestion(c net.Conn, name string) error {
 	err := control(c, func(fd int) error {
 		return unix.SetsockoptString(fd, unix.IPPROTO_TCP, unix.TCP_CONGESTION, name)
 	})
@@ -82,26 +97,8 @@ func setCongestion(c any, name string) error {
 	return nil
 }
 
-// sockState says whether c is an MPTCP socket using MPTCP ("mptcp"), an
-// MPTCP socket that fell back to TCP ("fallback") or a TCP socket ("tcp"),
-// and why when it is not using MPTCP.
-func sockState(c any) (state, reason string) {
-	st, err := mptcp.StateOf(c)
-	switch {
-	case err != nil:
-		return stateTCP, err.Error()
-	case st == mptcp.Active:
-		return stateMPTCP, ""
-	case st == mptcp.Fallback:
-		return stateFallback, st.Reason()
-	case st == mptcp.NotRequested:
-		return stateTCP, ""
-	}
-	return stateTCP, st.Reason()
-}
-
 // tcpSubflow describes a TCP (or fallen-back) connection as one subflow.
-func tcpSubflow(c net.Conn) (Subflow, error) {
+func tcpSubflow(c net.Conn) (mptcp.Subflow, error) {
 	var ti *unix.TCPInfo
 	err := control(c, func(fd int) error {
 		var err error
@@ -109,15 +106,15 @@ func tcpSubflow(c net.Conn) (Subflow, error) {
 		return err
 	})
 	if err != nil {
-		return Subflow{}, err
+		return mptcp.Subflow{}, err
 	}
-	return Subflow{
-		Local:         c.LocalAddr().String(),
-		Remote:        c.RemoteAddr().String(),
-		Bytes:         ti.Bytes_acked,
+	return mptcp.Subflow{
+		Local:         addrPort(c.LocalAddr()),
+		Remote:        addrPort(c.RemoteAddr()),
+		BytesAcked:    ti.Bytes_acked,
 		BytesSent:     ti.Bytes_sent,
 		BytesReceived: ti.Bytes_received,
-		Retransmits:   ti.Total_retrans,
+		TotalRetrans:  ti.Total_retrans,
 		RTT:           time.Duration(ti.Rtt) * time.Microsecond,
 	}, nil
 }
@@ -125,59 +122,59 @@ func tcpSubflow(c net.Conn) (Subflow, error) {
 // stat collects connStat for c.
 func stat(c net.Conn) connStat {
 	s := connStat{CongestionControl: congestion(c)}
-	s.State, s.Reason = sockState(c)
-	if s.State == stateMPTCP {
+	s.State, s.StateErr = mptcp.StateOf(c)
+	if s.word() == stateMPTCP {
 		if sfs, err := mptcpSubflows(c); err == nil {
 			s.Subflows = sfs
 			for _, sf := range sfs {
-				s.Retransmits += int64(sf.Retransmits)
+				s.Retransmits += int64(sf.TotalRetrans)
 			}
 			return s
 		}
 	}
 	if sf, err := tcpSubflow(c); err == nil {
-		s.Subflows = []Subflow{sf}
-		s.Retransmits = int64(sf.Retransmits)
+		s.Subflows = Subflows{sf}
+		s.Retransmits = int64(sf.TotalRetrans)
 	}
 	return s
 }
 
 // subflowsOf lists c's subflows (one for a TCP connection), or nil.
-func subflowsOf(c net.Conn) []Subflow {
+func subflowsOf(c net.Conn) Subflows {
 	if sfs, err := mptcpSubflows(c); err == nil {
 		return sfs
 	}
 	if sf, err := tcpSubflow(c); err == nil {
-		return []Subflow{sf}
+		return Subflows{sf}
 	}
 	return nil
 }
 
-// mptcpSubflows lists the subflows of an MPTCP connection.
-func mptcpSubflows(c net.Conn) ([]Subflow, error) {
+// mptcpSubflows lists the subflows of an MPTCP connection, with their
+// addresses unmapped.
+func mptcpSubflows(c net.Conn) (Subflows, error) {
 	sfs, err := mptcp.Subflows(c)
 	if err != nil {
 		return nil, err
 	}
-	out := make([]Subflow, len(sfs))
-	for i, sf := range sfs {
-		out[i] = Subflow{
-			ID:            sf.ID,
-			Local:         unmap(sf.Local),
-			Remote:        unmap(sf.Remote),
-			Bytes:         sf.BytesAcked,
-			BytesSent:     sf.BytesSent,
-			BytesReceived: sf.BytesReceived,
-			Retransmits:   sf.TotalRetrans,
-			RTT:           sf.RTT,
-			Backup:        sf.Backup,
-		}
+	for i := range sfs {
+		sfs[i].Local, sfs[i].Remote = unmap(sfs[i].Local), unmap(sfs[i].Remote)
 	}
-	return out, nil
+	return sfs, nil
 }
 
 // unmap shows an IPv4-mapped address (a dual-stack listener's view of an
 // IPv4 peer) as plain IPv4.
-func unmap(a netip.AddrPort) string {
-	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port()).String()
+func unmap(a netip.AddrPort) netip.AddrPort {
+	return netip.AddrPortFrom(a.Addr().Unmap(), a.Port())
+}
+
+// addrPort is a socket address of a connection, IPv4-mapped addresses
+// unmapped (as net.TCPAddr.String shows them).
+func addrPort(a net.Addr) netip.AddrPort {
+	if ta, ok := a.(*net.TCPAddr); ok {
+		return unmap(ta.AddrPort())
+	}
+	ap, _ := netip.ParseAddrPort(a.String())
+	return unmap(ap)
 }

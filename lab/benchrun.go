@@ -6,11 +6,11 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
-	"net/netip"
 	"strconv"
 	"time"
 
 	"github.com/mptcpkit/mptcpkit/bench"
+	"github.com/mptcpkit/mptcpkit/mptcp"
 	"github.com/mptcpkit/mptcpkit/netns"
 )
 
@@ -30,17 +30,13 @@ type Bencher struct {
 
 // StartBench starts a bench server inside st's server namespace.
 func StartBench(ctx context.Context, st *State, log *slog.Logger) (*Bencher, error) {
-	server, err := netns.Open(st.Server)
+	server, client, err := st.openNetNS()
 	if err != nil {
 		return nil, err
 	}
 	defer server.Close()
-	client, err := netns.Open(st.Client)
-	if err != nil {
-		return nil, err
-	}
 	addr := net.JoinHostPort(st.Paths[0].ServerAddr.String(), strconv.Itoa(BenchPort))
-	ln, err := bench.ListenNetNS(ctx, server, addr)
+	ln, err := mptcp.ListenWith(ctx, "tcp", addr, mptcp.ListenOptions{NetNS: server})
 	if err != nil {
 		client.Close()
 		return nil, fmt.Errorf("bench server on %s in %s: %w", addr, st.Server, err)
@@ -114,12 +110,11 @@ func (b *Bencher) Run(ctx context.Context, mode bench.Mode, d time.Duration, pro
 		pb := PathBytes{Path: p.Index, WireBytes: after[i].TxBytes - before[i].TxBytes}
 		for _, s := range r.Streams {
 			for _, sf := range s.Subflows {
-				ap, err := netip.ParseAddrPort(sf.Local)
-				if err != nil || ap.Addr().Unmap() != p.ClientAddr {
+				if sf.Local.Addr().Unmap() != p.ClientAddr {
 					continue
 				}
-				pb.SubflowBytes += sf.Bytes
-				pb.Retransmits += sf.Retransmits
+				pb.SubflowBytes += sf.BytesAcked
+				pb.Retransmits += sf.TotalRetrans
 				pb.Subflows++
 			}
 		}

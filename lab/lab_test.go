@@ -19,6 +19,7 @@ import (
 	"github.com/vishvananda/netlink"
 
 	"github.com/mptcpkit/mptcpkit/bench"
+	"github.com/mptcpkit/mptcpkit/mptcp"
 	"github.com/mptcpkit/mptcpkit/netns"
 	"github.com/mptcpkit/mptcpkit/pm"
 )
@@ -429,7 +430,7 @@ func connectRTT(t *testing.T, st *State, n int) time.Duration {
 	defer server.Close()
 	defer client.Close()
 	addr := net.JoinHostPort(st.Paths[0].ServerAddr.String(), "7000")
-	ln, err := bench.ListenNetNS(context.Background(), server, addr)
+	ln, err := mptcp.ListenWith(context.Background(), "tcp", addr, mptcp.ListenOptions{NetNS: server})
 	if err != nil {
 		t.Fatal(err)
 	}

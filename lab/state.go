@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mptcpkit/mptcpkit/netns"
 )
 
 // StateDir holds one NAME.json per lab (and the delay line's log).
@@ -97,6 +99,19 @@ func (s *State) ClientNetNS() string { return s.Client }
 
 // ServerNetNS names the server namespace.
 func (s *State) ServerNetNS() string { return s.Server }
+
+// openNetNS opens the server and the client namespace; the caller closes
+// both.
+func (s *State) openNetNS() (server, client *netns.NetNS, err error) {
+	if server, err = netns.Open(s.Server); err != nil {
+		return nil, nil, err
+	}
+	if client, err = netns.Open(s.Client); err != nil {
+		server.Close()
+		return nil, nil, err
+	}
+	return server, client, nil
+}
 
 // Load reads the state of lab name.
 func Load(name string) (*State, error) {

@@ -17,7 +17,6 @@ import (
 
 	"github.com/mptcpkit/mptcpkit/bench"
 	"github.com/mptcpkit/mptcpkit/mptcp"
-	"github.com/mptcpkit/mptcpkit/netns"
 )
 
 // TransferPort is where Transfer's receiver listens in the server namespace.
@@ -97,74 +96,23 @@ func Transfer(ctx context.Context, st *State, cfg TransferConfig) (*TransferRepo
 	if cfg.Sample == 0 {
 		cfg.Sample = 100 * time.Millisecond
 	}
-	server, err := netns.Open(st.Server)
+	server, client, err := st.openNetNS()
 	if err != nil {
 		return nil, err
 	}
 	defer server.Close()
-	client, err := netns.Open(st.Client)
-	if err != nil {
-		return nil, err
-	}
 	defer client.Close()
 	addr := net.JoinHostPort(st.Paths[0].ServerAddr.String(), strconv.Itoa(TransferPort))
-	ln, err := bench.ListenNetNS(ctx, server, addr)
+	ln, err := mptcp.ListenWith(ctx, "tcp", addr, mptcp.ListenOptions{NetNS: server})
 	if err != nil {
 		return nil, fmt.Errorf("listen on %s in %s: %w", addr, st.Server, err)
 	}
 	defer ln.Close()
 
 	rep := &TransferReport{CC: st.CCEffect, Events: cfg.Events}
-	type recvResult struct {
-		n     int64
-		sum   string
-		stall time.Duration
-		at    time.Time
-		err   error
-	}
-	recvc := make(chan recvResult, 1)
+	recvc := make(chan received, 1)
 	t0 := time.Now()
-	go func() {
-		var r recvResult
-		defer func() { recvc <- r }()
-		c, err := ln.Accept()
-		if err != nil {
-			r.err = err
-			return
-		}
-		defer c.Close()
-		h := sha256.New()
-		buf := make([]byte, 256<<10)
-		last := time.Now()
-		for {
-			c.SetReadDeadline(time.Now().Add(cfg.Duration + 60*time.Second))
-			n, err := c.Read(buf)
-			now := time.Now()
-			if n > 0 {
-				if r.n > 0 && now.Sub(last) > r.stall {
-					r.stall, r.at = now.Sub(last), last
-				}
-				last = now
-				h.Write(buf[:n])
-				r.n += int64(n)
-			}
-			if err == io.EOF {
-				r.sum = hex.EncodeToString(h.Sum(nil))
-				// Tell the sender what arrived: count and hash.
-				var msg [8 + 32]byte
-				binary.BigEndian.PutUint64(msg[:8], uint64(r.n))
-				copy(msg[8:], h.Sum(nil))
-				c.SetWriteDeadline(time.Now().Add(10 * time.Second))
-				c.Write(msg[:])
-				return
-			}
-			if err != nil {
-				r.err = fmt.Errorf("receiver: %w", err)
-				return
-			}
-		}
-	}()
-
+	go func() { recvc <- receiveTransfer(ln, cfg.Duration+60*time.Second) }()
 	network := "mptcp"
 	if cfg.TCP {
 		network = "tcp"
@@ -179,119 +127,12 @@ func Transfer(ctx context.Context, st *State, cfg TransferConfig) (*TransferRepo
 
 	// Fault injection and sampling.
 	sctx, stop := context.WithCancel(ctx)
-	var wg sync.WaitGroup
-	var evErr error
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for i := range cfg.Events {
-			ev := &cfg.Events[i]
-			select {
-			case <-time.After(time.Until(t0.Add(ev.At))):
-			case <-sctx.Done():
-				return
-			}
-			if err := SetLinkSide(st, ev.Path, ev.Server, ev.Up); err != nil {
-				evErr = err
-				return
-			}
-		}
-	}()
-	type sample struct {
-		t    time.Duration
-		path []uint64 // per path: acked bytes (sum over its subflows, monotonic)
-	}
-	var samples []sample
-	seen := map[netip.AddrPort]uint64{} // per subflow (local address): max acked
-	retrans := map[netip.AddrPort]uint32{}
-	var sampleMu sync.Mutex
-	takeSample := func() {
-		sfs, err := mptcp.Subflows(conn)
-		if err != nil {
-			return
-		}
-		sampleMu.Lock()
-		defer sampleMu.Unlock()
-		for _, sf := range sfs {
-			if sf.BytesAcked > seen[sf.Local] {
-				seen[sf.Local] = sf.BytesAcked
-			}
-			retrans[sf.Local] = max(retrans[sf.Local], sf.TotalRetrans)
-		}
-		s := sample{t: time.Since(t0), path: make([]uint64, len(st.Paths))}
-		for local, b := range seen {
-			if i := pathOf(st, local.Addr()); i >= 0 {
-				s.path[i] += b
-			}
-		}
-		samples = append(samples, s)
-		rep.Subflows = sfs
-	}
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		tk := time.NewTicker(cfg.Sample)
-		defer tk.Stop()
-		for {
-			select {
-			case <-tk.C:
-				takeSample()
-			case <-sctx.Done():
-				return
-			}
-		}
-	}()
+	w := watchTransfer(sctx, st, cfg, conn, t0, rep)
 	before, _ := Counters(st)
 
-	// Send.
-	h := sha256.New()
-	rng := rand.NewChaCha8([32]byte{'m', 'p', 't', 'c', 'p', 'k', 'i', 't'})
-	buf := make([]byte, 128<<10)
-	deadline := t0.Add(cfg.Duration)
-	var sendErr error
-	for {
-		if cfg.Bytes > 0 && rep.SentBytes >= cfg.Bytes {
-			break
-		}
-		if cfg.Bytes <= 0 && time.Now().After(deadline) {
-			break
-		}
-		if cfg.Bytes > 0 && time.Now().After(deadline.Add(60*time.Second)) {
-			sendErr = fmt.Errorf("sent %d of %d bytes in %v: too slow", rep.SentBytes, cfg.Bytes, time.Since(t0))
-			break
-		}
-		if err := ctx.Err(); err != nil {
-			sendErr = err
-			break
-		}
-		b := buf
-		if cfg.Bytes > 0 && int64(len(b)) > cfg.Bytes-rep.SentBytes {
-			b = b[:cfg.Bytes-rep.SentBytes]
-		}
-		rng.Read(b)
-		conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
-		n, err := conn.Write(b)
-		h.Write(b[:n])
-		rep.SentBytes += int64(n)
-		if err != nil {
-			sendErr = fmt.Errorf("sender: %w", err)
-			break
-		}
-	}
-	rep.SHA256Sent = hex.EncodeToString(h.Sum(nil))
-	if sendErr == nil {
-		takeSample()
-		if cw, ok := conn.(interface{ CloseWrite() error }); ok {
-			sendErr = cw.CloseWrite()
-		}
-	}
-	var ack [40]byte
-	if sendErr == nil {
-		conn.SetReadDeadline(time.Now().Add(60 * time.Second))
-		_, sendErr = io.ReadFull(conn, ack[:])
-	}
+	ack, sendErr := sendAndConfirm(ctx, conn, cfg, t0, rep, w.smp)
 	stop()
-	wg.Wait()
+	w.wg.Wait()
 	ln.Close()
 	if sendErr != nil {
 		conn.Close()
@@ -305,9 +146,177 @@ func Transfer(ctx context.Context, st *State, cfg TransferConfig) (*TransferRepo
 	if r.err != nil {
 		return rep, r.err
 	}
-	if evErr != nil {
-		return rep, fmt.Errorf("link event: %w", evErr)
+	if w.evErr != nil {
+		return rep, fmt.Errorf("link event: %w", w.evErr)
 	}
+	rep.addReceived(r, ack, t0)
+	rep.addPaths(st, w.smp, cfg.Events, before, after)
+	return rep, nil
+}
+
+// addPaths fills in the sample times and each path's share, from the
+// samples and the client interfaces' counters before and after.
+func (rep *TransferReport) addPaths(st *State, smp *sampler, events []LinkEvent, before, after []PathCounters) {
+	for _, s := range smp.samples {
+		rep.SampleTimes = append(rep.SampleTimes, s.t.Seconds())
+	}
+	for i, p := range st.Paths {
+		pt := smp.pathTransfer(i, p.Index, events)
+		if before != nil && after != nil {
+			pt.WireBytes = after[i].TxBytes - before[i].TxBytes
+		}
+		rep.Paths = append(rep.Paths, pt)
+	}
+}
+
+// transferWatch is what runs beside a transfer's sender until its context
+// is done: the link events and the sampler.
+type transferWatch struct {
+	wg    sync.WaitGroup
+	evErr error // the link events' error, once wg is done
+	smp   *sampler
+}
+
+// watchTransfer starts applying cfg.Events and sampling conn's subflows
+// every cfg.Sample, until ctx is done; wait for them with wg.
+func watchTransfer(ctx context.Context, st *State, cfg TransferConfig, conn net.Conn, t0 time.Time, rep *TransferReport) *transferWatch {
+	w := &transferWatch{smp: &sampler{st: st, conn: conn, t0: t0, rep: rep,
+		seen: map[netip.AddrPort]uint64{}, retrans: map[netip.AddrPort]uint32{}}}
+	w.wg.Add(2)
+	go func() {
+		defer w.wg.Done()
+		w.evErr = applyEvents(ctx, st, cfg.Events, t0)
+	}()
+	go func() {
+		defer w.wg.Done()
+		w.smp.run(ctx, cfg.Sample)
+	}()
+	return w
+}
+
+// sendAndConfirm sends the data (sendTransfer), takes a last sample,
+// half-closes conn and reads the receiver's count and hash.
+func sendAndConfirm(ctx context.Context, conn net.Conn, cfg TransferConfig, t0 time.Time, rep *TransferReport, smp *sampler) (ack [40]byte, err error) {
+	if err = sendTransfer(ctx, conn, cfg, t0, rep); err != nil {
+		return ack, err
+	}
+	smp.take()
+	if cw, ok := conn.(interface{ CloseWrite() error }); ok {
+		if err = cw.CloseWrite(); err != nil {
+			return ack, err
+		}
+	}
+	conn.SetReadDeadline(time.Now().Add(60 * time.Second))
+	_, err = io.ReadFull(conn, ack[:])
+	return ack, err
+}
+
+// received is what the receiving end of a transfer saw.
+type received struct {
+	n     int64
+	sum   string
+	stall time.Duration // the longest gap between two reads
+	at    time.Time     // when it began
+	err   error
+}
+
+// receiveTransfer accepts one connection from ln and reads it to EOF,
+// hashing what arrives and timing the gaps, each read within idle; then it
+// tells the sender what arrived: the count and the hash.
+func receiveTransfer(ln net.Listener, idle time.Duration) (r received) {
+	c, err := ln.Accept()
+	if err != nil {
+		r.err = err
+		return r
+	}
+	defer c.Close()
+	h := sha256.New()
+	buf := make([]byte, 256<<10)
+	last := time.Now()
+	for {
+		c.SetReadDeadline(time.Now().Add(idle))
+		n, err := c.Read(buf)
+		now := time.Now()
+		if n > 0 {
+			if r.n > 0 && now.Sub(last) > r.stall {
+				r.stall, r.at = now.Sub(last), last
+			}
+			last = now
+			h.Write(buf[:n])
+			r.n += int64(n)
+		}
+		if err == io.EOF {
+			r.sum = hex.EncodeToString(h.Sum(nil))
+			var msg [8 + 32]byte
+			binary.BigEndian.PutUint64(msg[:8], uint64(r.n))
+			copy(msg[8:], h.Sum(nil))
+			c.SetWriteDeadline(time.Now().Add(10 * time.Second))
+			c.Write(msg[:])
+			return r
+		}
+		if err != nil {
+			r.err = fmt.Errorf("receiver: %w", err)
+			return r
+		}
+	}
+}
+
+// applyEvents sets links down and up at the events' times after t0, until
+// ctx is done.
+func applyEvents(ctx context.Context, st *State, events []LinkEvent, t0 time.Time) error {
+	for i := range events {
+		ev := &events[i]
+		select {
+		case <-time.After(time.Until(t0.Add(ev.At))):
+		case <-ctx.Done():
+			return nil
+		}
+		if err := SetLinkSide(st, ev.Path, ev.Server, ev.Up); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// sendTransfer writes pseudo-random data to conn for cfg.Duration (or
+// cfg.Bytes of it), counting and hashing it into rep.
+func sendTransfer(ctx context.Context, conn net.Conn, cfg TransferConfig, t0 time.Time, rep *TransferReport) error {
+	h := sha256.New()
+	defer func() { rep.SHA256Sent = hex.EncodeToString(h.Sum(nil)) }()
+	rng := rand.NewChaCha8([32]byte{'m', 'p', 't', 'c', 'p', 'k', 'i', 't'})
+	buf := make([]byte, 128<<10)
+	deadline := t0.Add(cfg.Duration)
+	for {
+		if cfg.Bytes > 0 && rep.SentBytes >= cfg.Bytes {
+			return nil
+		}
+		if cfg.Bytes <= 0 && time.Now().After(deadline) {
+			return nil
+		}
+		if cfg.Bytes > 0 && time.Now().After(deadline.Add(60*time.Second)) {
+			return fmt.Errorf("sent %d of %d bytes in %v: too slow", rep.SentBytes, cfg.Bytes, time.Since(t0))
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
+		b := buf
+		if cfg.Bytes > 0 && int64(len(b)) > cfg.Bytes-rep.SentBytes {
+			b = b[:cfg.Bytes-rep.SentBytes]
+		}
+		rng.Read(b)
+		conn.SetWriteDeadline(time.Now().Add(30 * time.Second))
+		n, err := conn.Write(b)
+		h.Write(b[:n])
+		rep.SentBytes += int64(n)
+		if err != nil {
+			return fmt.Errorf("sender: %w", err)
+		}
+	}
+}
+
+// addReceived fills in what the receiver saw, and whether it got all that
+// was sent, intact (ack is the receiver's count and hash).
+func (rep *TransferReport) addReceived(r received, ack [40]byte, t0 time.Time) {
 	rep.RecvBytes = r.n
 	rep.SHA256Received = r.sum
 	rep.Completed = int64(binary.BigEndian.Uint64(ack[:8])) == rep.SentBytes && r.n == rep.SentBytes
@@ -319,48 +328,106 @@ func Transfer(ctx context.Context, st *State, cfg TransferConfig) (*TransferRepo
 	if rep.Seconds > 0 {
 		rep.Mbps = float64(r.n) * 8 / rep.Seconds / 1e6
 	}
-	for _, s := range samples {
-		rep.SampleTimes = append(rep.SampleTimes, s.t.Seconds())
+}
+
+// sampler reads the sender's subflows now and then: per path, the bytes
+// acknowledged so far.
+type sampler struct {
+	st   *State
+	conn net.Conn
+	t0   time.Time
+	rep  *TransferReport // its Subflows are the last sample's
+
+	mu      sync.Mutex
+	samples []sample
+	seen    map[netip.AddrPort]uint64 // per subflow (local address): max acked
+	retrans map[netip.AddrPort]uint32
+}
+
+type sample struct {
+	t    time.Duration
+	path []uint64 // per path: acked bytes (sum over its subflows, monotonic)
+}
+
+// run takes a sample every interval until ctx is done.
+func (smp *sampler) run(ctx context.Context, interval time.Duration) {
+	tk := time.NewTicker(interval)
+	defer tk.Stop()
+	for {
+		select {
+		case <-tk.C:
+			smp.take()
+		case <-ctx.Done():
+			return
+		}
 	}
-	for i, p := range st.Paths {
-		pt := PathTransfer{Path: p.Index}
-		if before != nil && after != nil {
-			pt.WireBytes = after[i].TxBytes - before[i].TxBytes
-		}
-		for local, b := range seen {
-			if pathOf(st, local.Addr()) == i {
-				pt.SubflowBytes += b
-				pt.Retransmits += retrans[local]
-			}
-		}
-		for _, s := range samples {
-			pt.Timeline = append(pt.Timeline, s.path[i])
-		}
-		// When did the path carry data again after its last "up"?
-		for _, ev := range cfg.Events {
-			if ev.Path != p.Index || !ev.Up {
-				continue
-			}
-			pt.ReturnedAfter = -1
-			var base uint64
-			baseSet := false
-			for _, s := range samples {
-				if s.t < ev.At {
-					continue
-				}
-				if !baseSet {
-					base, baseSet = s.path[i], true
-					continue
-				}
-				if s.path[i] > base+64<<10 {
-					pt.ReturnedAfter = s.t - ev.At
-					break
-				}
-			}
-		}
-		rep.Paths = append(rep.Paths, pt)
+}
+
+// take reads the subflows once.
+func (smp *sampler) take() {
+	sfs, err := mptcp.Subflows(smp.conn)
+	if err != nil {
+		return
 	}
-	return rep, nil
+	smp.mu.Lock()
+	defer smp.mu.Unlock()
+	for _, sf := range sfs {
+		if sf.BytesAcked > smp.seen[sf.Local] {
+			smp.seen[sf.Local] = sf.BytesAcked
+		}
+		smp.retrans[sf.Local] = max(smp.retrans[sf.Local], sf.TotalRetrans)
+	}
+	s := sample{t: time.Since(smp.t0), path: make([]uint64, len(smp.st.Paths))}
+	for local, b := range smp.seen {
+		if i := pathOf(smp.st, local.Addr()); i >= 0 {
+			s.path[i] += b
+		}
+	}
+	smp.samples = append(smp.samples, s)
+	smp.rep.Subflows = sfs
+}
+
+// pathTransfer is path i's share of the transfer (index is its Path.Index),
+// as the samples saw it; the caller adds its WireBytes.
+func (smp *sampler) pathTransfer(i, index int, events []LinkEvent) PathTransfer {
+	pt := PathTransfer{Path: index}
+	for local, b := range smp.seen {
+		if pathOf(smp.st, local.Addr()) == i {
+			pt.SubflowBytes += b
+			pt.Retransmits += smp.retrans[local]
+		}
+	}
+	for _, s := range smp.samples {
+		pt.Timeline = append(pt.Timeline, s.path[i])
+	}
+	// When did the path carry data again after its last "up"?
+	for _, ev := range events {
+		if ev.Path != index || !ev.Up {
+			continue
+		}
+		pt.ReturnedAfter = smp.returnedAfter(i, ev.At)
+	}
+	return pt
+}
+
+// returnedAfter is how long after at path i carried data again (more than
+// 64 KiB over the first sample from at on), or -1.
+func (smp *sampler) returnedAfter(i int, at time.Duration) time.Duration {
+	var base uint64
+	baseSet := false
+	for _, s := range smp.samples {
+		if s.t < at {
+			continue
+		}
+		if !baseSet {
+			base, baseSet = s.path[i], true
+			continue
+		}
+		if s.path[i] > base+64<<10 {
+			return s.t - at
+		}
+	}
+	return -1
 }
 
 func pathOf(st *State, a netip.Addr) int {

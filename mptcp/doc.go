@@ -43,6 +43,12 @@
 // Dial, DialContext and Listen ask for MPTCP and, like the standard library,
 // fall back to plain TCP when the kernel refuses an MPTCP socket: a program
 // using them keeps working everywhere, and StateOf says what it got.
+// DialWith and ListenWith add the choices the rest of mptcpkit needs: a
+// network namespace to open the socket in, plain TCP (MPTCP off), and for a
+// listener Strict, which fails with ErrNoMPTCP instead of falling back.
+// TCPConn and RawConn give the socket under a net.Conn (through NetConn
+// wrappers such as *tls.Conn), and LogAttrs says in a log line whether a
+// connection uses MPTCP and, if not, why.
 //
 // # Subflow backup flag
 //

@@ -164,24 +164,18 @@ func (s State) Reason() string {
 // MarshalText implements encoding.TextMarshaler (String).
 func (s State) MarshalText() ([]byte, error) { return []byte(s.String()), nil }
 
-// rawConn finds the syscall.RawConn under conn, unwrapping NetConn().
+// rawConn finds the syscall.RawConn under conn: a net.Conn (see RawConn),
+// a net.Listener (see ListenerRawConn) or anything else with SyscallConn.
 func rawConn(conn any) (syscall.RawConn, error) {
-	orig := conn
-	for range 8 {
-		switch c := conn.(type) {
-		case nil:
-			return nil, fmt.Errorf("%w: nil conn", ErrNotTCP)
-		case syscall.Conn:
-			rc, err := c.SyscallConn()
-			if err != nil {
-				return nil, fmt.Errorf("mptcp: %T: SyscallConn: %w", orig, err)
-			}
-			return rc, nil
-		case interface{ NetConn() net.Conn }:
-			conn = c.NetConn()
-		default:
-			return nil, fmt.Errorf("%w: %T has neither a SyscallConn nor a NetConn method", ErrNotTCP, orig)
-		}
+	switch c := conn.(type) {
+	case nil:
+		return nil, fmt.Errorf("%w: nil conn", ErrNotTCP)
+	case net.Conn:
+		return RawConn(c)
+	case net.Listener:
+		return ListenerRawConn(c)
+	case syscall.Conn:
+		return syscallConn(c, c)
 	}
-	return nil, fmt.Errorf("%w: %T: NetConn nested too deeply", ErrNotTCP, orig)
+	return nil, fmt.Errorf("%w: %T has neither a SyscallConn nor a NetConn method", ErrNotTCP, conn)
 }

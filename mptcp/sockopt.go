@@ -215,17 +215,24 @@ func Info(conn any) (*ConnInfo, error) {
 		return err
 	})
 	if err != nil {
-		var se *StateError
-		if errors.As(err, &se) && se.State == Unknown {
-			st, serr := StateOf(conn)
-			if serr != nil {
-				return nil, serr
-			}
-			se.State = st
-		}
-		return nil, err
+		return nil, explainNotMPTCP(conn, err)
 	}
 	return info, nil
+}
+
+// explainNotMPTCP fills in the State of a *StateError that err carries
+// without one (a call refused for a socket not using MPTCP), asking StateOf
+// why; an error of StateOf replaces err.
+func explainNotMPTCP(conn any, err error) error {
+	var se *StateError
+	if errors.As(err, &se) && se.State == Unknown {
+		st, serr := StateOf(conn)
+		if serr != nil {
+			return serr
+		}
+		se.State = st
+	}
+	return err
 }
 
 func infoFD(fd uintptr, s *sockInfo) (*ConnInfo, error) {

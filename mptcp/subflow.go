@@ -101,15 +101,7 @@ func subflows(conn any, legacy bool) ([]Subflow, *ConnInfo, error) {
 		return err
 	})
 	if err != nil {
-		var se *StateError
-		if errors.As(err, &se) && se.State == Unknown {
-			st, serr := StateOf(conn)
-			if serr != nil {
-				return nil, nil, serr
-			}
-			se.State = st
-		}
-		return nil, nil, err
+		return nil, nil, explainNotMPTCP(conn, err)
 	}
 	if nsFD >= 0 {
 		defer unix.Close(nsFD)

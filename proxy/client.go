@@ -95,9 +95,7 @@ func (c *Client) Connect(ctx context.Context, dest handshake.Destination) (net.C
 	defer cancel()
 	dial := c.Dial
 	if dial == nil {
-		d := &net.Dialer{}
-		d.SetMultipathTCP(true)
-		dial = d.DialContext
+		dial = mptcp.Dialer().DialContext
 	}
 	raw, err := dial(ctx, "tcp", c.Server)
 	if err != nil {
@@ -189,9 +187,7 @@ func (c *Client) Check(ctx context.Context) (mptcp.State, error) {
 	cc := *c
 	dial := c.Dial
 	if dial == nil {
-		d := &net.Dialer{}
-		d.SetMultipathTCP(true)
-		dial = d.DialContext
+		dial = mptcp.Dialer().DialContext
 	}
 	st, stErr := mptcp.Unknown, error(nil)
 	cc.Dial = func(ctx context.Context, network, address string) (net.Conn, error) {
@@ -271,7 +267,7 @@ func containsAddr(ps []netip.Prefix, a net.Addr) bool {
 // resetClose closes conn with a reset (SO_LINGER 0), so its peer sees a
 // refused connection rather than an empty answer.
 func resetClose(conn net.Conn) {
-	if tc := tcpConn(conn); tc != nil {
+	if tc, err := mptcp.TCPConn(conn); err == nil {
 		tc.SetLinger(0)
 	}
 	conn.Close()
@@ -331,7 +327,7 @@ func (c *Client) handle(ctx context.Context, app net.Conn, listenPort uint16, ss
 		}
 		app.SetDeadline(time.Time{})
 	}
-	log = log.With(mptcpAttrs(mptcp.StateOf(up))...)
+	log = log.With(mptcp.LogAttrs(mptcp.StateOf(up))...)
 	log.Info("relaying", "via", up.LocalAddr().String(), "setup", time.Since(start).Round(time.Microsecond))
 	idle := orDefault(c.IdleTimeout, DefaultIdleTimeout)
 	p := &pipe{a: app, b: up, watch: app, pool: ss.pool, idle: max(idle, 0)}

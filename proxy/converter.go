@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mptcpkit/mptcpkit/mptcp"
 	"github.com/mptcpkit/mptcpkit/proxy/convert"
 	"github.com/mptcpkit/mptcpkit/proxy/handshake"
 )
@@ -50,7 +51,7 @@ func ListenConvert(ctx context.Context, address string, tfoQueue int) (net.Liste
 		}
 		return serr
 	}
-	ln, err := listenMPTCP(ctx, net.ListenConfig{Control: control}, address)
+	ln, err := listenMPTCP(ctx, control, address)
 	if errors.Is(err, unix.EOPNOTSUPP) || errors.Is(err, unix.ENOPROTOOPT) {
 		return nil, fmt.Errorf("%w: %v", ErrNoTFO, err)
 	}
@@ -136,7 +137,7 @@ func (cv *Converter) handle(ctx context.Context, log *slog.Logger, c net.Conn, s
 		return
 	}
 	c.SetDeadline(time.Time{})
-	log = log.With(mptcpAttrs(acceptedState(ss.ln, c))...)
+	log = log.With(mptcp.LogAttrs(mptcp.StateOfAccepted(ss.ln, c))...)
 	log.Info("relaying (convert)", "setup", time.Since(start).Round(time.Microsecond))
 	p := &pipe{a: c, b: dst, watch: dst, pool: ss.pool, idle: max(orDefault(cv.IdleTimeout, DefaultIdleTimeout), 0)}
 	ss.t.relay(log, p, start)

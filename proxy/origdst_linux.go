@@ -8,6 +8,8 @@ import (
 	"net/netip"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mptcpkit/mptcpkit/mptcp"
 )
 
 // ip6tSOOriginalDst is IP6T_SO_ORIGINAL_DST (linux/netfilter_ipv6/ip6_tables.h).
@@ -19,8 +21,8 @@ const ip6tSOOriginalDst = 80
 // connection made straight to the proxy's own port is refused: relaying it
 // would loop.
 func originalDestination(c net.Conn, listenPort uint16) (netip.AddrPort, error) {
-	tc := tcpConn(c)
-	if tc == nil {
+	tc, err := mptcp.TCPConn(c)
+	if err != nil {
 		return netip.AddrPort{}, errors.New("not a TCP connection")
 	}
 	local := tc.LocalAddr().(*net.TCPAddr).AddrPort()

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mptcpkit/mptcpkit/mptcp"
 )
 
 // BufferSize is the size of the buffers used when splice is impossible (TLS).
@@ -47,7 +49,7 @@ func (p *pipe) abort(why string) {
 	p.setEnd(why)
 	p.closing.Do(func() {
 		for _, c := range []net.Conn{p.a, p.b} {
-			if tc := tcpConn(c); tc != nil {
+			if tc, err := mptcp.TCPConn(c); err == nil {
 				tc.SetLinger(0)
 			}
 			c.Close()
@@ -202,8 +204,8 @@ func (p *pipe) startIdleTimer() func() bool {
 
 // activity returns bytes received + bytes acked on a TCP socket.
 func activity(c net.Conn) (uint64, error) {
-	tc := tcpConn(c)
-	if tc == nil {
+	tc, err := mptcp.TCPConn(c)
+	if err != nil {
 		return 0, errors.ErrUnsupported
 	}
 	rc, err := tc.SyscallConn()
@@ -221,20 +223,6 @@ func activity(c net.Conn) (uint64, error) {
 		return 0, serr
 	}
 	return info.Bytes_received + info.Bytes_acked, nil
-}
-
-// tcpConn returns the *net.TCPConn under c (through a tls.Conn), or nil.
-func tcpConn(c net.Conn) *net.TCPConn {
-	for {
-		switch v := c.(type) {
-		case *net.TCPConn:
-			return v
-		case interface{ NetConn() net.Conn }:
-			c = v.NetConn()
-		default:
-			return nil
-		}
-	}
 }
 
 // writerOnly and readerOnly hide ReadFrom/WriteTo so io.CopyBuffer uses our

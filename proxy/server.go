@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mptcpkit/mptcpkit/mptcp"
 	"github.com/mptcpkit/mptcpkit/proxy/handshake"
 )
 
@@ -250,7 +251,7 @@ func (s *Server) refuseBusy(c net.Conn) {
 		c.SetWriteDeadline(time.Now().Add(100 * time.Millisecond))
 		b, _ := (&handshake.Hello{Status: handshake.StatusBusy}).MarshalBinary()
 		c.Write(b)
-	} else if tc := tcpConn(c); tc != nil {
+	} else if tc, err := mptcp.TCPConn(c); err == nil {
 		tc.SetLinger(0) // a TLS client cannot read our Hello before its handshake
 	}
 	c.Close()
@@ -344,7 +345,7 @@ func (s *Server) handle(ctx context.Context, raw net.Conn, ss *session) {
 	}
 	raw.SetDeadline(time.Time{})
 	setup := time.Since(start)
-	log = log.With(mptcpAttrs(acceptedState(ss.ln, raw))...)
+	log = log.With(mptcp.LogAttrs(mptcp.StateOfAccepted(ss.ln, raw))...)
 	log.Info("relaying", "dest_ip", dst.RemoteAddr().String(), "setup", setup.Round(time.Microsecond))
 	idle := orDefault(s.IdleTimeout, DefaultIdleTimeout)
 	p := &pipe{a: c, b: dst, watch: dst, pool: ss.pool, idle: max(idle, 0)}
@@ -396,9 +397,9 @@ func (s *Server) connect(ctx context.Context, dest handshake.Destination, notAft
 	}
 	dial := s.Dial
 	if dial == nil {
-		d := &net.Dialer{}
-		d.SetMultipathTCP(false)
-		dial = d.DialContext
+		dial = func(ctx context.Context, network, address string) (net.Conn, error) {
+			return mptcp.DialWith(ctx, network, address, mptcp.DialOptions{TCP: true})
+		}
 	}
 	var lastErr error
 	for _, a := range addrs {

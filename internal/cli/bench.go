@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mptcpkit/mptcpkit/bench"
+	"github.com/mptcpkit/mptcpkit/mptcp"
 	"github.com/mptcpkit/mptcpkit/sockdiag"
 )
 
@@ -163,7 +164,7 @@ func cmdBenchServer(e *env, args []string) error {
 		defer ns.Close()
 	}
 	addr := net.JoinHostPort(*bind, strconv.Itoa(*port))
-	ln, err := bench.ListenNetNS(e.ctx, ns, addr)
+	ln, err := mptcp.ListenWith(e.ctx, "tcp", addr, mptcp.ListenOptions{NetNS: ns})
 	if err != nil {
 		if errors.Is(err, syscall.EADDRINUSE) {
 			return fmt.Errorf("listen on %s: port %d is in use (another bench server?); stop that or pick another port with --port", addr, *port)
@@ -174,10 +175,14 @@ func cmdBenchServer(e *env, args []string) error {
 	if e.netns != "" {
 		where = " in network namespace " + e.netns
 	}
-	proto, err := bench.ListenerProtocol(ln)
+	isMPTCP, err := mptcp.IsMPTCPListener(ln)
 	if err != nil {
 		ln.Close()
 		return err
+	}
+	proto := "tcp"
+	if isMPTCP {
+		proto = "mptcp"
 	}
 	why := ""
 	if proto != "mptcp" {

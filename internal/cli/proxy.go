@@ -14,6 +14,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mptcpkit/mptcpkit/mptcp"
 	"github.com/mptcpkit/mptcpkit/netns"
 	"github.com/mptcpkit/mptcpkit/proxy"
 	"github.com/mptcpkit/mptcpkit/proxy/handshake"
@@ -124,17 +125,11 @@ func loadTLS(cmd, certFile, keyFile, caFlag, caFile string) (tls.Certificate, *x
 	return cert, pool, nil
 }
 
-// nsHooks returns a dial function and a listen function acting inside ns
-// (nil ns: the current namespace).
-func nsDialer(ns *netns.NetNS, mptcp bool) func(ctx context.Context, network, addr string) (net.Conn, error) {
-	return func(ctx context.Context, network, addr string) (c net.Conn, err error) {
-		var d net.Dialer
-		d.SetMultipathTCP(mptcp)
-		if ns == nil {
-			return d.DialContext(ctx, network, addr)
-		}
-		err = ns.Do(func() (err error) { c, err = d.DialContext(ctx, network, addr); return err })
-		return c, err
+// nsDialer returns a dial function acting inside ns (nil ns: the current
+// namespace), asking for MPTCP or for plain TCP.
+func nsDialer(ns *netns.NetNS, useMPTCP bool) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		return mptcp.DialWith(ctx, network, addr, mptcp.DialOptions{TCP: !useMPTCP, NetNS: ns})
 	}
 }
 

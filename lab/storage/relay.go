@@ -9,6 +9,7 @@ import (
 	"sync"
 
 	"github.com/mptcpkit/mptcpkit/bench"
+	"github.com/mptcpkit/mptcpkit/mptcp"
 	"github.com/mptcpkit/mptcpkit/netns"
 )
 
@@ -40,9 +41,7 @@ func startRelay(nsName, network, target string, log *slog.Logger) (*relay, error
 	if err != nil {
 		return nil, err
 	}
-	var lc net.ListenConfig
-	lc.SetMultipathTCP(false)
-	ln, err := lc.Listen(context.Background(), "tcp", "127.0.0.1:0")
+	ln, err := mptcp.ListenWith(context.Background(), "tcp", "127.0.0.1:0", mptcp.ListenOptions{TCP: true})
 	if err != nil {
 		ns.Close()
 		return nil, err
