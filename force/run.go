@@ -58,8 +58,14 @@ type Config struct {
 	Foreground bool
 	// Log gets progress and the method decision (Debug); nil: none.
 	Log *slog.Logger
-	// Self is the mptcpkit executable used as the shim; "" = /proc/self/exe.
+	// Self is the executable re-executed as the shim and the keeper; "" =
+	// /proc/self/exe. It must call [Shim] when [ShimEnv] is set and [Keeper]
+	// when [KeeperEnv] is set (mptcpkit's main does).
 	Self string
+	// SelfArgs is the argv Self is started with, argv[0] included, before
+	// the shim's PATH ARGV0 ARGS... (what ps shows; the shim and keeper are
+	// recognised by their environment); nil = {Self}.
+	SelfArgs []string
 	// PinDir is where the shared BPF program is pinned; "" = bpfprog.PinDir.
 	PinDir string
 }
@@ -168,13 +174,18 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if self == "" {
 		self = "/proc/self/exe"
 	}
+	selfArgs := cfg.SelfArgs
+	if len(selfArgs) == 0 {
+		selfArgs = []string{self}
+	}
+	selfArgs = selfArgs[:len(selfArgs):len(selfArgs)] // appends copy
 	env := cfg.Env
 	if env == nil {
 		env = os.Environ()
 	}
 	cmd := &exec.Cmd{
 		Path:   self,
-		Args:   append([]string{"mptcpkit", "run", path}, cfg.Args...),
+		Args:   append(append(selfArgs, path), cfg.Args...),
 		Stdin:  cfg.Stdin,
 		Stdout: cfg.Stdout,
 		Stderr: cfg.Stderr,
@@ -259,7 +270,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			// Without a keeper, a SIGKILL of this process closes the
 			// listener and every TCP socket(2) of what the command left
 			// running fails with ENOSYS.
-			if k, err := startKeeper(self, env, lfd); err != nil {
+			if k, err := startKeeper(self, selfArgs, env, lfd); err != nil {
 				log.Warn("no keeper: if mptcpkit is killed, what the command started gets ENOSYS from socket()", "err", err)
 			} else {
 				keep = k
