@@ -64,7 +64,7 @@ type keeper struct {
 
 // startKeeper starts the keeper of listener lfd with a page it shares with
 // this process, where the supervisor writes each notification id.
-func startKeeper(self string, env []string, lfd int) (*keeper, error) {
+func startKeeper(self string, args, env []string, lfd int) (*keeper, error) {
 	mfd, err := unix.MemfdCreate("mptcpkit-run-id", unix.MFD_CLOEXEC)
 	if err != nil {
 		return nil, fmt.Errorf("memfd_create: %w", err)
@@ -87,7 +87,7 @@ func startKeeper(self string, env []string, lfd int) (*keeper, error) {
 	defer lf.Close()
 	cmd := &exec.Cmd{
 		Path:        self,
-		Args:        []string{"mptcpkit", "run"},
+		Args:        args,
 		Env:         append(withoutShimEnv(env), fmt.Sprintf("%s=3:4:%d", KeeperEnv, os.Getpid())),
 		ExtraFiles:  []*os.File{lf, mf},
 		SysProcAttr: &syscall.SysProcAttr{Setpgid: true},

@@ -10,7 +10,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
-	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -58,8 +58,14 @@ type Config struct {
 	Foreground bool
 	// Log gets progress and the method decision (Debug); nil: none.
 	Log *slog.Logger
-	// Self is the mptcpkit executable used as the shim; "" = /proc/self/exe.
+	// Self is the executable re-executed as the shim and the keeper; "" =
+	// /proc/self/exe. It must call [Shim] when [ShimEnv] is set and [Keeper]
+	// when [KeeperEnv] is set (mptcpkit's main does).
 	Self string
+	// SelfArgs is the argv Self is started with, argv[0] included, before
+	// the shim's PATH ARGV0 ARGS... (what ps shows; the shim and keeper are
+	// recognised by their environment); nil = {Self}.
+	SelfArgs []string
 	// PinDir is where the shared BPF program is pinned; "" = bpfprog.PinDir.
 	PinDir string
 }
@@ -86,18 +92,74 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	if len(cfg.Args) == 0 {
-		return nil, errors.New("no command to run")
-	}
-	path, err := exec.LookPath(cfg.Args[0])
+	path, err := lookCommand(cfg.Args)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", cfg.Args[0], ErrNotFound)
-	}
-	if path, err = filepath.Abs(path); err != nil {
 		return nil, err
 	}
+	res, sh, err := chooseMethod(cfg)
+	if err != nil {
+		return nil, err
+	}
+	log.Debug("forcing MPTCP", "method", res.Method, "reason", res.Reason)
+	if sh != nil {
+		defer func() {
+			if err := sh.Close(); err != nil {
+				log.Warn("release shared BPF program", "err", err)
+			}
+		}()
+	}
+
+	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
+		return nil, fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
+	}
+
+	l := newLaunch(cfg, path)
+	defer l.close()
+	if res.Method == Seccomp {
+		if err := l.addShimSocket(); err != nil {
+			return nil, err
+		}
+	}
+	l.setShimEnv()
+	var cgDir string
+	if sh != nil {
+		if cgDir, err = l.intoCgroup(sh, log); err != nil {
+			return nil, err
+		}
+	}
+	if err := l.start(cfg.NetNS); err != nil {
+		return nil, fmt.Errorf("start %s: %w", cfg.Args[0], err)
+	}
+	sv := l.superviseSeccomp(log)
+	if err := waitAll(ctx, cfg, l.cmd.Process.Pid, cgDir, res, log); err != nil {
+		return nil, err
+	}
+	if sv != nil {
+		<-sv.done
+		res.Forced, res.Fallback = sv.sup.Stats.Forced, sv.sup.Stats.Fallback
+	}
+	return res, nil
+}
+
+// lookCommand finds the command args[0] in PATH, as an absolute path.
+func lookCommand(args []string) (string, error) {
+	if len(args) == 0 {
+		return "", errors.New("no command to run")
+	}
+	path, err := exec.LookPath(args[0])
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", args[0], ErrNotFound)
+	}
+	return filepath.Abs(path)
+}
+
+// chooseMethod decides how the run forces sockets (cfg.Method, and for
+// Auto what the kernel allows) and why; for BPF it opens the shared
+// program, which the caller closes.
+func chooseMethod(cfg Config) (*Result, *bpfprog.Shared, error) {
 	res := &Result{}
 	var sh *bpfprog.Shared
+	var err error
 	// The BPF method scopes by cgroup v2; `ip netns exec` remounts /sys and
 	// hides it, for example.
 	_, cgErr := cgroup.Root()
@@ -135,46 +197,54 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		if cgErr != nil {
 			err = cgErr
 		} else if mpErr != nil {
-			return nil, fmt.Errorf("--method bpf: %w; enable it (sysctl -w net.mptcp.enabled=1) or use --method seccomp (or auto), which falls back to TCP", mpErr)
+			return nil, nil, fmt.Errorf("--method bpf: %w; enable it (sysctl -w net.mptcp.enabled=1) or use --method seccomp (or auto), which falls back to TCP", mpErr)
 		} else {
 			sh, err = bpfprog.OpenShared(cfg.PinDir)
 		}
 		if err != nil {
 			if errors.Is(err, bpfprog.ErrNotSupported) {
-				return nil, fmt.Errorf("--method bpf: %w; use --method seccomp (or auto), which needs no BPF", err)
+				return nil, nil, fmt.Errorf("--method bpf: %w; use --method seccomp (or auto), which needs no BPF", err)
 			}
-			return nil, fmt.Errorf("--method bpf: %w", err)
+			return nil, nil, fmt.Errorf("--method bpf: %w", err)
 		}
 		res.Method, res.Reason = BPF, "requested"
 	case Seccomp:
 		res.Method, res.Reason = Seccomp, "requested"
 	default:
-		return nil, fmt.Errorf("unknown method %q (want auto, bpf or seccomp)", cfg.Method)
+		return nil, nil, fmt.Errorf("unknown method %q (want auto, bpf or seccomp)", cfg.Method)
 	}
-	log.Debug("forcing MPTCP", "method", res.Method, "reason", res.Reason)
-	if sh != nil {
-		defer func() {
-			if err := sh.Close(); err != nil {
-				log.Warn("release shared BPF program", "err", err)
-			}
-		}()
-	}
+	return res, sh, nil
+}
 
-	if err := unix.Prctl(unix.PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0); err != nil {
-		return nil, fmt.Errorf("prctl(PR_SET_CHILD_SUBREAPER): %w", err)
-	}
+// launch is the shim's start: the command that re-executes Self as the
+// shim, and what must be released when the run ends (in reverse order).
+type launch struct {
+	cmd        *exec.Cmd
+	self       string
+	selfArgs   []string
+	env        []string
+	nListen    int      // systemd socket-activation descriptors passed through
+	mode       string   // the shim's: "plain" or "seccomp"
+	parentSock *os.File // seccomp: our end of the shim's socket
+	cleanups   []func()
+}
 
-	self := cfg.Self
-	if self == "" {
-		self = "/proc/self/exe"
+// newLaunch prepares the shim's command for the command at path.
+func newLaunch(cfg Config, path string) *launch {
+	l := &launch{self: cfg.Self, selfArgs: cfg.SelfArgs, env: cfg.Env, mode: "plain"}
+	if l.self == "" {
+		l.self = "/proc/self/exe"
 	}
-	env := cfg.Env
-	if env == nil {
-		env = os.Environ()
+	if len(l.selfArgs) == 0 {
+		l.selfArgs = []string{l.self}
 	}
-	cmd := &exec.Cmd{
-		Path:   self,
-		Args:   append([]string{"mptcpkit", "run", path}, cfg.Args...),
+	l.selfArgs = l.selfArgs[:len(l.selfArgs):len(l.selfArgs)] // appends copy
+	if l.env == nil {
+		l.env = os.Environ()
+	}
+	l.cmd = &exec.Cmd{
+		Path:   l.self,
+		Args:   append(append(l.selfArgs, path), cfg.Args...),
 		Stdin:  cfg.Stdin,
 		Stdout: cfg.Stdout,
 		Stderr: cfg.Stderr,
@@ -182,149 +252,147 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 		SysProcAttr: &syscall.SysProcAttr{Pdeathsig: syscall.SIGKILL},
 	}
 	// systemd socket activation: pass LISTEN_FDS through at their numbers.
-	nListen := 0
 	if n, err := strconv.Atoi(os.Getenv("LISTEN_FDS")); err == nil && n > 0 && os.Getenv("LISTEN_PID") == strconv.Itoa(os.Getpid()) {
-		nListen = n
+		l.nListen = n
 		for i := 0; i < n; i++ {
-			cmd.ExtraFiles = append(cmd.ExtraFiles, os.NewFile(uintptr(3+i), "listen-fd"))
+			l.cmd.ExtraFiles = append(l.cmd.ExtraFiles, os.NewFile(uintptr(3+i), "listen-fd"))
 		}
 	}
-	mode := "plain"
-	var parentSock *os.File
-	if res.Method == Seccomp {
-		fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
-		if err != nil {
-			return nil, err
-		}
-		parentSock = os.NewFile(uintptr(fds[0]), "shim-parent")
-		childSock := os.NewFile(uintptr(fds[1]), "shim-child")
-		defer parentSock.Close()
-		defer childSock.Close()
-		cmd.ExtraFiles = append(cmd.ExtraFiles, childSock)
-		mode = "seccomp"
-	}
-	cmd.Env = append(withoutShimEnv(env), fmt.Sprintf("%s=%s:%d:%d", ShimEnv, mode, 3+nListen, os.Getpid()))
+	return l
+}
 
-	var cgDir string
-	if sh != nil {
-		cgDir, err = runCgroup()
-		if err != nil {
-			return nil, err
-		}
-		defer func() {
-			if err := cgroup.Remove(cgDir); err != nil {
-				log.Warn("remove run cgroup", "err", err)
-			}
-		}()
-		id, err := cgroup.ID(cgDir)
-		if err != nil {
-			return nil, err
-		}
-		if err := sh.AddCgroup(id); err != nil {
-			return nil, err
-		}
-		cgf, err := os.Open(cgDir)
-		if err != nil {
-			return nil, err
-		}
-		defer cgf.Close()
-		cmd.SysProcAttr.UseCgroupFD = true
-		cmd.SysProcAttr.CgroupFD = int(cgf.Fd())
-		log.Debug("run cgroup", "dir", cgDir, "id", id)
+// close releases what the launch holds, last first.
+func (l *launch) close() {
+	for i := len(l.cleanups) - 1; i >= 0; i-- {
+		l.cleanups[i]()
 	}
+}
 
-	start := cmd.Start
-	if cfg.NetNS != nil {
-		start = func() error { return cfg.NetNS.Do(cmd.Start) }
+// addShimSocket gives the shim the unix socket it sends the seccomp
+// listener over (seccomp mode).
+func (l *launch) addShimSocket() error {
+	fds, err := unix.Socketpair(unix.AF_UNIX, unix.SOCK_SEQPACKET|unix.SOCK_CLOEXEC, 0)
+	if err != nil {
+		return err
+	}
+	l.parentSock = os.NewFile(uintptr(fds[0]), "shim-parent")
+	childSock := os.NewFile(uintptr(fds[1]), "shim-child")
+	l.cleanups = append(l.cleanups, func() { l.parentSock.Close() }, func() { childSock.Close() })
+	l.cmd.ExtraFiles = append(l.cmd.ExtraFiles, childSock)
+	l.mode = "seccomp"
+	return nil
+}
+
+// setShimEnv tells the re-executed Self it is the shim: its mode, the
+// descriptor of its socket and our pid.
+func (l *launch) setShimEnv() {
+	l.cmd.Env = append(withoutShimEnv(l.env), fmt.Sprintf("%s=%s:%d:%d", ShimEnv, l.mode, 3+l.nListen, os.Getpid()))
+}
+
+// intoCgroup makes the run's cgroup, adds it to the shared BPF program's
+// scope and has the shim start inside it; the cgroup is removed when the
+// launch is closed.
+func (l *launch) intoCgroup(sh *bpfprog.Shared, log *slog.Logger) (string, error) {
+	cgDir, err := runCgroup()
+	if err != nil {
+		return "", err
+	}
+	l.cleanups = append(l.cleanups, func() {
+		if err := cgroup.Remove(cgDir); err != nil {
+			log.Warn("remove run cgroup", "err", err)
+		}
+	})
+	id, err := cgroup.ID(cgDir)
+	if err != nil {
+		return "", err
+	}
+	if err := sh.AddCgroup(id); err != nil {
+		return "", err
+	}
+	cgf, err := os.Open(cgDir)
+	if err != nil {
+		return "", err
+	}
+	l.cleanups = append(l.cleanups, func() { cgf.Close() })
+	l.cmd.SysProcAttr.UseCgroupFD = true
+	l.cmd.SysProcAttr.CgroupFD = int(cgf.Fd())
+	log.Debug("run cgroup", "dir", cgDir, "id", id)
+	return cgDir, nil
+}
+
+// start starts the shim (inside ns when set) and closes our copies of the
+// descriptors only it needs.
+func (l *launch) start(ns *netns.NetNS) error {
+	start := l.cmd.Start
+	if ns != nil {
+		start = func() error { return ns.Do(l.cmd.Start) }
 	}
 	if err := start(); err != nil {
-		return nil, fmt.Errorf("start %s: %w", cfg.Args[0], err)
+		return err
 	}
-	pid := cmd.Process.Pid
-	for _, f := range cmd.ExtraFiles[nListen:] {
+	for _, f := range l.cmd.ExtraFiles[l.nListen:] {
 		f.Close() // our copy of the shim's end
 	}
+	return nil
+}
 
-	var serveDone chan struct{}
-	var sup seccomp.Supervisor
-	var keep *keeper
-	if parentSock != nil {
-		lfd, err := recvFD(parentSock)
-		if err != nil {
-			// The shim failed before installing the filter: it said why on
-			// stderr; report its exit status.
-			log.Debug("no seccomp listener from the shim", "err", err)
-		} else {
-			sup.Log = log
-			// Without a keeper, a SIGKILL of this process closes the
-			// listener and every TCP socket(2) of what the command left
-			// running fails with ENOSYS.
-			if k, err := startKeeper(self, env, lfd); err != nil {
-				log.Warn("no keeper: if mptcpkit is killed, what the command started gets ENOSYS from socket()", "err", err)
-			} else {
-				keep = k
-				defer keep.close()
-				sup.Received = keep.last
-				log.Debug("keeper started", "pid", keep.pid())
-			}
-			serveDone = make(chan struct{})
-			go func() {
-				defer close(serveDone)
-				if keep != nil {
-					// No process uses the filter any more: nothing for the
-					// keeper to keep. Do not wait for it to notice.
-					defer keep.cmd.Process.Kill()
-				}
-				defer unix.Close(lfd)
-				if err := sup.Serve(context.Background(), lfd); err != nil {
-					log.Warn("seccomp supervisor", "err", err)
-				}
-			}()
-		}
+// supervision is the seccomp supervisor serving the shim's filter.
+type supervision struct {
+	sup  seccomp.Supervisor
+	done chan struct{} // closed when it has stopped serving
+}
+
+// superviseSeccomp receives the filter's listener from the shim and serves
+// it, with a keeper that answers for us should we be killed; nil when
+// there is no filter (plain mode, or the shim failed before installing
+// it: it said why on stderr and its exit status is reported).
+func (l *launch) superviseSeccomp(log *slog.Logger) *supervision {
+	if l.parentSock == nil {
+		return nil
 	}
-
-	// Reap everything; forward signals; kill all on ctx.
-	var mu sync.Mutex
-	mainAlive := true
-	reapDone := make(chan struct{})
+	lfd, err := recvFD(l.parentSock)
+	if err != nil {
+		log.Debug("no seccomp listener from the shim", "err", err)
+		return nil
+	}
+	sv := &supervision{done: make(chan struct{})}
+	sv.sup.Log = log
+	// Without a keeper, a SIGKILL of this process closes the listener and
+	// every TCP socket(2) of what the command left running fails with
+	// ENOSYS.
+	var keep *keeper
+	if k, err := startKeeper(l.self, l.selfArgs, l.env, lfd); err != nil {
+		log.Warn("no keeper: if mptcpkit is killed, what the command started gets ENOSYS from socket()", "err", err)
+	} else {
+		keep = k
+		l.cleanups = append(l.cleanups, keep.close)
+		sv.sup.Received = keep.last
+		log.Debug("keeper started", "pid", keep.pid())
+	}
 	go func() {
-		for {
-			select {
-			case <-reapDone:
-				return
-			case sig := <-cfg.Signals:
-				s, ok := sig.(syscall.Signal)
-				if !ok {
-					continue
-				}
-				mu.Lock()
-				alive := mainAlive
-				mu.Unlock()
-				if alive && cfg.Foreground && (s == syscall.SIGINT || s == syscall.SIGQUIT) {
-					continue // the terminal delivered it already
-				}
-				if alive {
-					unix.Kill(pid, s)
-				} else {
-					for _, c := range children() {
-						unix.Kill(c, s)
-					}
-				}
-			case <-ctx.Done():
-				for _, c := range children() {
-					unix.Kill(c, syscall.SIGKILL)
-				}
-				if cgDir != "" {
-					cgroup.Kill(cgDir)
-				}
-				select {
-				case <-reapDone:
-					return
-				case <-time.After(100 * time.Millisecond):
-				}
-			}
+		defer close(sv.done)
+		if keep != nil {
+			// No process uses the filter any more: nothing for the keeper
+			// to keep. Do not wait for it to notice.
+			defer keep.cmd.Process.Kill()
+		}
+		defer unix.Close(lfd)
+		if err := sv.sup.Serve(context.Background(), lfd); err != nil {
+			log.Warn("seccomp supervisor", "err", err)
 		}
 	}()
+	return sv
+}
+
+// waitAll reaps every child until none is left, recording the command's
+// (pid's) exit in res, while forwardSignals passes signals on and kills
+// everything when ctx is done.
+func waitAll(ctx context.Context, cfg Config, pid int, cgDir string, res *Result, log *slog.Logger) error {
+	var mainAlive atomic.Bool
+	mainAlive.Store(true)
+	reapDone := make(chan struct{})
+	defer close(reapDone)
+	go forwardSignals(ctx, cfg, pid, cgDir, &mainAlive, reapDone)
 	for {
 		var ws unix.WaitStatus
 		wpid, err := unix.Wait4(-1, &ws, 0, nil)
@@ -332,11 +400,10 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			continue
 		}
 		if errors.Is(err, unix.ECHILD) {
-			break
+			return nil
 		}
 		if err != nil {
-			close(reapDone)
-			return nil, fmt.Errorf("wait: %w", err)
+			return fmt.Errorf("wait: %w", err)
 		}
 		if wpid == pid {
 			switch {
@@ -346,9 +413,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 				res.Signal = ws.Signal()
 				res.ExitCode = 128 + int(ws.Signal())
 			}
-			mu.Lock()
-			mainAlive = false
-			mu.Unlock()
+			mainAlive.Store(false)
 			// children() reads every /proc/PID/stat: only for the log.
 			if log.Enabled(context.Background(), slog.LevelDebug) {
 				if n := len(children()); n > 0 {
@@ -357,12 +422,47 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			}
 		}
 	}
-	close(reapDone)
-	if serveDone != nil {
-		<-serveDone
-		res.Forced, res.Fallback = sup.Stats.Forced, sup.Stats.Fallback
+}
+
+// forwardSignals sends each of cfg.Signals to the command while it runs
+// (but not SIGINT/SIGQUIT the terminal delivered itself), then to every
+// process it left; when ctx is done it kills them all. It returns when
+// reapDone is closed.
+func forwardSignals(ctx context.Context, cfg Config, pid int, cgDir string, mainAlive *atomic.Bool, reapDone <-chan struct{}) {
+	for {
+		select {
+		case <-reapDone:
+			return
+		case sig := <-cfg.Signals:
+			s, ok := sig.(syscall.Signal)
+			if !ok {
+				continue
+			}
+			alive := mainAlive.Load()
+			if alive && cfg.Foreground && (s == syscall.SIGINT || s == syscall.SIGQUIT) {
+				continue // the terminal delivered it already
+			}
+			if alive {
+				unix.Kill(pid, s)
+			} else {
+				for _, c := range children() {
+					unix.Kill(c, s)
+				}
+			}
+		case <-ctx.Done():
+			for _, c := range children() {
+				unix.Kill(c, syscall.SIGKILL)
+			}
+			if cgDir != "" {
+				cgroup.Kill(cgDir)
+			}
+			select {
+			case <-reapDone:
+				return
+			case <-time.After(100 * time.Millisecond):
+			}
+		}
 	}
-	return res, nil
 }
 
 // children lists the pids whose parent is this process.

@@ -91,21 +91,18 @@ Examples:
   mptcpkit bench client 10.0.1.2 --paths        # watch each path's share
 `
 
-func cmdBench(e *env, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(e.stdout, benchHelp)
-		return usagef("bench", "bench needs a verb: server or client")
+func benchCommand() *Command {
+	return &Command{
+		Name:     "bench",
+		Summary:  "measure TCP vs MPTCP throughput and latency, per subflow",
+		Help:     benchHelp,
+		NoVerb:   "bench needs a verb: server or client",
+		VerbHint: "want server or client",
+		Sub: []*Command{
+			{Name: "server", Aliases: []string{"s"}, Help: benchServerHelp, Run: cmdBenchServer},
+			{Name: "client", Aliases: []string{"c"}, Help: benchClientHelp, Run: cmdBenchClient},
+		},
 	}
-	switch args[0] {
-	case "server", "s":
-		return cmdBenchServer(e, args[1:])
-	case "client", "c":
-		return cmdBenchClient(e, args[1:])
-	case "-h", "--help", "-help", "help":
-		fmt.Fprint(e.stdout, benchHelp)
-		return nil
-	}
-	return unknownVerb("bench", args[0], "want server or client")
 }
 
 // parseInterleaved parses flags that may come before or after positional
@@ -116,7 +113,7 @@ func parseInterleaved(fs *flag.FlagSet, cmd string, args []string) ([]string, er
 		if a == "--" {
 			break
 		}
-		if a == "-h" || a == "-help" || a == "--help" {
+		if isHelpFlag(a) {
 			fs.Usage()
 			return nil, errHelp
 		}

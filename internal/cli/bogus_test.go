@@ -15,9 +15,7 @@ import (
 // syntax errors. A command that silently accepts it (or starts running)
 // fails here.
 func TestEveryCommandRefusesUnknownOption(t *testing.T) {
-	var e env
-	e.ctx = context.Background()
-	cmds := docCommands(&e)
+	cmds := docCommands()
 	if len(cmds) < 10 {
 		t.Fatalf("only %d commands found", len(cmds))
 	}

@@ -36,6 +36,10 @@ Examples:
   mptcpkit -j check | jq '.findings[] | select(.severity != "ok")'
 `
 
+func checkCommand() *Command {
+	return &Command{Name: "check", Summary: "diagnose MPTCP support and configuration on this host", Help: checkHelp, Run: cmdCheck}
+}
+
 func cmdCheck(e *env, args []string) error {
 	w, err := words(e, "check", checkHelp, args)
 	if err != nil {

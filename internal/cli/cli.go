@@ -18,10 +18,15 @@ import (
 
 // Main runs the command line args (without the program name) with the
 // process's standard streams and returns the exit status. SIGINT and SIGTERM
-// cancel the context every command runs under.
+// cancel the context every command runs under. A process mptcpkit started
+// of itself (the `run` shim and keeper, the lab's delay line: see
+// entryPoints) runs its entry point instead of a command.
 func Main(args []string) int {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	if ep, rest, ok := reexecEntry(args); ok {
+		return ep.main(rest)
+	}
 	return ExitCode(Run(ctx, args, os.Stdout, os.Stderr), os.Stderr)
 }
 
@@ -119,34 +124,6 @@ func (e *env) openNetNS() (*netns.NetNS, error) {
 	return netns.Open(e.netns)
 }
 
-type command struct {
-	name    string
-	aliases []string
-	summary string
-	run     func(e *env, args []string) error
-}
-
-func commands() []command {
-	return []command{
-		{"check", nil, "diagnose MPTCP support and configuration on this host", cmdCheck},
-		{"endpoint", []string{"endp", "ep"}, "manage the in-kernel path manager's endpoints (like ip mptcp endpoint)", cmdEndpoint},
-		{"limits", nil, "show or set the in-kernel path manager's limits (like ip mptcp limits)", cmdLimits},
-		{"monitor", nil, "print MPTCP path-manager events as they happen (like ip mptcp monitor)", cmdMonitor},
-		{"conns", nil, "list MPTCP connections and their subflows", cmdConns},
-		{"bench", nil, "measure TCP vs MPTCP throughput and latency, per subflow", cmdBench},
-		{"lab", nil, "build multipath testbeds in network namespaces; `lab demo` shows the gain", cmdLab},
-		{"run", nil, "run a program with its TCP sockets turned into MPTCP", cmdRun},
-		{"force", nil, "turn new TCP sockets of running programs into MPTCP (BPF)", cmdForce},
-		{"enable", nil, "make a systemd unit start under `mptcpkit run`", cmdEnable},
-		{"disable", nil, "undo `mptcpkit enable`", cmdDisable},
-		{"daemon", nil, "keep MPTCP endpoints in line with the network (like mptcpd)", cmdDaemon},
-		{"proxy", nil, "TCP<->MPTCP converter: carry plain TCP over every path", cmdProxy},
-		{"version", nil, "print the version", cmdVersion},
-		{"completion", nil, "print a bash, zsh or fish completion script", cmdCompletion},
-		{"man", nil, "print or write the man pages (from the --help texts)", cmdMan},
-	}
-}
-
 const topHelp = `mptcpkit — Multipath TCP on Linux, end to end.
 
 Usage:
@@ -168,14 +145,6 @@ Examples:
   mptcpkit endpoint add 10.0.2.1 dev eth1 subflow
   mptcpkit -n lab:l1:client limits show   # inside lab l1 (mptcpkit lab up --name l1)
 `
-
-func helpText() string {
-	var b strings.Builder
-	for _, c := range commands() {
-		fmt.Fprintf(&b, "  %-9s %s\n", c.name, c.summary)
-	}
-	return fmt.Sprintf(topHelp, b.String())
-}
 
 // Run runs one mptcpkit command line (args without the program name).
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
@@ -199,7 +168,7 @@ func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			e.stamp = stampLong // ip's -t (used by monitor)
 		case a == "-ts" || a == "-tshort" || a == "--timestamp-short":
 			e.stamp = stampShort // ip's -ts (used by monitor)
-		case a == "-h" || a == "--help" || a == "-help":
+		case isHelpFlag(a):
 			fmt.Fprint(stdout, helpText())
 			return nil
 		case a == "-V" || a == "--version":
@@ -244,54 +213,15 @@ done:
 		fmt.Fprint(stdout, helpText())
 		return nil
 	}
-	c, err := lookup(name)
+	c, err := lookupCommand(name)
 	if err != nil {
 		return err
 	}
-	return e.friendly(args, c.run(e, args[1:]))
-}
-
-// lookup finds a command by name, alias or unambiguous prefix (as ip does).
-func lookup(name string) (command, error) {
-	var matches []command
-	for _, c := range commands() {
-		if c.name == name {
-			return c, nil
-		}
-		for _, a := range c.aliases {
-			if a == name {
-				return c, nil
-			}
-		}
-		if strings.HasPrefix(c.name, name) {
-			matches = append(matches, c)
-		}
+	err = e.run(c, c.Name, args[1:])
+	if c.IPStyle {
+		err = ipExit(err)
 	}
-	if len(matches) > 1 {
-		// Like `ip mptcp`, an abbreviation of one of its verbs (e, en:
-		// endpoint; l: limits; m: monitor) names that verb.
-		var ipVerbs []command
-		for _, m := range matches {
-			if ipMptcpVerb(m.name) {
-				ipVerbs = append(ipVerbs, m)
-			}
-		}
-		if len(ipVerbs) == 1 {
-			return ipVerbs[0], nil
-		}
-	}
-	switch len(matches) {
-	case 1:
-		return matches[0], nil
-	case 0:
-		return command{}, usagef("", "unknown command %q; `mptcpkit --help` lists the commands", name)
-	default:
-		var names []string
-		for _, m := range matches {
-			names = append(names, m.name)
-		}
-		return command{}, usagef("", "command %q is ambiguous: %s", name, strings.Join(names, ", "))
-	}
+	return e.friendly(args, err)
 }
 
 // newFlags returns a FlagSet for a subcommand that prints help (usage text
@@ -368,16 +298,3 @@ func flagErrText(err error, args []string) string {
 
 // errHelp tells Run that help was printed: exit status 0.
 var errHelp = &ExitError{Code: 0}
-
-// isHelp reports whether args ask for help.
-func isHelp(args []string) bool {
-	for _, a := range args {
-		if a == "-h" || a == "--help" || a == "-help" || a == "help" {
-			return true
-		}
-		if a == "--" {
-			return false
-		}
-	}
-	return false
-}

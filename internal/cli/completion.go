@@ -1,9 +1,7 @@
 package cli
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 
 	"github.com/mptcpkit/mptcpkit/internal/docgen"
 )
@@ -23,6 +21,10 @@ Examples:
   mptcpkit completion fish | source
 `
 
+func completionCommand() *Command {
+	return &Command{Name: "completion", Summary: "print a bash, zsh or fish completion script", Help: completionHelp, Run: cmdCompletion}
+}
+
 func cmdCompletion(e *env, args []string) error {
 	fs := newFlags(e, "completion", completionHelp)
 	if err := parseFlags(fs, "completion", args); err != nil {
@@ -34,7 +36,7 @@ func cmdCompletion(e *env, args []string) error {
 	if fs.NArg() != 1 {
 		return usagef("completion", "completion needs one shell: bash, zsh or fish")
 	}
-	cmds := docCommands(e)
+	cmds := docCommands()
 	switch fs.Arg(0) {
 	case "bash":
 		fmt.Fprint(e.stdout, docgen.Bash("mptcpkit", cmds))
@@ -48,21 +50,16 @@ func cmdCompletion(e *env, args []string) error {
 	return nil
 }
 
-// docCommands collects every command's --help, and its verbs' --help, as
-// the completion scripts and man pages are made from them.
-func docCommands(e *env) []docgen.Command {
-	help := func(args ...string) (string, bool) {
-		var out bytes.Buffer
-		err := Run(e.ctx, append(args, "--help"), &out, io.Discard)
-		return out.String(), ExitCode(err, io.Discard) == 0 && bytes.Contains(out.Bytes(), []byte("Usage"))
-	}
+// docCommands is the command tree as the completion scripts and man pages
+// are made from it: every listed command with its summary and help, and
+// the help of each of its verbs that has its own.
+func docCommands() []docgen.Command {
 	var cmds []docgen.Command
-	for _, c := range commands() {
-		h, _ := help(c.name)
-		dc := docgen.Command{Name: c.name, Summary: c.summary, Help: h, VerbHelp: map[string]string{}}
-		for _, v := range docgen.Verbs(c.name, h) {
-			if vh, ok := help(c.name, v); ok && vh != h {
-				dc.VerbHelp[v] = vh
+	for _, c := range visible(tree().Sub) {
+		dc := docgen.Command{Name: c.Name, Summary: c.Summary, Help: c.Help, VerbHelp: map[string]string{}}
+		for _, v := range visible(c.Sub) {
+			if v.Help != "" && v.Help != c.Help {
+				dc.VerbHelp[v.Name] = v.Help
 			}
 		}
 		cmds = append(cmds, dc)

@@ -21,9 +21,9 @@ func TestCompletionScripts(t *testing.T) {
 			t.Fatalf("completion %s: exit %d, %s", sh, code, errs)
 		}
 		scripts[sh] = out
-		for _, c := range commands() {
-			if !strings.Contains(out, c.name) {
-				t.Errorf("completion %s does not list command %s", sh, c.name)
+		for _, c := range tree().Sub {
+			if !strings.Contains(out, c.Name) {
+				t.Errorf("completion %s does not list command %s", sh, c.Name)
 			}
 		}
 		for _, w := range []string{"kv", "failover", "--dest", "--rate", "--psk-file", "--require-config-version-never"} {
@@ -92,14 +92,14 @@ func TestManPages(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("man --dir: exit %d: %s%s", code, out, errs)
 	}
-	for _, c := range append(commands(), command{name: ""}) {
-		file, args := "mptcpkit-"+c.name+".1", []string{c.name, "--help"}
-		if c.name == "" {
+	for _, c := range append(tree().Sub, &Command{}) {
+		file, args := "mptcpkit-"+c.Name+".1", []string{c.Name, "--help"}
+		if c.Name == "" {
 			file, args = "mptcpkit.1", []string{"--help"}
 		}
 		b, err := os.ReadFile(filepath.Join(dir, file))
 		if err != nil {
-			t.Errorf("no man page for %q: %v", c.name, err)
+			t.Errorf("no man page for %q: %v", c.Name, err)
 			continue
 		}
 		help, _, _ := runCLI(context.Background(), args...)

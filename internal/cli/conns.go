@@ -72,6 +72,10 @@ type connsOpts struct {
 	interval  time.Duration
 }
 
+func connsCommand() *Command {
+	return &Command{Name: "conns", Summary: "list MPTCP connections and their subflows", Help: connsHelp, Run: cmdConns}
+}
+
 func cmdConns(e *env, args []string) error {
 	const cmd = "conns"
 	fs := newFlags(e, cmd, connsHelp)

@@ -61,10 +61,18 @@ Examples:
   kill -HUP $(pidof mptcpkit)     # reload the policy
 `
 
-func cmdDaemon(e *env, args []string) error {
-	if len(args) > 0 && args[0] == "status" {
-		return cmdDaemonStatus(e, args[1:])
+// daemonCommand is `mptcpkit daemon [OPTIONS]` and `mptcpkit daemon status`.
+func daemonCommand() *Command {
+	return &Command{
+		Name:    "daemon",
+		Summary: "keep MPTCP endpoints in line with the network (like mptcpd)",
+		Help:    daemonHelp,
+		Run:     cmdDaemon,
+		Sub:     []*Command{{Name: "status", Help: daemonStatusHelp, Run: cmdDaemonStatus}},
 	}
+}
+
+func cmdDaemon(e *env, args []string) error {
 	const cmd = "daemon"
 	fs := newFlags(e, cmd, daemonHelp)
 	policyPath := fs.String("policy", "", "policy file")

@@ -60,6 +60,10 @@ func unitArgs(e *env, cmd, help string, args []string) (root, unit string, err e
 	return root, fs.Arg(0), nil
 }
 
+func enableCommand() *Command {
+	return &Command{Name: "enable", Summary: "make a systemd unit start under `mptcpkit run`", Help: enableHelp, Run: cmdEnable}
+}
+
 // cmdEnable installs the drop-in that starts UNIT under `mptcpkit run`.
 func cmdEnable(e *env, args []string) error {
 	root, unit, err := unitArgs(e, "enable", enableHelp, args)
@@ -79,6 +83,10 @@ func cmdEnable(e *env, args []string) error {
 	}
 	fmt.Fprintf(e.stdout, "wrote %s: %s now starts under %s run\n", path, u.Name, exe)
 	return reload(e, root, u.Name)
+}
+
+func disableCommand() *Command {
+	return &Command{Name: "disable", Summary: "undo `mptcpkit enable`", Help: disableHelp, Run: cmdDisable}
 }
 
 // cmdDisable removes the drop-in written by cmdEnable.

@@ -126,37 +126,24 @@ Examples:
   mptcpkit endpoint change 192.0.2.10 port 8443 backup
 `
 
-var endpointVerbs = [][]string{{"add"}, {"change"}, {"delete", "del", "remove", "rm"}, {"show", "list", "ls"}, {"flush"}}
-
-func cmdEndpoint(e *env, args []string) error {
-	return ipExit(endpoint(e, args))
-}
-
-func endpoint(e *env, args []string) error {
-	const cmd = "endpoint"
-	args = leadingJSON(e, args)
-	v := "show"
-	if len(args) > 0 && !strings.HasPrefix(args[0], "-") && args[0] != "help" {
-		var err error
-		if v, err = verb(cmd, args[0], endpointVerbs); err != nil {
-			return err
-		}
-		args = args[1:]
-	} else if isHelp(args) {
-		fmt.Fprint(e.stdout, endpointHelp)
-		return errHelp
-	}
-	switch v {
-	case "add":
-		return endpointAdd(e, args)
-	case "delete":
-		return endpointDelete(e, args)
-	case "change":
-		return endpointChange(e, args)
-	case "flush":
-		return endpointFlush(e, args)
-	default:
-		return endpointShow(e, args)
+// endpointCommand is `mptcpkit endpoint`: ip's verbs, abbreviated as ip
+// abbreviates them, show when none is named.
+func endpointCommand() *Command {
+	return &Command{
+		Name:    "endpoint",
+		Aliases: []string{"endp", "ep"},
+		Summary: "manage the in-kernel path manager's endpoints (like ip mptcp endpoint)",
+		Help:    endpointHelp,
+		IPStyle: true,
+		Abbrev:  true,
+		Default: "show",
+		Sub: []*Command{
+			{Name: "add", Help: endpointAddHelp, Run: endpointAdd},
+			{Name: "change", Help: endpointChangeHelp, Run: endpointChange},
+			{Name: "delete", Aliases: []string{"del", "remove", "rm"}, Help: endpointDeleteHelp, Run: endpointDelete},
+			{Name: "show", Aliases: []string{"list", "ls"}, Help: endpointShowHelp, Run: endpointShow},
+			{Name: "flush", Help: endpointFlushHelp, Run: endpointFlush},
+		},
 	}
 }
 

@@ -178,34 +178,6 @@ func matches(word, keyword string) bool {
 	return word != "" && strings.HasPrefix(keyword, word)
 }
 
-// verb finds the sub-verb word names among verbs (name, then aliases): an
-// exact name or alias, or an unambiguous prefix of a name.
-func verb(cmd, word string, verbs [][]string) (string, error) {
-	var cands []string
-	for _, v := range verbs {
-		for _, n := range v {
-			if word == n {
-				return v[0], nil
-			}
-		}
-		if matches(word, v[0]) {
-			cands = append(cands, v[0])
-		}
-	}
-	var names []string
-	for _, v := range verbs {
-		names = append(names, v[0])
-	}
-	switch len(cands) {
-	case 1:
-		return cands[0], nil
-	case 0:
-		return "", usagef(cmd, "%s: unknown command %q; use one of: %s", cmd, word, strings.Join(names, ", "))
-	default:
-		return "", usagef(cmd, "%s: %q is ambiguous: %s", cmd, word, strings.Join(cands, ", "))
-	}
-}
-
 // parseAddr parses an endpoint address, with an error that says how.
 func parseAddr(cmd, word string) (netip.Addr, error) {
 	a, err := netip.ParseAddr(word)
@@ -250,21 +222,16 @@ func parseCNumber(word string) (uint64, error) {
 	return strconv.ParseUint(digits, base, 64)
 }
 
-// ipMptcpVerb reports whether name is one of the commands that mirror
-// `ip mptcp` (endpoint, limits, monitor). They exit as ip does: 255 for a
-// mistake on the command line, 2 when the kernel (or a check made before
-// asking it, for what it would refuse) refuses, 1 when MPTCP is missing.
-func ipMptcpVerb(name string) bool {
-	return name == "endpoint" || name == "limits" || name == "monitor"
-}
-
 // Exit statuses of the ip-mptcp verbs, as ip's.
 const (
 	ipExitSyntax  = 255 // ip's exit(-1) on a bad argument
 	ipExitRefused = 2   // ip's return -2 when the kernel says no
 )
 
-// ipExit gives err the exit status ip would have: see ipMptcpVerb.
+// ipExit gives err the exit status ip would have (Run applies it to the
+// IPStyle commands): 255 for a mistake on the command line, 2 when the
+// kernel (or a check made before asking it, for what it would refuse)
+// refuses, 1 when MPTCP is missing.
 func ipExit(err error) error {
 	if err == nil {
 		return nil

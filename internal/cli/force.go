@@ -36,6 +36,10 @@ Examples:
   systemctl show -p ControlGroup redis-server   # find a service's cgroup
 `
 
+func forceCommand() *Command {
+	return &Command{Name: "force", Summary: "turn new TCP sockets of running programs into MPTCP (BPF)", Help: forceHelp, Run: cmdForce}
+}
+
 // cmdForce forces new TCP sockets of running programs onto MPTCP (BPF).
 func cmdForce(e *env, args []string) error {
 	fs := newFlags(e, "force", forceHelp)

@@ -23,17 +23,7 @@ joined by N veth paths, each shaped with HTB in both directions, with
 optional random loss (nftables at the receiver) and delay.
 
 Verbs:
-  demo       build 2 x 100 Mbit, run TCP vs MPTCP, print/write a report, clean up
-  up         build a lab (see 'mptcpkit lab up --help')
-  down       remove a lab and everything it made
-  show       list labs and their paths
-  exec       run a command inside the lab's client or server namespace
-  link       set a path down or up (fault injection)
-  failover   long MPTCP transfer while a path goes down and comes back
-  bench      aggregation benchmark: N paths, TCP on one path vs MPTCP on all
-  kv         key-value experiment: redis over MPTCP vs TCP, clean and lossy paths
-  storage    block storage over NBD: fio IOPS over TCP vs MPTCP (the NVMe/TCP table)
-
+{{verbs}}
 Examples:
   mptcpkit lab demo
   mptcpkit lab up --name l1 --paths 2 --rate 100mbit
@@ -43,50 +33,45 @@ Examples:
   mptcpkit lab down l1
 `
 
-// cmdLab dispatches `mptcpkit lab VERB`.
-func cmdLab(e *env, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(e.stdout, labHelp)
-		return usagef("lab", "lab needs a verb (demo, up, down, show, exec, link, failover, bench, kv, storage)")
+// labCommand is `mptcpkit lab VERB`; its help lists the verbs from here.
+func labCommand() *Command {
+	c := &Command{
+		Name:    "lab",
+		Summary: "build multipath testbeds in network namespaces; `lab demo` shows the gain",
+		Check:   labRefusesNetNS,
+		Sub: []*Command{
+			{Name: "demo", Summary: "build 2 x 100 Mbit, run TCP vs MPTCP, print/write a report, clean up", Help: labDemoHelp, Run: cmdLabDemo},
+			{Name: "up", Summary: "build a lab (see 'mptcpkit lab up --help')", Help: labUpHelp, Run: cmdLabUp},
+			{Name: "down", Summary: "remove a lab and everything it made", Help: labDownHelp, Run: cmdLabDown},
+			{Name: "show", Aliases: []string{"list", "ls"}, Summary: "list labs and their paths", Help: labShowHelp, Run: cmdLabShow},
+			{Name: "exec", Summary: "run a command inside the lab's client or server namespace", Help: labExecHelp, Run: cmdLabExec},
+			{Name: "link", Summary: "set a path down or up (fault injection)", Help: labLinkHelp, Run: cmdLabLink},
+			{Name: "failover", Summary: "long MPTCP transfer while a path goes down and comes back", Help: labFailoverHelp, Run: cmdLabFailover},
+			{Name: "bench", Summary: "aggregation benchmark: N paths, TCP on one path vs MPTCP on all", Help: labBenchHelp, Run: cmdLabBench},
+			// issue 5: the key-value experiment (lab_kv.go)
+			{Name: "kv", Summary: "key-value experiment: redis over MPTCP vs TCP, clean and lossy paths", Help: labKVHelp, Run: cmdLabKV},
+			// issue 11: block storage over NBD (lab_storage.go)
+			{Name: "storage", Summary: "block storage over NBD: fio IOPS over TCP vs MPTCP (the NVMe/TCP table)", Help: labStorageHelp, Run: cmdLabStorage},
+		},
 	}
-	verb, rest := args[0], args[1:]
-	if e.netns != "" && verb != "delayline" && !isHelp(args[:1]) {
-		// Labs make and name their own namespaces: a global -n would be
-		// accepted and ignored.
-		return usagef("lab", "lab %s does not take -n %s: labs make their own namespaces; name the lab with --name, and act inside it with `mptcpkit lab exec client|server --name NAME -- CMD` or `mptcpkit -n lab:NAME:client COMMAND`", verb, e.netns)
+	var verbs strings.Builder
+	for _, v := range visible(c.Sub) {
+		fmt.Fprintf(&verbs, "  %-10s %s\n", v.Name, v.Summary)
 	}
-	switch verb {
-	case "-h", "--help", "-help", "help":
-		fmt.Fprint(e.stdout, labHelp)
-		return nil
-	case "up":
-		return cmdLabUp(e, rest)
-	case "down":
-		return cmdLabDown(e, rest)
-	case "show", "list", "ls":
-		return cmdLabShow(e, rest)
-	case "exec":
-		return cmdLabExec(e, rest)
-	case "link":
-		return cmdLabLink(e, rest)
-	case "demo":
-		return cmdLabDemo(e, rest)
-	case "failover":
-		return cmdLabFailover(e, rest)
-	case "bench":
-		return cmdLabBench(e, rest)
-	case "kv": // issue 5: the key-value experiment (lab_kv.go)
-		return cmdLabKV(e, rest)
-	case "storage": // issue 11: block storage over NBD (lab_storage.go)
-		return cmdLabStorage(e, rest)
-	case "delayline":
-		// Internal: the delay-line process `lab up` starts.
-		if code := lab.DelayLineMain(append([]string{"lab"}, args...)); code != 0 {
-			return &ExitError{Code: code}
-		}
+	c.Help = strings.Replace(labHelp, "{{verbs}}", verbs.String(), 1)
+	list := strings.Join(names(visible(c.Sub)), ", ")
+	c.NoVerb = "lab needs a verb (" + list + ")"
+	c.VerbHint = list
+	return c
+}
+
+// labRefusesNetNS refuses a global -n: labs make and name their own
+// namespaces, so it would be accepted and ignored.
+func labRefusesNetNS(e *env, verb string) error {
+	if e.netns == "" {
 		return nil
 	}
-	return unknownVerb("lab", verb, "demo, up, down, show, exec, link, failover, bench, kv, storage")
+	return usagef("lab", "lab %s does not take -n %s: labs make their own namespaces; name the lab with --name, and act inside it with `mptcpkit lab exec client|server --name NAME -- CMD` or `mptcpkit -n lab:NAME:client COMMAND`", verb, e.netns)
 }
 
 const labUpHelp = `Usage: mptcpkit lab up [--name NAME] [--paths N] [--rate R[,R...]]
@@ -510,7 +495,7 @@ Examples:
 `
 
 func cmdLabExec(e *env, args []string) error {
-	if len(args) > 0 && isHelp(args[:1]) {
+	if len(args) > 0 && isHelpWord(args[0]) {
 		fmt.Fprint(e.stdout, labExecHelp)
 		return nil
 	}

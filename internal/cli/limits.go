@@ -32,8 +32,18 @@ Examples:
   mptcpkit -n lab:l1:client -j limits
 `
 
-func cmdLimits(e *env, args []string) error {
-	return ipExit(limits(e, args))
+// limitsCommand is `mptcpkit limits`: its verbs are ip's words, which
+// limits parses itself (one help for all, help and -j anywhere).
+func limitsCommand() *Command {
+	return &Command{
+		Name:    "limits",
+		Summary: "show or set the in-kernel path manager's limits (like ip mptcp limits)",
+		Help:    limitsHelp,
+		Run:     limits,
+		IPStyle: true,
+		Abbrev:  true,
+		Sub:     []*Command{{Name: "show", Aliases: []string{"list", "ls"}}, {Name: "set"}},
+	}
 }
 
 func limits(e *env, args []string) error {
@@ -44,10 +54,11 @@ func limits(e *env, args []string) error {
 	}
 	v := "show"
 	if len(w) > 0 {
-		if v, err = verb(cmd, w[0], [][]string{{"show", "list", "ls"}, {"set"}}); err != nil {
+		c, err := findVerb(cmd, limitsCommand(), w[0])
+		if err != nil {
 			return err
 		}
-		w = w[1:]
+		v, w = c.Name, w[1:]
 	}
 	if v == "show" {
 		if len(w) > 0 {

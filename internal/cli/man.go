@@ -26,6 +26,10 @@ Examples:
   mptcpkit man --dir /usr/local/share/man/man1 && mandb -q
 `
 
+func manCommand() *Command {
+	return &Command{Name: "man", Summary: "print or write the man pages (from the --help texts)", Help: manHelp, Run: cmdMan}
+}
+
 func cmdMan(e *env, args []string) error {
 	fs := newFlags(e, "man", manHelp)
 	dir := fs.String("dir", "", "output directory")
@@ -36,15 +40,15 @@ func cmdMan(e *env, args []string) error {
 	if fs.NArg() > 1 || (*dir != "" && fs.NArg() > 0) {
 		return usagef("man", "man takes one COMMAND, or --dir DIR alone")
 	}
-	pages := docgen.ManPages("mptcpkit", buildinfo.Read().Version, helpText(), docCommands(e))
+	pages := docgen.ManPages("mptcpkit", buildinfo.Read().Version, helpText(), docCommands())
 	if *dir == "" {
 		want := "mptcpkit.1"
 		if fs.NArg() == 1 {
-			c, err := lookup(fs.Arg(0))
+			c, err := lookupCommand(fs.Arg(0))
 			if err != nil {
 				return err
 			}
-			want = "mptcpkit-" + c.name + ".1"
+			want = "mptcpkit-" + c.Name + ".1"
 		}
 		for _, p := range pages {
 			if p.File == want {

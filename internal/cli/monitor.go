@@ -51,8 +51,14 @@ Examples:
   mptcpkit -n lab:l1:client -j monitor | jq -c 'select(.type=="SF_CLOSED")'
 `
 
-func cmdMonitor(e *env, args []string) error {
-	return ipExit(monitor(e, args))
+func monitorCommand() *Command {
+	return &Command{
+		Name:    "monitor",
+		Summary: "print MPTCP path-manager events as they happen (like ip mptcp monitor)",
+		Help:    monitorHelp,
+		Run:     monitor,
+		IPStyle: true,
+	}
 }
 
 func monitor(e *env, args []string) error {

@@ -56,24 +56,20 @@ Examples:
       --psk-file /etc/mptcpkit/proxy.key
 `
 
-// cmdProxy runs `mptcpkit proxy server|client`.
-func cmdProxy(e *env, args []string) error {
-	if len(args) == 0 {
-		fmt.Fprint(e.stdout, proxyHelp)
-		return usagef("proxy", "proxy needs a verb: server, client or convert")
+// proxyCommand is `mptcpkit proxy server|client|convert`.
+func proxyCommand() *Command {
+	return &Command{
+		Name:     "proxy",
+		Summary:  "TCP<->MPTCP converter: carry plain TCP over every path",
+		Help:     proxyHelp,
+		NoVerb:   "proxy needs a verb: server, client or convert",
+		VerbHint: "want server, client or convert",
+		Sub: []*Command{
+			{Name: "server", Help: proxyServerHelp, Run: cmdProxyServer},
+			{Name: "client", Help: proxyClientHelp, Run: cmdProxyClient},
+			{Name: "convert", Help: proxyConvertHelp, Run: cmdProxyConvert},
+		},
 	}
-	switch args[0] {
-	case "server":
-		return cmdProxyServer(e, args[1:])
-	case "client":
-		return cmdProxyClient(e, args[1:])
-	case "convert":
-		return cmdProxyConvert(e, args[1:])
-	case "-h", "--help", "-help", "help":
-		fmt.Fprint(e.stdout, proxyHelp)
-		return nil
-	}
-	return unknownVerb("proxy", args[0], "want server, client or convert")
 }
 
 // proxyLogger logs as text, or as JSON with -j.

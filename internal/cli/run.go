@@ -58,20 +58,12 @@ Examples:
   mptcpkit run --method seccomp -- python3 -m http.server
 `
 
+func runCommand() *Command {
+	return &Command{Name: "run", Summary: "run a program with its TCP sockets turned into MPTCP", Help: runHelp, Run: cmdRun}
+}
+
 // cmdRun runs a program with its TCP sockets forced onto MPTCP.
 func cmdRun(e *env, args []string) error {
-	if force.IsKeeper() {
-		code, err := force.Keeper()
-		if err != nil {
-			fmt.Fprintf(e.stderr, "mptcpkit run (keeper): %v\n", err)
-		}
-		return &ExitError{Code: code}
-	}
-	if force.IsShim() {
-		code, err := force.Shim(args)
-		fmt.Fprintf(e.stderr, "mptcpkit run: %v\n", err)
-		return &ExitError{Code: code}
-	}
 	fs := newFlags(e, "run", runHelp)
 	method := fs.String("method", "auto", "auto, bpf or seccomp")
 	fs.BoolVar(&e.verbose, "v", e.verbose, "verbose")
@@ -117,6 +109,7 @@ func cmdRun(e *env, args []string) error {
 		Signals:    sigs,
 		Foreground: terminalForeground(),
 		Log:        log,
+		SelfArgs:   selfArgs(), // Main finds the shim and keeper by their environment (entryPoints)
 	})
 	if errors.Is(err, force.ErrNotFound) {
 		fmt.Fprintf(e.stderr, "mptcpkit run: %v\n", err)

@@ -20,6 +20,10 @@ Examples:
   mptcpkit -j version
 `
 
+func versionCommand() *Command {
+	return &Command{Name: "version", Summary: "print the version", Help: versionHelp, Run: cmdVersion}
+}
+
 func cmdVersion(e *env, args []string) error {
 	fs := newFlags(e, "version", versionHelp)
 	if err := parseFlags(fs, "version", args); err != nil {
