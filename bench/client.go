@@ -61,8 +61,8 @@ func Run(ctx context.Context, cfg Config, progress func(Interval)) (*Result, err
 	defer stop()
 	res, mismatch, err := r.run(progress)
 	if err != nil {
-		if ctx.Err() != nil {
-			return nil, ctx.Err()
+		if cerr := r.ctxErr(); cerr != nil {
+			return nil, cerr
 		}
 		return nil, err
 	}
@@ -169,6 +169,19 @@ func (r *clientRun) run(progress func(Interval)) (res *Result, mismatch, err err
 	return res, errors.Join(mismatches...), nil
 }
 
+// ctxErr is r.ctx's error, or context.DeadlineExceeded once its deadline
+// has passed: the dial's own timer for that deadline can fire a moment
+// before the context's, and then the dial fails while ctx.Err() is nil.
+func (r *clientRun) ctxErr() error {
+	if err := r.ctx.Err(); err != nil {
+		return err
+	}
+	if dl, ok := r.ctx.Deadline(); ok && !time.Now().Before(dl) {
+		return context.DeadlineExceeded
+	}
+	return nil
+}
+
 // dialControl opens the control connection.
 func (r *clientRun) dialControl() (net.Conn, error) {
 	cc, err := r.cfg.Dialer(r.ctx, "tcp", r.cfg.Addr)
@@ -177,10 +190,10 @@ func (r *clientRun) dialControl() (net.Conn, error) {
 		if errors.As(err, &re) {
 			return nil, err
 		}
-		if r.ctx.Err() != nil {
+		if cerr := r.ctxErr(); cerr != nil {
 			// The net package reports a context deadline met during the
 			// dial as a plain i/o timeout; the caller asked about ctx.
-			err = r.ctx.Err()
+			err = cerr
 		}
 		return nil, fmt.Errorf("control connection to %s: %w", r.cfg.Addr, err)
 	}
