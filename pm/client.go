@@ -8,6 +8,8 @@ import (
 	"os"
 	"strings"
 	"syscall"
+
+	"github.com/mptcpkit/mptcpkit/internal/feature"
 )
 
 // Config configures a Client. A nil *Config is the same as the zero Config.
@@ -22,8 +24,15 @@ type Config struct {
 
 // ErrNotSupported is wrapped by errors from Dial when the running kernel has
 // no mptcp_pm generic netlink family (kernel older than 5.7, or built without
-// CONFIG_MPTCP), and on operating systems other than Linux.
-var ErrNotSupported = errors.New("MPTCP path manager not supported (the kernel needs CONFIG_MPTCP=y, which provides the mptcp_pm generic netlink family)")
+// CONFIG_MPTCP), by Events when the family has no events group (before
+// 5.12), and on operating systems other than Linux. Such errors are an
+// *UnsupportedFeatureError naming the minimum kernel. It is the same error
+// as mptcp.ErrNotSupported.
+var ErrNotSupported = feature.ErrNotSupported
+
+// UnsupportedFeatureError names a feature the running kernel lacks and the
+// first Linux release that has it; errors.Is(err, ErrNotSupported) holds.
+type UnsupportedFeatureError = feature.UnsupportedFeatureError
 
 // ErrEventsLost is wrapped by the error Events returns when the kernel had
 // to drop events because the reader fell behind and the socket's receive
