@@ -78,6 +78,12 @@ type Result struct {
 // by convention).
 var ErrNotFound = errors.New("command not found")
 
+// ErrCgroupHidden is wrapped by Run's error when the BPF method finds no
+// cgroup v2 file system, which `ip netns exec` hides; Config.NetNS enters
+// the namespace without remounting /sys. Its text names no command: the
+// CLI names `mptcpkit -n NETNS run`.
+var ErrCgroupHidden = errors.New("under `ip netns exec` /sys is remounted without it: enter the namespace with Config.NetNS instead")
+
 // Run runs cfg.Args with their TCP sockets forced onto MPTCP and waits for
 // the command and every process it left behind. When ctx is done, all of
 // them are killed. See the package documentation for how it works.
@@ -102,7 +108,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 	// hides it, for example.
 	_, cgErr := cgroup.Root()
 	if cgErr != nil {
-		cgErr = fmt.Errorf("%w (under `ip netns exec` /sys is remounted without it: use `mptcpkit -n NETNS run` instead)", cgErr)
+		cgErr = fmt.Errorf("%w (%w)", cgErr, ErrCgroupHidden)
 	}
 	// The BPF program cannot fall back per socket as the seccomp supervisor
 	// does: with MPTCP disabled, socket(2) would fail with ENOPROTOOPT.
