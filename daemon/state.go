@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -95,16 +96,12 @@ func ReadState(path string) (*State, error) {
 }
 
 func parseFlags(s string) pm.Flags {
+	// Word by word: a word this build does not know is left out, not fatal.
 	var f pm.Flags
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ',' {
-			if w := s[start:i]; w != "" {
-				if x, err := pm.ParseFlag(w); err == nil {
-					f |= x
-				}
-			}
-			start = i + 1
+	for w := range strings.SplitSeq(s, ",") {
+		var x pm.Flags
+		if x.UnmarshalText([]byte(w)) == nil {
+			f |= x
 		}
 	}
 	return f

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
 
@@ -176,6 +177,32 @@ func (f Flags) String() string {
 		words = append(words, fmt.Sprintf("%#x", uint32(f)))
 	}
 	return strings.Join(words, ",")
+}
+
+// MarshalText writes the flags as String does: `ip mptcp` words separated
+// by commas ("signal,backup"), unknown bits in hex, "" for none.
+func (f Flags) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// UnmarshalText reads what MarshalText writes: `ip mptcp` flag words (and
+// hex numbers for unknown bits) separated by commas; "" is no flags.
+func (f *Flags) UnmarshalText(text []byte) error {
+	var v Flags
+	for w := range strings.SplitSeq(string(text), ",") {
+		if w == "" {
+			continue
+		}
+		x, err := ParseFlag(w)
+		if err != nil {
+			n, herr := strconv.ParseUint(w, 0, 32)
+			if herr != nil || !strings.HasPrefix(w, "0x") {
+				return err
+			}
+			x = Flags(n)
+		}
+		v |= x
+	}
+	*f = v
+	return nil
 }
 
 // ParseFlag parses one `ip mptcp` flag word (signal, subflow, backup,
