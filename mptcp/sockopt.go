@@ -165,7 +165,7 @@ func probe(domain, nsFD int) State {
 		return nil
 	}
 	ran := false
-	if nsFD >= 0 && !sameNetNS(nsFD) {
+	if nsFD >= 0 && !netns.Same(nsFD) {
 		if ns, err := netns.FromFD(nsFD); err == nil {
 			ran = ns.Do(try) == nil
 			ns.Close()
@@ -191,18 +191,6 @@ func stateFromProbe(err error) State {
 		return Unsupported
 	}
 	return Unknown
-}
-
-// sameNetNS reports whether nsFD is the calling thread's network namespace.
-func sameNetNS(nsFD int) bool {
-	var a, b unix.Stat_t
-	if unix.Fstat(nsFD, &a) != nil {
-		return false
-	}
-	if unix.Stat(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), &b) != nil {
-		return false
-	}
-	return a.Dev == b.Dev && a.Ino == b.Ino
 }
 
 // Info returns the connection-level MPTCP counters of conn (MPTCP_INFO,
