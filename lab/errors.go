@@ -1,6 +1,7 @@
 package lab
 
 import (
+	"errors"
 	"fmt"
 	"strings"
 )
@@ -8,6 +9,10 @@ import (
 // The errors below say what is wrong with a lab and name no command: a
 // program adds its own advice (the CLI names the mptcpkit command that
 // helps).
+
+// ErrNetNSRef is wrapped by ResolveNetNS's error for a reference that is
+// not lab:NAME:client, lab:NAME:server or lab:NAME:dest.
+var ErrNetNSRef = errors.New("write lab:NAME:client or lab:NAME:server (or lab:NAME:dest for a lab made with a destination host)")
 
 // ExistsError is Up's error for a name that a lab has already; Up wraps it
 // together with ErrExists.

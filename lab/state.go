@@ -205,7 +205,7 @@ func ResolveNetNS(ref string) (string, error) {
 	}
 	name, side, ok := strings.Cut(rest, ":")
 	if !ok || (side != "client" && side != "server" && side != "dest") {
-		return "", fmt.Errorf("namespace %q: write lab:NAME:client or lab:NAME:server (or lab:NAME:dest for a lab made with --dest; NAME as in `mptcpkit lab show`)", ref)
+		return "", fmt.Errorf("namespace %q: %w", ref, ErrNetNSRef)
 	}
 	if err := CheckName(name); err != nil {
 		return "", fmt.Errorf("namespace %q: %v", ref, err)

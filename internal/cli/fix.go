@@ -72,4 +72,5 @@ var sentinelAdvice = strings.NewReplacer(
 	bench.ErrNotBenchServer.Error(), "does not answer like `mptcpkit bench server`",
 	force.ErrRefused.Error(), "for programs you start yourself, use `mptcpkit run -- CMD` instead (seccomp, no BPF needed)",
 	force.ErrCgroupHidden.Error(), "under `ip netns exec` /sys is remounted without it: use `mptcpkit -n NETNS run` instead",
+	lab.ErrNetNSRef.Error(), "write lab:NAME:client or lab:NAME:server (or lab:NAME:dest for a lab made with --dest; NAME as in `mptcpkit lab show`)",
 )

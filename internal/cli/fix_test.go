@@ -37,6 +37,8 @@ func TestAdvice(t *testing.T) {
 			"namespace \"lab:l3:dest\": lab l3 has no destination host (make it with `mptcpkit lab up --name l3 --dest`)"},
 		{fmt.Errorf("force needs BPF: %v.\n%w", "refused", force.ErrRefused),
 			"force needs BPF: refused.\nfor programs you start yourself, use `mptcpkit run -- CMD` instead (seccomp, no BPF needed)"},
+		{fmt.Errorf("namespace %q: %w", "lab:x", lab.ErrNetNSRef),
+			"namespace \"lab:x\": write lab:NAME:client or lab:NAME:server (or lab:NAME:dest for a lab made with --dest; NAME as in `mptcpkit lab show`)"},
 		{fmt.Errorf("--method bpf: %w", fmt.Errorf("%w (%w)", errors.New("no cgroup2 mount"), force.ErrCgroupHidden)),
 			"--method bpf: no cgroup2 mount (under `ip netns exec` /sys is remounted without it: use `mptcpkit -n NETNS run` instead)"},
 	} {
