@@ -56,8 +56,8 @@ type Config struct {
 	// group with us: the terminal sends it SIGINT and SIGQUIT itself, so
 	// those are forwarded only after it has exited (to what it left).
 	Foreground bool
-	// Log gets progress and the method decision (Debug); nil: none.
-	Log *slog.Logger
+	// Logger gets progress and the method decision (Debug); nil: none.
+	Logger *slog.Logger
 	// Self is the mptcpkit executable used as the shim; "" = /proc/self/exe.
 	Self string
 	// PinDir is where the shared BPF program is pinned; "" = bpfprog.PinDir.
@@ -88,7 +88,7 @@ var ErrCgroupHidden = errors.New("under `ip netns exec` /sys is remounted withou
 // the command and every process it left behind. When ctx is done, all of
 // them are killed. See the package documentation for how it works.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
-	log := cfg.Log
+	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -261,7 +261,7 @@ func Run(ctx context.Context, cfg Config) (*Result, error) {
 			// stderr; report its exit status.
 			log.Debug("no seccomp listener from the shim", "err", err)
 		} else {
-			sup.Log = log
+			sup.Logger = log
 			// Without a keeper, a SIGKILL of this process closes the
 			// listener and every TCP socket(2) of what the command left
 			// running fails with ENOSYS.

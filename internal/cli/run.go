@@ -116,7 +116,7 @@ func cmdRun(e *env, args []string) error {
 		NetNS:      ns,
 		Signals:    sigs,
 		Foreground: terminalForeground(),
-		Log:        log,
+		Logger:     log,
 	})
 	if errors.Is(err, force.ErrNotFound) {
 		fmt.Fprintf(e.stderr, "mptcpkit run: %v\n", err)
