@@ -69,7 +69,7 @@ func daemonJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func writeDaemonStatus(w io.Writer, s *daemon.State, now time.Time) {
+func writeDaemonStatus(w io.Writer, s *daemon.StateFile, now time.Time) {
 	running := "not running"
 	if s.PID > 0 && syscall.Kill(s.PID, 0) == nil {
 		running = "running"
