@@ -458,7 +458,7 @@ func TestClosedPort(t *testing.T) {
 	cfg := p.config(Config{})
 	cfg.Addr = "10.0.1.2:5999"
 	_, err := Run(context.Background(), cfg, nil)
-	want := "connection refused: is `mptcpkit bench server` running on 10.0.1.2:5999?"
+	want := "connection refused: is a bench server running on 10.0.1.2:5999?"
 	if err == nil || err.Error() != want {
 		t.Fatalf("Run against a closed port: %v, want %q", err, want)
 	}
@@ -844,8 +844,8 @@ func TestNotABenchServer(t *testing.T) {
 			}()
 			start := time.Now()
 			_, err := Run(context.Background(), Config{Addr: "10.0.1.2:7000", Dialer: NetNSDialer(cli.NetNS), Duration: time.Second}, nil)
-			want := "10.0.1.2:7000 does not answer like `mptcpkit bench server`"
-			if err == nil || !strings.Contains(err.Error(), want) {
+			want := "10.0.1.2:7000 does not answer like a bench server"
+			if err == nil || !strings.Contains(err.Error(), want) || !errors.Is(err, ErrNotBenchServer) {
 				t.Errorf("Run: %v, want an error containing %q", err, want)
 			}
 			if d := time.Since(start); d > 3*time.Second {

@@ -233,7 +233,7 @@ func (r *clientRun) notBench(err error) error {
 	var pe *protoError
 	if errors.As(err, &pe) || errors.Is(err, os.ErrDeadlineExceeded) || errors.Is(err, io.EOF) ||
 		errors.Is(err, syscall.EPIPE) || errors.Is(err, syscall.ECONNRESET) {
-		return fmt.Errorf("%s does not answer like `mptcpkit bench server` (is that what listens there?): %w", r.cfg.Addr, err)
+		return fmt.Errorf("%s %w (is that what listens there?): %w", r.cfg.Addr, ErrNotBenchServer, err)
 	}
 	return fmt.Errorf("control connection to %s: %w", r.cfg.Addr, err)
 }

@@ -40,14 +40,20 @@ func dialIn(ctx context.Context, ns *netns.NetNS, network, addr string) (net.Con
 	return c, nil
 }
 
-// RefusedError says that nothing listens at Addr.
+// ErrNotBenchServer is wrapped by Run's error when the peer at the address
+// accepts the connection but does not speak the bench protocol.
+var ErrNotBenchServer = errors.New("does not answer like a bench server")
+
+// RefusedError says that nothing listens at Addr. Its text names no
+// command: a program adds how to start a server there (the CLI names
+// `mptcpkit bench server`).
 type RefusedError struct {
 	Addr string
 	Err  error
 }
 
 func (e *RefusedError) Error() string {
-	return fmt.Sprintf("connection refused: is `mptcpkit bench server` running on %s?", e.Addr)
+	return fmt.Sprintf("connection refused: is a bench server running on %s?", e.Addr)
 }
 
 func (e *RefusedError) Unwrap() error { return e.Err }

@@ -79,7 +79,7 @@ type Config struct {
 	Conflicts func() ([]Conflict, error)
 	// OnReconcile, if set, is called after every reconcile with the
 	// state written (tests, status).
-	OnReconcile func(*State)
+	OnReconcile func(*StateFile)
 	// OnQuality, if set, is called after every measurement of the paths
 	// (policy [quality], or the status page) with what was measured.
 	OnQuality func(Quality)
@@ -444,8 +444,8 @@ func (d *daemon) sortedOwned() []*OwnedEndpoint {
 	return out
 }
 
-func (d *daemon) saveState(ds []Decision, limits *pm.Limits) *State {
-	s := &State{
+func (d *daemon) saveState(ds []Decision, limits *pm.Limits) *StateFile {
+	s := &StateFile{
 		Version: 1, PID: os.Getpid(), NetNS: d.nsID, Mode: d.mode, Policy: d.pol.Source,
 		Updated: time.Now().UTC().Truncate(time.Millisecond), Decisions: ds, Limits: limits, LastError: d.lastErr,
 		Damping: d.flaps.report(d.pol.Damping, time.Now()),

@@ -74,7 +74,7 @@ func TestAddressesFollowed(t *testing.T) {
 	t.Logf("reaction time to a removed address: %v", took)
 
 	// The state file says why each address is in or out.
-	s := h.waitState(func(s *daemon.State) bool { return len(s.Endpoints) == 3 })
+	s := h.waitState(func(s *daemon.StateFile) bool { return len(s.Endpoints) == 3 })
 	why := map[string]string{}
 	for _, d := range s.Decisions {
 		why[d.Addr.String()] = d.Reason
@@ -165,7 +165,7 @@ func TestRestart(t *testing.T) {
 	delAddr(t, a, "mk0", "10.75.0.1/24")
 	h2 := start(t, a, daemon.Config{Policy: keep, StatePath: h1.state})
 	h2.waitTable(append([]string{"10.75.2.1 subflow"}, foreign...), 2*time.Second)
-	h2.waitState(func(s *daemon.State) bool {
+	h2.waitState(func(s *daemon.StateFile) bool {
 		ours, theirs := 0, 0
 		for _, k := range s.Kernel {
 			if k.Ours {

@@ -19,15 +19,15 @@ import (
 
 // fakeRun runs the daemon on a fake monitor and table and returns a
 // function that waits for the next state satisfying cond.
-func fakeRun(t *testing.T, mon *netmon.Fake, f *fakePM, pol string) func(what string, cond func(*daemon.State) bool) *daemon.State {
+func fakeRun(t *testing.T, mon *netmon.Fake, f *fakePM, pol string) func(what string, cond func(*daemon.StateFile) bool) *daemon.StateFile {
 	t.Helper()
-	states := make(chan *daemon.State, 1000)
+	states := make(chan *daemon.StateFile, 1000)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	cfg := daemon.Config{
 		Monitor: mon, PM: f, StatePath: filepath.Join(t.TempDir(), "s.json"),
 		Conflicts:   func() ([]daemon.Conflict, error) { return nil, nil },
-		OnReconcile: func(s *daemon.State) { states <- s },
+		OnReconcile: func(s *daemon.StateFile) { states <- s },
 	}
 	if pol != "" {
 		cfg.Policy = mustPolicy(t, pol)
@@ -39,7 +39,7 @@ func fakeRun(t *testing.T, mon *netmon.Fake, f *fakePM, pol string) func(what st
 			t.Error(err)
 		}
 	})
-	return func(what string, cond func(*daemon.State) bool) *daemon.State {
+	return func(what string, cond func(*daemon.StateFile) bool) *daemon.StateFile {
 		t.Helper()
 		deadline := time.After(5 * time.Second)
 		for {
@@ -55,7 +55,7 @@ func fakeRun(t *testing.T, mon *netmon.Fake, f *fakePM, pol string) func(what st
 	}
 }
 
-func hasEndpoint(s *daemon.State) bool { return len(s.Endpoints) == 1 }
+func hasEndpoint(s *daemon.StateFile) bool { return len(s.Endpoints) == 1 }
 
 func setCarrier(mon *netmon.Fake, up bool) {
 	mon.Update(func(st *netmon.State) { st.Links[0].Carrier = up })
@@ -76,7 +76,7 @@ func TestSingleChangeReactsAtOnce(t *testing.T) {
 	for _, up := range []bool{false, true} {
 		t0 := time.Now()
 		setCarrier(mon, up)
-		s := next("after the change", func(s *daemon.State) bool { return hasEndpoint(s) == up })
+		s := next("after the change", func(s *daemon.StateFile) bool { return hasEndpoint(s) == up })
 		took = append(took, time.Since(t0))
 		if up && (len(s.Damping) != 1 || s.Damping[0].HoldDown != 0) {
 			t.Errorf("a first flap was held down: %+v", s.Damping)
@@ -86,7 +86,7 @@ func TestSingleChangeReactsAtOnce(t *testing.T) {
 	mon.Update(func(st *netmon.State) {
 		st.Addrs = append(st.Addrs, netmon.Addr{Prefix: netip.MustParsePrefix("192.0.2.7/24"), LinkIndex: 2})
 	})
-	next("new address", func(s *daemon.State) bool { return len(s.Endpoints) == 2 })
+	next("new address", func(s *daemon.StateFile) bool { return len(s.Endpoints) == 2 })
 	took = append(took, time.Since(t0))
 	slices.Sort(took)
 	if med := took[1]; med >= 45*time.Millisecond {
@@ -116,9 +116,9 @@ flags = ["subflow"]
 	flap := func() daemon.LinkDamping {
 		t.Helper()
 		setCarrier(mon, false)
-		next("carrier lost", func(s *daemon.State) bool { return !hasEndpoint(s) })
+		next("carrier lost", func(s *daemon.StateFile) bool { return !hasEndpoint(s) })
 		setCarrier(mon, true)
-		s := next("carrier back", func(s *daemon.State) bool { return len(s.Damping) == 1 && s.Damping[0].LastFlap.After(time.Time{}) })
+		s := next("carrier back", func(s *daemon.StateFile) bool { return len(s.Damping) == 1 && s.Damping[0].LastFlap.After(time.Time{}) })
 		for _, d := range s.Decisions {
 			if s.Damping[0].HoldDown > 0 && d.In {
 				t.Errorf("held-down link's address is in: %+v", d)
@@ -168,8 +168,8 @@ func TestStatePerNamespace(t *testing.T) {
 	if ha.state == hb.state {
 		t.Fatalf("both daemons use %s", ha.state)
 	}
-	sa := ha.waitState(func(s *daemon.State) bool { return len(s.Endpoints) == 1 })
-	sb := hb.waitState(func(s *daemon.State) bool { return len(s.Endpoints) == 1 })
+	sa := ha.waitState(func(s *daemon.StateFile) bool { return len(s.Endpoints) == 1 })
+	sb := hb.waitState(func(s *daemon.StateFile) bool { return len(s.Endpoints) == 1 })
 	if sa.NetNS == sb.NetNS || sa.Endpoints[0].Addr.String() != "10.86.0.1" || sb.Endpoints[0].Addr.String() != "10.86.0.2" {
 		t.Errorf("state files mixed up:\n%s: %s %+v\n%s: %s %+v", ha.state, sa.NetNS, sa.Endpoints, hb.state, sb.NetNS, sb.Endpoints)
 	}

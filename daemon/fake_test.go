@@ -94,18 +94,18 @@ func TestFailures(t *testing.T) {
 	})
 	f := &fakePM{failAdd: map[netip.Addr]error{netip.MustParseAddr("192.0.2.2"): &pm.Error{Err: syscall.ERANGE}}}
 	reg := daemon.NewMetrics()
-	states := make(chan *daemon.State, 100)
+	states := make(chan *daemon.StateFile, 100)
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
 	go func() {
 		done <- daemon.Run(ctx, daemon.Config{
 			Monitor: mon, PM: f, Metrics: reg, StatePath: filepath.Join(t.TempDir(), "s.json"),
 			Conflicts:   func() ([]daemon.Conflict, error) { return nil, nil },
-			OnReconcile: func(s *daemon.State) { states <- s },
+			OnReconcile: func(s *daemon.StateFile) { states <- s },
 			Debounce:    time.Millisecond,
 		})
 	}()
-	next := func() *daemon.State {
+	next := func() *daemon.StateFile {
 		t.Helper()
 		select {
 		case s := <-states:

@@ -75,7 +75,7 @@ func start(t *testing.T, ns *nstest.NS, cfg daemon.Config) *harness {
 	first := make(chan struct{})
 	var once sync.Once
 	prev := cfg.OnReconcile
-	cfg.OnReconcile = func(s *daemon.State) {
+	cfg.OnReconcile = func(s *daemon.StateFile) {
 		once.Do(func() { close(first) })
 		if prev != nil {
 			prev(s)
@@ -228,7 +228,7 @@ var _ = netip.Addr{}
 
 // waitState polls the state file until cond holds (the file is written
 // after the kernel table changed).
-func (h *harness) waitState(cond func(*daemon.State) bool) *daemon.State {
+func (h *harness) waitState(cond func(*daemon.StateFile) bool) *daemon.StateFile {
 	h.t.Helper()
 	deadline := time.Now().Add(2 * time.Second)
 	for {

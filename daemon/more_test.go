@@ -103,7 +103,7 @@ func TestConflictRefused(t *testing.T) {
 	}
 	h := start(t, a, daemon.Config{Conflicts: nm, Coexist: true})
 	h.waitTable([]string{"10.81.0.1 subflow"}, 2*time.Second)
-	s := h.waitState(func(s *daemon.State) bool { return len(s.Decisions) > 0 })
+	s := h.waitState(func(s *daemon.StateFile) bool { return len(s.Decisions) > 0 })
 	for _, d := range s.Decisions {
 		if d.Addr.String() == "10.81.1.1" && !strings.Contains(d.Reason, "managed by NetworkManager") {
 			t.Errorf("10.81.1.1: %q", d.Reason)

@@ -11,9 +11,6 @@ import (
 	"github.com/mptcpkit/mptcpkit/policy"
 )
 
-// MaxEndpoints is the size of the kernel's endpoint table.
-const MaxEndpoints = 8
-
 // Decision says whether an address gets an endpoint and why.
 type Decision struct {
 	Addr    netip.Addr `json:"address"`
@@ -25,7 +22,7 @@ type Decision struct {
 	Reason  string     `json:"reason"`
 	ifIndex int
 	flags   pm.Flags
-	order   int // rule index, for choosing among more than MaxEndpoints
+	order   int // rule index, for choosing among more than pm.MaxEndpoints
 	ports   []uint16
 }
 
@@ -85,7 +82,7 @@ func plan(p *policy.Policy, st *netmon.State, avoid map[string]string) []Decisio
 		ds = append(ds, d)
 	}
 	// Rule order first, then link index and address (stable and
-	// predictable): the first MaxEndpoints of these get slots.
+	// predictable): the first pm.MaxEndpoints of these get slots.
 	sort.SliceStable(ds, func(i, j int) bool {
 		a, b := ds[i], ds[j]
 		if a.In != b.In {

@@ -169,7 +169,7 @@ func (d *daemon) apply(ds []Decision) error {
 			foreign++
 		}
 	}
-	slots := MaxEndpoints - foreign
+	slots := pm.MaxEndpoints - foreign
 	used := 0
 	var leftOut []string
 	for i := range ds {
@@ -190,7 +190,7 @@ func (d *daemon) apply(ds []Decision) error {
 		}
 		if used >= slots {
 			w.In = false
-			w.Reason = fmt.Sprintf("left out: the kernel holds at most %d endpoints (%d foreign, %d for addresses earlier in rule order)", MaxEndpoints, foreign, used)
+			w.Reason = fmt.Sprintf("left out: the kernel holds at most %d endpoints (%d foreign, %d for addresses earlier in rule order)", pm.MaxEndpoints, foreign, used)
 			leftOut = append(leftOut, fmt.Sprintf("%s (%s, rule %s)", w.Addr, w.Link, w.Rule))
 			if o, mine := d.owned[w.Addr]; mine {
 				del(o.ID, o.Addr, "no slot left for it")
@@ -202,7 +202,7 @@ func (d *daemon) apply(ds []Decision) error {
 	if msg := strings.Join(leftOut, ", "); msg != d.leftOut {
 		d.leftOut = msg
 		if msg != "" {
-			d.log.Warn(fmt.Sprintf("more addresses qualify than the kernel's %d endpoint slots; chose by rule order", MaxEndpoints),
+			d.log.Warn(fmt.Sprintf("more addresses qualify than the kernel's %d endpoint slots; chose by rule order", pm.MaxEndpoints),
 				"left_out", msg, "foreign_endpoints", foreign, "fix", "add ignore rules for interfaces that need no endpoint, or order rules by preference")
 		}
 	}
@@ -231,7 +231,7 @@ func (d *daemon) apply(ds []Decision) error {
 		e := pm.Endpoint{Addr: w.Addr, Flags: w.flags, IfIndex: w.ifIndex}
 		if err := d.pm.AddEndpoint(e); err != nil {
 			if errors.Is(err, syscall.ERANGE) {
-				err = fmt.Errorf("the kernel's endpoint table is full (%d endpoints): %w", MaxEndpoints, err)
+				err = fmt.Errorf("the kernel's endpoint table is full (%d endpoints): %w", pm.MaxEndpoints, err)
 			}
 			errs = append(errs, fmt.Errorf("add endpoint %s dev %s %s: %w", w.Addr, w.Link, w.flags, err))
 			w.In = false
@@ -293,7 +293,7 @@ func (d *daemon) applyLimits(kernel []pm.Endpoint) error {
 			n++
 		}
 	}
-	n = min(n, MaxEndpoints)
+	n = min(n, pm.MaxEndpoints)
 	var u pm.LimitsUpdate
 	target := func(l policy.Limit, cur uint32) *uint32 {
 		switch {

@@ -7,6 +7,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"syscall"
 	"time"
 
@@ -51,9 +52,9 @@ type KernelEndpoint struct {
 	Ours    bool       `json:"ours"`
 }
 
-// State is the daemon's state file: what it owns and, for `mptcpkit
+// StateFile is the daemon's state file: what it owns and, for `mptcpkit
 // daemon status`, why each address is in or out.
-type State struct {
+type StateFile struct {
 	Version   int             `json:"version"`
 	PID       int             `json:"pid"`
 	NetNS     string          `json:"netns"`  // "net:[inode]" of the namespace managed
@@ -75,12 +76,12 @@ type State struct {
 }
 
 // ReadState reads a state file.
-func ReadState(path string) (*State, error) {
+func ReadState(path string) (*StateFile, error) {
 	b, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
 	}
-	var s State
+	var s StateFile
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, fmt.Errorf("state file %s is corrupt (%v); remove it and restart the daemon", path, err)
 	}
@@ -95,23 +96,19 @@ func ReadState(path string) (*State, error) {
 }
 
 func parseFlags(s string) pm.Flags {
+	// Word by word: a word this build does not know is left out, not fatal.
 	var f pm.Flags
-	start := 0
-	for i := 0; i <= len(s); i++ {
-		if i == len(s) || s[i] == ',' {
-			if w := s[start:i]; w != "" {
-				if x, err := pm.ParseFlag(w); err == nil {
-					f |= x
-				}
-			}
-			start = i + 1
+	for w := range strings.SplitSeq(s, ",") {
+		var x pm.Flags
+		if x.UnmarshalText([]byte(w)) == nil {
+			f |= x
 		}
 	}
 	return f
 }
 
 // writeState writes s atomically (temporary file and rename).
-func writeState(path string, s *State) error {
+func writeState(path string, s *StateFile) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
@@ -126,7 +123,7 @@ func writeState(path string, s *State) error {
 	return os.Rename(tmp, path)
 }
 
-func readStateIfAny(path string) (*State, error) {
+func readStateIfAny(path string) (*StateFile, error) {
 	s, err := ReadState(path)
 	if errors.Is(err, os.ErrNotExist) {
 		return nil, nil

@@ -76,7 +76,7 @@ func newStatusHub() *statusHub {
 		view: StatusView{Kernel: []KernelEndpoint{}, Decisions: []Decision{}, Damping: []LinkDamping{}}}
 }
 
-func (h *statusHub) setState(s *State) {
+func (h *statusHub) setState(s *StateFile) {
 	h.mu.Lock()
 	h.view.PID, h.view.Mode, h.view.NetNS, h.view.Policy, h.view.LastError = s.PID, s.Mode, s.NetNS, s.Policy, s.LastError
 	h.view.Kernel = append([]KernelEndpoint{}, s.Kernel...)

@@ -231,7 +231,7 @@ interface = "mk*"
 flags = ["subflow"]
 `),
 			StatePath: t.TempDir() + "/s.json", Conflicts: func() ([]daemon.Conflict, error) { return nil, nil },
-			OnReconcile: func(*daemon.State) { once.Do(func() { close(ready) }) }})
+			OnReconcile: func(*daemon.StateFile) { once.Do(func() { close(ready) }) }})
 	}()
 	// The daemon runs before the connection opens (an endpoint added for
 	// the address of a live connection's first subflow makes the kernel

@@ -20,7 +20,7 @@ func TestJSONVocabulary(t *testing.T) {
 	d := LinkDamping{Link: "eth0", Flaps: 2, HoldDown: 2 * time.Second}
 	q := Quality{Interval: 500 * time.Millisecond, Paths: []PathQuality{p},
 		Subflows: []SubflowQuality{{Token: 0xabcd, Local: "10.0.0.1:1", Remote: "10.0.0.2:2", RTT: 3 * time.Millisecond}}}
-	st := State{Version: 1, Paths: []PathQuality{p}, Damping: []LinkDamping{d}}
+	st := StateFile{Version: 1, Paths: []PathQuality{p}, Damping: []LinkDamping{d}}
 	for _, tc := range []struct {
 		v    any
 		want []string

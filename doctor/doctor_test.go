@@ -18,8 +18,8 @@ import (
 
 // healthy is a host where nothing needs fixing: MPTCP on, one subflow
 // endpoint on an up interface, matching limits, no other managers.
-func healthy() *doctor.Snapshot {
-	return &doctor.Snapshot{
+func healthy() *doctor.FixedFacts {
+	return &doctor.FixedFacts{
 		Release: "6.18.0",
 		SysctlValues: map[string]string{
 			"net.mptcp.enabled":                 "1",
@@ -64,7 +64,7 @@ func TestCheck(t *testing.T) {
 	tests := []struct {
 		name       string
 		netns      string
-		modify     func(s *doctor.Snapshot)
+		modify     func(s *doctor.FixedFacts)
 		wantUsable bool
 		want       []problem
 		// wantSummary must appear in some finding's summary.
@@ -72,25 +72,25 @@ func TestCheck(t *testing.T) {
 	}{
 		{
 			name:        "healthy",
-			modify:      func(s *doctor.Snapshot) {},
+			modify:      func(s *doctor.FixedFacts) {},
 			wantUsable:  true,
 			wantSummary: "MPTCP sockets can be created (Linux 6.18.0)",
 		},
 		{
 			name:        "kernel before 5.6",
-			modify:      func(s *doctor.Snapshot) { s.Socket4Err = unix.EINVAL; s.Release = "5.4.0" },
+			modify:      func(s *doctor.FixedFacts) { s.Socket4Err = unix.EINVAL; s.Release = "5.4.0" },
 			want:        []problem{{"kernel", "error", "upgrade to a kernel that has MPTCP (CONFIG_MPTCP=y): mptcpkit is tested on Debian's 6.1 and 6.12 and on 6.18 (its kernel matrix)"}},
 			wantSummary: "fails with EINVAL",
 		},
 		{
 			name:        "built without MPTCP",
-			modify:      func(s *doctor.Snapshot) { s.Socket4Err = unix.EPROTONOSUPPORT },
+			modify:      func(s *doctor.FixedFacts) { s.Socket4Err = unix.EPROTONOSUPPORT },
 			want:        []problem{{"kernel", "error", "boot a kernel built with CONFIG_MPTCP=y and CONFIG_MPTCP_IPV6=y (Debian, Ubuntu, Fedora and RHEL kernels have it)"}},
 			wantSummary: "built without MPTCP (CONFIG_MPTCP is not set)",
 		},
 		{
 			name: "disabled by sysctl",
-			modify: func(s *doctor.Snapshot) {
+			modify: func(s *doctor.FixedFacts) {
 				s.Socket4Err = unix.ENOPROTOOPT
 				s.SysctlValues["net.mptcp.enabled"] = "0"
 			},
@@ -100,7 +100,7 @@ func TestCheck(t *testing.T) {
 		{
 			name:  "disabled in a namespace",
 			netns: "blue",
-			modify: func(s *doctor.Snapshot) {
+			modify: func(s *doctor.FixedFacts) {
 				s.Socket4Err = unix.ENOPROTOOPT
 				s.SysctlValues["net.mptcp.enabled"] = "0"
 			},
@@ -108,13 +108,13 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name:       "no IPv6 MPTCP",
-			modify:     func(s *doctor.Snapshot) { s.Socket6Err = unix.EPROTONOSUPPORT },
+			modify:     func(s *doctor.FixedFacts) { s.Socket6Err = unix.EPROTONOSUPPORT },
 			wantUsable: true,
 			want:       []problem{{"kernel", "warn", "boot a kernel built with CONFIG_MPTCP_IPV6=y"}},
 		},
 		{
 			name: "three subflow endpoints, limit 2",
-			modify: func(s *doctor.Snapshot) {
+			modify: func(s *doctor.FixedFacts) {
 				s.InterfaceList[2].Addrs = append(s.InterfaceList[2].Addrs, netip.MustParseAddr("10.0.2.2"), netip.MustParseAddr("10.0.2.3"))
 				s.EndpointList = append(s.EndpointList, ep(2, "10.0.2.2", pm.FlagSubflow, 3), ep(3, "10.0.2.3", pm.FlagSubflow, 0))
 			},
@@ -124,21 +124,21 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name:        "one endpoint",
-			modify:      func(s *doctor.Snapshot) {},
+			modify:      func(s *doctor.FixedFacts) {},
 			wantUsable:  true,
 			wantSummary: "limits: subflows 2, add_addr_accepted 2; 1 endpoint (1 subflow, 0 signal)",
 		},
 		{
 			name:        "in a namespace, fixes name it",
 			netns:       "lab1-client",
-			modify:      func(s *doctor.Snapshot) { s.LimitValues.Subflows = 0 },
+			modify:      func(s *doctor.FixedFacts) { s.LimitValues.Subflows = 0 },
 			wantUsable:  true,
 			want:        []problem{{"limits", "warn", "mptcpkit -n lab1-client limits set subflows 1"}},
 			wantSummary: "each connection opens only 0 extra subflows, so 1 of them stays unused",
 		},
 		{
 			name: "signal endpoints with add_addr_accepted 0 and subflows 0",
-			modify: func(s *doctor.Snapshot) {
+			modify: func(s *doctor.FixedFacts) {
 				s.LimitValues = pm.Limits{}
 				s.EndpointList = []pm.Endpoint{ep(1, "10.0.2.1", pm.FlagSignal, 0)}
 			},
@@ -150,28 +150,28 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name:        "flag-less endpoint",
-			modify:      func(s *doctor.Snapshot) { s.EndpointList[0].Flags = 0 },
+			modify:      func(s *doctor.FixedFacts) { s.EndpointList[0].Flags = 0 },
 			wantUsable:  true,
 			want:        []problem{{"endpoint", "warn", "mptcpkit endpoint delete id 1 && mptcpkit endpoint add 10.0.2.1 dev eth1 subflow"}},
 			wantSummary: "does nothing",
 		},
 		{
 			name:        "interface down",
-			modify:      func(s *doctor.Snapshot) { s.InterfaceList[2].Up = false },
+			modify:      func(s *doctor.FixedFacts) { s.InterfaceList[2].Up = false },
 			wantUsable:  true,
 			want:        []problem{{"endpoint", "warn", "ip link set eth1 up   # or: mptcpkit endpoint delete id 1"}},
 			wantSummary: "bound to eth1, which is down",
 		},
 		{
 			name:        "no carrier",
-			modify:      func(s *doctor.Snapshot) { s.InterfaceList[2].NoCarrier = true },
+			modify:      func(s *doctor.FixedFacts) { s.InterfaceList[2].NoCarrier = true },
 			wantUsable:  true,
 			want:        []problem{{"endpoint", "warn", "check eth1's cable or link   # or: mptcpkit endpoint delete id 1"}},
 			wantSummary: "up but has no carrier",
 		},
 		{
 			name: "address on a down interface, no dev",
-			modify: func(s *doctor.Snapshot) {
+			modify: func(s *doctor.FixedFacts) {
 				s.EndpointList[0].IfIndex = 0
 				s.InterfaceList[2].Up = false
 			},
@@ -180,21 +180,21 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name:        "address gone",
-			modify:      func(s *doctor.Snapshot) { s.InterfaceList[2].Addrs = nil },
+			modify:      func(s *doctor.FixedFacts) { s.InterfaceList[2].Addrs = nil },
 			wantUsable:  true,
 			want:        []problem{{"endpoint", "warn", "mptcpkit endpoint delete id 1"}},
 			wantSummary: "10.0.2.1 is not assigned to any interface",
 		},
 		{
 			name:        "interface gone",
-			modify:      func(s *doctor.Snapshot) { s.InterfaceList = s.InterfaceList[:2] },
+			modify:      func(s *doctor.FixedFacts) { s.InterfaceList = s.InterfaceList[:2] },
 			wantUsable:  true,
 			want:        []problem{{"endpoint", "warn", "mptcpkit endpoint delete id 1"}},
 			wantSummary: "interface index 3, which no longer exists",
 		},
 		{
 			name: "mptcpd in this namespace",
-			modify: func(s *doctor.Snapshot) {
+			modify: func(s *doctor.FixedFacts) {
 				s.ProcessList = append(s.ProcessList, doctor.Process{PID: 42, Comm: "mptcpd", SameNetNS: true})
 			},
 			wantUsable: true,
@@ -202,7 +202,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "mptcpd in another namespace is not ours",
-			modify: func(s *doctor.Snapshot) {
+			modify: func(s *doctor.FixedFacts) {
 				s.ProcessList = append(s.ProcessList, doctor.Process{PID: 42, Comm: "mptcpd"})
 			},
 			wantUsable:  true,
@@ -210,7 +210,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "NetworkManager with MPTCP",
-			modify: func(s *doctor.Snapshot) {
+			modify: func(s *doctor.FixedFacts) {
 				s.ProcessList = append(s.ProcessList, doctor.Process{PID: 7, Comm: "NetworkManager", SameNetNS: true})
 			},
 			wantUsable: true,
@@ -219,7 +219,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "NetworkManager with MPTCP disabled",
-			modify: func(s *doctor.Snapshot) {
+			modify: func(s *doctor.FixedFacts) {
 				s.ProcessList = append(s.ProcessList, doctor.Process{PID: 7, Comm: "NetworkManager", SameNetNS: true})
 				s.NM = doctor.NetworkManagerConfig{MPTCPFlags: "0x1", File: "/etc/NetworkManager/conf.d/mptcp.conf"}
 			},
@@ -228,7 +228,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "userspace PM without a daemon",
-			modify: func(s *doctor.Snapshot) {
+			modify: func(s *doctor.FixedFacts) {
 				s.SysctlValues["net.mptcp.path_manager"] = "userspace"
 			},
 			wantUsable:  true,
@@ -237,7 +237,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "userspace PM (old pm_type) with mptcpd",
-			modify: func(s *doctor.Snapshot) {
+			modify: func(s *doctor.FixedFacts) {
 				delete(s.SysctlValues, "net.mptcp.path_manager")
 				s.SysctlValues["net.mptcp.pm_type"] = "1"
 				s.ProcessList = append(s.ProcessList, doctor.Process{PID: 42, Comm: "mptcpd", SameNetNS: true})
@@ -247,7 +247,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "mptcpkit daemon alongside mptcpd",
-			modify: func(s *doctor.Snapshot) {
+			modify: func(s *doctor.FixedFacts) {
 				s.ProcessList = append(s.ProcessList,
 					doctor.Process{PID: 42, Comm: "mptcpd", SameNetNS: true},
 					doctor.Process{PID: 43, Comm: "mptcpkit", Args: []string{"mptcpkit", "-v", "daemon"}, SameNetNS: true})
@@ -258,19 +258,19 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name:        "no BTF",
-			modify:      func(s *doctor.Snapshot) { s.BTFInfo = doctor.BTF{} },
+			modify:      func(s *doctor.FixedFacts) { s.BTFInfo = doctor.BTF{} },
 			wantUsable:  true,
 			wantSummary: "/sys/kernel/btf/vmlinux is missing",
 		},
 		{
 			name:        "BTF without the hook",
-			modify:      func(s *doctor.Snapshot) { s.BTFInfo.UpdateSocketProtocol = false },
+			modify:      func(s *doctor.FixedFacts) { s.BTFInfo.UpdateSocketProtocol = false },
 			wantUsable:  true,
 			wantSummary: "not the BPF hook update_socket_protocol",
 		},
 		{
 			name: "hook present but the kernel refuses trampolines",
-			modify: func(s *doctor.Snapshot) {
+			modify: func(s *doctor.FixedFacts) {
 				s.BTFInfo.LoadError = "the kernel refused the BPF trampoline (operation not permitted)"
 			},
 			wantUsable:  true,
@@ -278,7 +278,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "path manager family missing",
-			modify: func(s *doctor.Snapshot) {
+			modify: func(s *doctor.FixedFacts) {
 				s.Errs = map[string]error{"Limits": fmt.Errorf("pm: %w", pm.ErrNotSupported)}
 			},
 			wantUsable: true,
@@ -286,7 +286,7 @@ func TestCheck(t *testing.T) {
 		},
 		{
 			name: "nine endpoints' worth of noise: at the ceiling",
-			modify: func(s *doctor.Snapshot) {
+			modify: func(s *doctor.FixedFacts) {
 				s.LimitValues = pm.Limits{Subflows: 8, AddAddrAccepted: 8}
 				s.EndpointList = nil
 				for i := 1; i <= 8; i++ {

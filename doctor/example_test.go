@@ -14,7 +14,7 @@ import (
 // Diagnose facts gathered elsewhere: here MPTCP is switched off and three
 // subflow endpoints compete for two subflows.
 func ExampleCheck() {
-	facts := &doctor.Snapshot{
+	facts := &doctor.FixedFacts{
 		Release:      "6.18.0",
 		Socket4Err:   unix.ENOPROTOOPT,
 		SysctlValues: map[string]string{"net.mptcp.enabled": "0", "net.mptcp.path_manager": "kernel"},

@@ -56,8 +56,8 @@ type Config struct {
 	// group with us: the terminal sends it SIGINT and SIGQUIT itself, so
 	// those are forwarded only after it has exited (to what it left).
 	Foreground bool
-	// Log gets progress and the method decision (Debug); nil: none.
-	Log *slog.Logger
+	// Logger gets progress and the method decision (Debug); nil: none.
+	Logger *slog.Logger
 	// Self is the executable re-executed as the shim and the keeper; "" =
 	// /proc/self/exe. It must call [Shim] when [ShimEnv] is set and [Keeper]
 	// when [KeeperEnv] is set (mptcpkit's main does).
@@ -84,11 +84,17 @@ type Result struct {
 // by convention).
 var ErrNotFound = errors.New("command not found")
 
+// ErrCgroupHidden is wrapped by Run's error when the BPF method finds no
+// cgroup v2 file system, which `ip netns exec` hides; Config.NetNS enters
+// the namespace without remounting /sys. Its text names no command: the
+// CLI names `mptcpkit -n NETNS run`.
+var ErrCgroupHidden = errors.New("under `ip netns exec` /sys is remounted without it: enter the namespace with Config.NetNS instead")
+
 // Run runs cfg.Args with their TCP sockets forced onto MPTCP and waits for
 // the command and every process it left behind. When ctx is done, all of
 // them are killed. See the package documentation for how it works.
 func Run(ctx context.Context, cfg Config) (*Result, error) {
-	log := cfg.Log
+	log := cfg.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
@@ -164,7 +170,7 @@ func chooseMethod(cfg Config) (*Result, *bpfprog.Shared, error) {
 	// hides it, for example.
 	_, cgErr := cgroup.Root()
 	if cgErr != nil {
-		cgErr = fmt.Errorf("%w (under `ip netns exec` /sys is remounted without it: use `mptcpkit -n NETNS run` instead)", cgErr)
+		cgErr = fmt.Errorf("%w (%w)", cgErr, ErrCgroupHidden)
 	}
 	// The BPF program cannot fall back per socket as the seccomp supervisor
 	// does: with MPTCP disabled, socket(2) would fail with ENOPROTOOPT.
@@ -356,7 +362,7 @@ func (l *launch) superviseSeccomp(log *slog.Logger) *supervision {
 		return nil
 	}
 	sv := &supervision{done: make(chan struct{})}
-	sv.sup.Log = log
+	sv.sup.Logger = log
 	// Without a keeper, a SIGKILL of this process closes the listener and
 	// every TCP socket(2) of what the command left running fails with
 	// ENOSYS.

@@ -34,8 +34,9 @@ func (s Scope) LongComms() []string {
 }
 
 // ErrRefused is wrapped by Force when the kernel refuses the BPF program;
-// `mptcpkit run` (seccomp) works there for programs you start yourself.
-var ErrRefused = errors.New("for programs you start yourself, use `mptcpkit run -- CMD` instead (seccomp, no BPF needed)")
+// Run with Method Seccomp works there for programs you start yourself.
+// Its text names no command: the CLI names `mptcpkit run`.
+var ErrRefused = errors.New("for programs you start yourself, use the seccomp method instead (no BPF needed)")
 
 // Force puts scope into the shared BPF program and keeps it there until ctx
 // is done. ready, if not nil, is called once the scope is active.

@@ -121,13 +121,13 @@ func Load(name string) (*State, error) {
 	b, err := os.ReadFile(statePath(name))
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("no lab %q (no %s; `mptcpkit lab show` lists the labs, `mptcpkit lab up --name %s` makes it): %w", name, statePath(name), name, os.ErrNotExist)
+			return nil, fmt.Errorf("%w: %w", &NotFoundError{Name: name, Path: statePath(name)}, os.ErrNotExist)
 		}
 		return nil, err
 	}
 	s := State{CreatorUID: -1}
 	if err := json.Unmarshal(b, &s); err != nil {
-		return nil, fmt.Errorf("lab state %s is damaged (%v); remove the lab with `mptcpkit lab down %s`", statePath(name), err, name)
+		return nil, &DamagedError{Name: name, Path: statePath(name), Err: err}
 	}
 	return &s, nil
 }
@@ -220,20 +220,20 @@ func ResolveNetNS(ref string) (string, error) {
 	}
 	name, side, ok := strings.Cut(rest, ":")
 	if !ok || (side != "client" && side != "server" && side != "dest") {
-		return "", fmt.Errorf("namespace %q: write lab:NAME:client or lab:NAME:server (or lab:NAME:dest for a lab made with --dest; NAME as in `mptcpkit lab show`)", ref)
+		return "", fmt.Errorf("namespace %q: %w", ref, ErrNetNSRef)
 	}
 	if err := CheckName(name); err != nil {
 		return "", fmt.Errorf("namespace %q: %v", ref, err)
 	}
 	if !Exists(name) {
-		return "", fmt.Errorf("namespace %q: no lab %q (`mptcpkit lab show` lists the labs, `mptcpkit lab up --name %s` makes it)", ref, name, name)
+		return "", fmt.Errorf("namespace %q: %w", ref, &NotFoundError{Name: name})
 	}
 	switch side {
 	case "client":
 		return clientNS(name), nil
 	case "dest":
 		if st, err := Load(name); err == nil && st.Dest == "" {
-			return "", fmt.Errorf("namespace %q: lab %s has no destination host (make it with `mptcpkit lab up --name %s --dest`)", ref, name, name)
+			return "", fmt.Errorf("namespace %q: %w", ref, &NoDestError{Name: name})
 		}
 		return destNS(name), nil
 	}

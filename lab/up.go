@@ -34,7 +34,7 @@ func Up(ctx context.Context, cfg Config) (st *State, err error) {
 		log = slog.New(slog.NewTextHandler(io.Discard, nil))
 	}
 	if left := leftovers(cfg.Name); len(left) > 0 {
-		return nil, fmt.Errorf("lab %q exists (%s); remove it with `mptcpkit lab down %s` or pick another --name: %w", cfg.Name, strings.Join(left, ", "), cfg.Name, ErrExists)
+		return nil, fmt.Errorf("%w: %w", &ExistsError{Name: cfg.Name, Objects: left}, ErrExists)
 	}
 	defer func() {
 		if err != nil {

@@ -277,19 +277,8 @@ func TestStateFromProbe(t *testing.T) {
 			t.Errorf("state %d has no name or reason", s)
 		}
 	}
-	err := error(&featureError{"MPTCP_SUBFLOW_ADDRS", "5.16", unix.EOPNOTSUPP})
+	err := error(&UnsupportedFeatureError{Name: "MPTCP_SUBFLOW_ADDRS", MinimumVersion: "5.16", Err: unix.EOPNOTSUPP})
 	if !errors.Is(err, ErrNotSupported) || !errors.Is(err, unix.EOPNOTSUPP) || !strings.Contains(err.Error(), "Linux 5.16") {
 		t.Errorf("feature error %v: want ErrNotSupported, EOPNOTSUPP and the kernel version", err)
-	}
-}
-
-func TestKernelAtLeast(t *testing.T) {
-	for _, tc := range []struct {
-		rel  string
-		want bool
-	}{{"6.18.44-fc-v669", true}, {"5.16.0", true}, {"5.15.120-generic", false}, {"4.19", false}, {"weird", true}, {"10.0", true}} {
-		if got := kernelAtLeast(tc.rel, 5, 16); got != tc.want {
-			t.Errorf("kernelAtLeast(%q, 5, 16) = %v", tc.rel, got)
-		}
 	}
 }

@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"net"
 	"syscall"
+
+	"github.com/mptcpkit/mptcpkit/internal/feature"
 )
 
 // Kernel constants not (yet) in golang.org/x/sys/unix.
@@ -31,9 +33,15 @@ var (
 	ErrNotMPTCP = errors.New("mptcp: connection is not using MPTCP")
 
 	// ErrNotSupported is wrapped by errors for a socket option the running
-	// kernel lacks; the error names the minimum kernel version.
-	ErrNotSupported = errors.New("not supported by this kernel")
+	// kernel lacks; such an error is an *UnsupportedFeatureError naming the
+	// minimum kernel version. It is the same error as pm.ErrNotSupported,
+	// bpfprog.ErrNotSupported and seccomp.ErrNotSupported.
+	ErrNotSupported = feature.ErrNotSupported
 )
+
+// UnsupportedFeatureError names a feature the running kernel lacks and the
+// first Linux release that has it; errors.Is(err, ErrNotSupported) holds.
+type UnsupportedFeatureError = feature.UnsupportedFeatureError
 
 // StateError says why a connection is not using MPTCP. It wraps ErrNotMPTCP.
 type StateError struct {
@@ -44,18 +52,6 @@ func (e *StateError) Error() string {
 	return "mptcp: connection is not using MPTCP: " + e.State.Reason()
 }
 func (e *StateError) Unwrap() error { return ErrNotMPTCP }
-
-// featureError is an ErrNotSupported naming what is missing and since when.
-type featureError struct {
-	what, minKernel string
-	err             error
-}
-
-func (e *featureError) Error() string {
-	return fmt.Sprintf("mptcp: %s needs Linux %s or later (%v)", e.what, e.minKernel, e.err)
-}
-func (e *featureError) Is(target error) bool { return target == ErrNotSupported }
-func (e *featureError) Unwrap() error        { return e.err }
 
 // Dialer returns a net.Dialer that asks for MPTCP. Like every MPTCP dial
 // in Go it silently uses plain TCP when the kernel refuses an MPTCP socket.

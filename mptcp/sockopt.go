@@ -7,6 +7,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mptcpkit/mptcpkit/internal/feature"
 	"github.com/mptcpkit/mptcpkit/netns"
 )
 
@@ -164,7 +165,7 @@ func probe(domain, nsFD int) State {
 		return nil
 	}
 	ran := false
-	if nsFD >= 0 && !sameNetNS(nsFD) {
+	if nsFD >= 0 && !netns.Same(nsFD) {
 		if ns, err := netns.FromFD(nsFD); err == nil {
 			ran = ns.Do(try) == nil
 			ns.Close()
@@ -190,18 +191,6 @@ func stateFromProbe(err error) State {
 		return Unsupported
 	}
 	return Unknown
-}
-
-// sameNetNS reports whether nsFD is the calling thread's network namespace.
-func sameNetNS(nsFD int) bool {
-	var a, b unix.Stat_t
-	if unix.Fstat(nsFD, &a) != nil {
-		return false
-	}
-	if unix.Stat(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), &b) != nil {
-		return false
-	}
-	return a.Dev == b.Dev && a.Ino == b.Ino
 }
 
 // Info returns the connection-level MPTCP counters of conn (MPTCP_INFO,
@@ -272,29 +261,14 @@ func StateOfAccepted(ln, conn any) (State, error) {
 
 // hasSOLMPTCP reports whether the running kernel has the SOL_MPTCP socket
 // options (Linux 5.16+). Unknown versions count as new.
-func hasSOLMPTCP() bool {
-	var u unix.Utsname
-	if unix.Uname(&u) != nil {
-		return true
-	}
-	return kernelAtLeast(unix.ByteSliceToString(u.Release[:]), 5, 16)
-}
-
-// kernelAtLeast parses a release such as "6.18.44-fc" and compares it.
-func kernelAtLeast(release string, major, minor int) bool {
-	var ma, mi int
-	if n, _ := fmt.Sscanf(release, "%d.%d", &ma, &mi); n < 2 {
-		return true
-	}
-	return ma > major || ma == major && mi >= minor
-}
+func hasSOLMPTCP() bool { return feature.KernelAtLeast(5, 16) }
 
 // solMPTCPError turns EOPNOTSUPP/ENOPROTOOPT from a SOL_MPTCP option into
 // what it means: the connection fell back to TCP (its TCP subflow gets the
 // call and knows no such level) on 5.16+, a missing feature before.
 func solMPTCPError(opt string, err error) error {
 	if !hasSOLMPTCP() {
-		return &featureError{opt, "5.16", err}
+		return fmt.Errorf("mptcp: %w", &UnsupportedFeatureError{Name: opt, MinimumVersion: "5.16", Err: err})
 	}
 	return &StateError{State: Fallback}
 }

@@ -14,6 +14,8 @@ import (
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
 	"golang.org/x/sys/unix"
+
+	mknetns "github.com/mptcpkit/mptcpkit/netns"
 )
 
 // Config configures a Netlink monitor.
@@ -73,7 +75,9 @@ func New(cfg Config) (*Netlink, error) {
 		return nil, fmt.Errorf("netmon: rtnetlink socket: %w", err)
 	}
 	m := &Netlink{cfg: cfg, log: log, ns: ns, h: h, changes: make(chan struct{}, 1), stop: make(chan struct{})}
-	m.sysfs = sameNetNS(cfg.NetNS)
+	// /sys shows the process's namespace, which is this thread's unless New
+	// is called inside netns.Do (the daemon does not).
+	m.sysfs = mknetns.Same(cfg.NetNS)
 	sub, err := m.subscribe()
 	if err != nil {
 		h.Close()
@@ -102,17 +106,6 @@ func New(cfg Config) (*Netlink, error) {
 		go m.pollCarrier(ph, cfg.CarrierPoll, last)
 	}
 	return m, nil
-}
-
-func sameNetNS(fd int) bool {
-	if fd <= 0 {
-		return true
-	}
-	var a, b unix.Stat_t
-	if unix.Fstat(fd, &a) != nil || unix.Stat("/proc/self/ns/net", &b) != nil {
-		return false
-	}
-	return a.Dev == b.Dev && a.Ino == b.Ino
 }
 
 type subscription struct {

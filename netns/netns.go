@@ -96,6 +96,29 @@ func (n *NetNS) FD() int { return int(n.f.Fd()) }
 // or used.
 func (n *NetNS) Close() error { return n.f.Close() }
 
+// Same reports whether fd, an open network namespace descriptor, refers to
+// the network namespace of the calling OS thread: the one a socket opened
+// now would be in. That is the process's namespace on every thread but one
+// inside Do, which is in the namespace it entered. Two descriptors are the
+// same namespace when their nsfs files have the same device and inode.
+//
+// By mptcpkit's convention (pm.Config.NetNS, netmon.Config.NetNS) a
+// descriptor <= 0 means "the caller's namespace", so Same(0) is true. A
+// descriptor that cannot be stat'ed is not the same.
+func Same(fd int) bool {
+	if fd <= 0 {
+		return true
+	}
+	var a, b unix.Stat_t
+	if unix.Fstat(fd, &a) != nil {
+		return false
+	}
+	if unix.Stat(fmt.Sprintf("/proc/self/task/%d/ns/net", unix.Gettid()), &b) != nil {
+		return false
+	}
+	return a.Dev == b.Dev && a.Ino == b.Ino
+}
+
 // Do runs fn on a locked OS thread that has entered the namespace. The thread
 // returns to its original namespace afterwards; if that fails the thread is
 // left locked so that the Go runtime discards it, and no other goroutine ever

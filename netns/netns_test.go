@@ -110,3 +110,48 @@ func TestCreateLeavesProcessNamespace(t *testing.T) {
 		t.Fatal("the main thread is in another network namespace after Create")
 	}
 }
+
+// TestSame: Same tells the calling thread's namespace from another one,
+// also on the thread Do runs fn on.
+func TestSame(t *testing.T) {
+	if !netns.Same(0) {
+		t.Error("Same(0) = false, want true (0 is the caller's namespace)")
+	}
+	cur, err := netns.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cur.Close()
+	if !netns.Same(cur.FD()) {
+		t.Error("Same(Current().FD()) = false")
+	}
+	null, err := os.Open(os.DevNull)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer null.Close()
+	if netns.Same(int(null.Fd())) {
+		t.Error("Same(/dev/null) = true")
+	}
+	name := fmt.Sprintf("mkt-netns-same-%d", os.Getpid())
+	ns, err := netns.Create(name)
+	if err != nil {
+		t.Skipf("create namespace: %v", err)
+	}
+	t.Cleanup(func() { ns.Close(); netns.Delete(name) })
+	if netns.Same(ns.FD()) {
+		t.Errorf("Same(%s) = true outside it", name)
+	}
+	err = ns.Do(func() error {
+		if !netns.Same(ns.FD()) {
+			t.Errorf("Same(%s) = false inside its Do", name)
+		}
+		if netns.Same(cur.FD()) {
+			t.Error("Same(original namespace) = true inside Do")
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+}

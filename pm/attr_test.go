@@ -28,6 +28,21 @@ func TestFlagsString(t *testing.T) {
 		if got := tt.f.String(); got != tt.want {
 			t.Errorf("Flags(%#x).String() = %q, want %q", uint32(tt.f), got, tt.want)
 		}
+		text, err := tt.f.MarshalText()
+		if err != nil || string(text) != tt.want {
+			t.Errorf("Flags(%#x).MarshalText() = %q, %v, want %q", uint32(tt.f), text, err, tt.want)
+		}
+		var back Flags
+		if err := back.UnmarshalText(text); err != nil || back != tt.f {
+			t.Errorf("UnmarshalText(%q) = %#x, %v, want %#x", text, uint32(back), err, uint32(tt.f))
+		}
+	}
+	var f Flags
+	if err := f.UnmarshalText([]byte("subflow,nobackup")); err == nil {
+		t.Errorf("UnmarshalText(subflow,nobackup) = %v, want an error", f)
+	}
+	if err := f.UnmarshalText([]byte("subflow,128")); err == nil {
+		t.Errorf("UnmarshalText(subflow,128) = %v, want an error (unknown bits are written in hex)", f)
 	}
 	for _, w := range []string{"signal", "subflow", "backup", "fullmesh", "implicit", "laminar"} {
 		f, err := ParseFlag(w)

@@ -6,8 +6,11 @@ import (
 	"fmt"
 	"net/netip"
 	"os"
+	"strconv"
 	"strings"
 	"syscall"
+
+	"github.com/mptcpkit/mptcpkit/internal/feature"
 )
 
 // Config configures a Client. A nil *Config is the same as the zero Config.
@@ -22,8 +25,15 @@ type Config struct {
 
 // ErrNotSupported is wrapped by errors from Dial when the running kernel has
 // no mptcp_pm generic netlink family (kernel older than 5.7, or built without
-// CONFIG_MPTCP), and on operating systems other than Linux.
-var ErrNotSupported = errors.New("MPTCP path manager not supported (the kernel needs CONFIG_MPTCP=y, which provides the mptcp_pm generic netlink family)")
+// CONFIG_MPTCP), by Events when the family has no events group (before
+// 5.12), and on operating systems other than Linux. Such errors are an
+// *UnsupportedFeatureError naming the minimum kernel. It is the same error
+// as mptcp.ErrNotSupported.
+var ErrNotSupported = feature.ErrNotSupported
+
+// UnsupportedFeatureError names a feature the running kernel lacks and the
+// first Linux release that has it; errors.Is(err, ErrNotSupported) holds.
+type UnsupportedFeatureError = feature.UnsupportedFeatureError
 
 // ErrEventsLost is wrapped by the error Events returns when the kernel had
 // to drop events because the reader fell behind and the socket's receive
@@ -167,6 +177,32 @@ func (f Flags) String() string {
 		words = append(words, fmt.Sprintf("%#x", uint32(f)))
 	}
 	return strings.Join(words, ",")
+}
+
+// MarshalText writes the flags as String does: `ip mptcp` words separated
+// by commas ("signal,backup"), unknown bits in hex, "" for none.
+func (f Flags) MarshalText() ([]byte, error) { return []byte(f.String()), nil }
+
+// UnmarshalText reads what MarshalText writes: `ip mptcp` flag words (and
+// hex numbers for unknown bits) separated by commas; "" is no flags.
+func (f *Flags) UnmarshalText(text []byte) error {
+	var v Flags
+	for w := range strings.SplitSeq(string(text), ",") {
+		if w == "" {
+			continue
+		}
+		x, err := ParseFlag(w)
+		if err != nil {
+			n, herr := strconv.ParseUint(w, 0, 32)
+			if herr != nil || !strings.HasPrefix(w, "0x") {
+				return err
+			}
+			x = Flags(n)
+		}
+		v |= x
+	}
+	*f = v
+	return nil
 }
 
 // ParseFlag parses one `ip mptcp` flag word (signal, subflow, backup,

@@ -71,7 +71,8 @@ func initClient(c *genetlink.Conn) (*client, error) {
 	f, err := c.GetFamily(familyName)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
-			return nil, fmt.Errorf("pm: the kernel has no %q generic netlink family: %w", familyName, ErrNotSupported)
+			return nil, fmt.Errorf("pm: the kernel has no %q generic netlink family: %w", familyName,
+				&UnsupportedFeatureError{Name: "MPTCP path manager", MinimumVersion: "5.7", Config: "CONFIG_MPTCP"})
 		}
 		return nil, fmt.Errorf("pm: look up generic netlink family %q: %w", familyName, err)
 	}
@@ -310,7 +311,8 @@ func (c *client) SetSubflowBackup(token uint32, local, remote netip.AddrPort, ba
 
 func (c *client) Events(ctx context.Context, fn func(Event) error) error {
 	if c.group == 0 {
-		return fmt.Errorf("pm: events: the kernel's %s family has no %q group: %w", familyName, eventsGroup, ErrNotSupported)
+		return fmt.Errorf("pm: events: the kernel's %s family has no %q group: %w", familyName, eventsGroup,
+			&UnsupportedFeatureError{Name: "MPTCP path manager events", MinimumVersion: "5.12"})
 	}
 	if c.dialEvents == nil {
 		return errors.New("pm: events: client cannot open an events socket")

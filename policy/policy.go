@@ -15,48 +15,39 @@ import (
 
 	"github.com/pelletier/go-toml/v2"
 	"github.com/pelletier/go-toml/v2/unstable"
+
+	"github.com/mptcpkit/mptcpkit/pm"
 )
 
-// Flags are endpoint flags, with the kernel's bit values (they convert
-// directly to pm.Flags).
-type Flags uint32
+// Flags are endpoint flags: pm.Flags, which a rule writes as a list of
+// `ip mptcp` words (pm.Flags.String) and which cannot hold implicit, the
+// flag only the kernel sets.
+type Flags pm.Flags
 
 // Endpoint flags a rule may give.
 const (
-	FlagSignal   Flags = 0x01
-	FlagSubflow  Flags = 0x02
-	FlagBackup   Flags = 0x04
-	FlagFullmesh Flags = 0x08
-	FlagLaminar  Flags = 0x20
+	FlagSignal   = Flags(pm.FlagSignal)
+	FlagSubflow  = Flags(pm.FlagSubflow)
+	FlagBackup   = Flags(pm.FlagBackup)
+	FlagFullmesh = Flags(pm.FlagFullmesh)
+	FlagLaminar  = Flags(pm.FlagLaminar)
 )
-
-var flagNames = []struct {
-	f    Flags
-	name string
-}{{FlagSignal, "signal"}, {FlagSubflow, "subflow"}, {FlagBackup, "backup"}, {FlagFullmesh, "fullmesh"}, {FlagLaminar, "laminar"}}
 
 // MarshalJSON writes flags as the policy file does: a list of names.
 func (f Flags) MarshalJSON() ([]byte, error) {
 	names := []string{}
-	for _, n := range flagNames {
-		if f&n.f != 0 {
-			names = append(names, n.name)
-		}
+	if f != 0 {
+		names = strings.Split(pm.Flags(f).String(), ",")
 	}
 	return json.Marshal(names)
 }
 
+// String is pm.Flags.String, and "none" for no flags.
 func (f Flags) String() string {
-	var s []string
-	for _, n := range flagNames {
-		if f&n.f != 0 {
-			s = append(s, n.name)
-		}
-	}
-	if len(s) == 0 {
+	if f == 0 {
 		return "none"
 	}
-	return strings.Join(s, ",")
+	return pm.Flags(f).String()
 }
 
 // Kinds a rule may match (what the daemon detects for a link).
@@ -418,13 +409,13 @@ func contains(list []string, s string) bool {
 	return false
 }
 
+// parseFlag parses one flag word of a rule: pm's words but implicit.
 func parseFlag(w string) (Flags, bool) {
-	for _, n := range flagNames {
-		if n.name == w {
-			return n.f, true
-		}
+	f, err := pm.ParseFlag(w)
+	if err != nil || f == pm.FlagImplicit {
+		return 0, false
 	}
-	return 0, false
+	return Flags(f), true
 }
 
 func parseLimit(v any) (Limit, *Error) {

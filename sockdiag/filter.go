@@ -71,16 +71,16 @@ type Rate struct {
 	Sent, Received float64
 }
 
-// Snapshot remembers the byte counters of every subflow at a moment, to
+// ByteCounts remembers the byte counters of every subflow at a moment, to
 // compute per-subflow throughput at the next one.
-type Snapshot struct {
+type ByteCounts struct {
 	At    time.Time
 	bytes map[SubflowKey][2]uint64
 }
 
-// NewSnapshot records the counters of conns taken at time at.
-func NewSnapshot(conns []Connection, at time.Time) *Snapshot {
-	s := &Snapshot{At: at, bytes: map[SubflowKey][2]uint64{}}
+// NewByteCounts records the counters of conns taken at time at.
+func NewByteCounts(conns []Connection, at time.Time) *ByteCounts {
+	s := &ByteCounts{At: at, bytes: map[SubflowKey][2]uint64{}}
 	for _, c := range conns {
 		for i := range c.Subflows {
 			sf := &c.Subflows[i]
@@ -94,7 +94,7 @@ func NewSnapshot(conns []Connection, at time.Time) *Snapshot {
 
 // Rates returns the throughput of each subflow of next since prev
 // (counters that went down or subflows new in next are left out).
-func Rates(prev, next *Snapshot) map[SubflowKey]Rate {
+func Rates(prev, next *ByteCounts) map[SubflowKey]Rate {
 	out := map[SubflowKey]Rate{}
 	if prev == nil || next == nil {
 		return out

@@ -116,8 +116,8 @@ func TestRates(t *testing.T) {
 		}}}}
 	}
 	t0 := time.Unix(100, 0)
-	a := sockdiag.NewSnapshot(conn(1000, 0), t0)
-	b := sockdiag.NewSnapshot(conn(3000, 500), t0.Add(2*time.Second))
+	a := sockdiag.NewByteCounts(conn(1000, 0), t0)
+	b := sockdiag.NewByteCounts(conn(3000, 500), t0.Add(2*time.Second))
 	r := sockdiag.Rates(a, b)
 	key := sockdiag.SubflowKey{Local: ap("10.0.1.1:1"), Remote: ap("10.0.1.2:2"), Cookie: 7}
 	if len(r) != 1 || r[key] != (sockdiag.Rate{Sent: 1000, Received: 250}) {

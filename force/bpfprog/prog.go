@@ -9,6 +9,8 @@ import (
 	"github.com/cilium/ebpf/btf"
 	"github.com/cilium/ebpf/link"
 	"golang.org/x/sys/unix"
+
+	"github.com/mptcpkit/mptcpkit/internal/feature"
 )
 
 // Map names, as referenced by the instructions.
@@ -33,8 +35,36 @@ const CommLen = 16
 
 // ErrNotSupported is wrapped by errors saying the kernel cannot run the
 // program (no BTF, no update_socket_protocol — Debian's 6.1 lacks it —,
-// trampolines refused).
-var ErrNotSupported = errors.New("not supported by this kernel")
+// trampolines refused); such an error is an *UnsupportedFeatureError. It is
+// the same error as mptcp.ErrNotSupported and seccomp.ErrNotSupported.
+var ErrNotSupported = feature.ErrNotSupported
+
+// UnsupportedFeatureError names a feature the running kernel lacks and the
+// first Linux release that has it; errors.Is(err, ErrNotSupported) holds.
+type UnsupportedFeatureError = feature.UnsupportedFeatureError
+
+// fmodRet is what the program needs: an fmod_ret program attached by BTF
+// to KernelFunction, which Linux 6.6 added.
+func fmodRet() *UnsupportedFeatureError {
+	return &UnsupportedFeatureError{Name: "fmod_ret on " + KernelFunction, MinimumVersion: "6.6", Config: "CONFIG_DEBUG_INFO_BTF"}
+}
+
+// hasKernelFunction asks the kernel's BTF, once, whether it has
+// KernelFunction; without BTF it cannot tell.
+var hasKernelFunction = &feature.Probe{
+	Name: "fmod_ret on " + KernelFunction, MinimumVersion: "6.6",
+	Fn: func() error {
+		spec, err := btf.LoadKernelSpec()
+		if err != nil {
+			return err
+		}
+		var fn *btf.Func
+		if errors.Is(spec.TypeByName(KernelFunction, &fn), btf.ErrNotFound) {
+			return ErrNotSupported
+		}
+		return nil
+	},
+}
 
 // Instructions returns the program: it reads family, type and protocol from
 // the u64 argument array in R1 and returns IPPROTO_MPTCP or 0.
@@ -199,19 +229,19 @@ func NewProgram(m *Maps) (*ebpf.Program, error) {
 // classify turns a load error into a feature error where it means the
 // kernel cannot run the program.
 func classify(err error) error {
-	if missing, rel := functionMissing(); missing {
+	if missing := hasKernelFunction.Result(); errors.Is(missing, ErrNotSupported) {
 		return fmt.Errorf("load fmod_ret program: kernel %s has no function %s (it was added in Linux 6.6) (%v); %w",
-			rel, KernelFunction, err, ErrNotSupported)
+			feature.KernelRelease(), KernelFunction, err, missing)
 	}
 	switch {
 	case errors.Is(err, unix.EPERM), errors.Is(err, unix.EACCES):
 		return fmt.Errorf("fmod_ret program on %s: the kernel refused the BPF trampoline (%v): "+
 			"fentry/fmod_ret programs are not allowed on this kernel (lockdown, a BPF LSM policy, or a kernel without trampoline support); %w",
-			KernelFunction, errors.Unwrap(err), ErrNotSupported)
+			KernelFunction, errors.Unwrap(err), &UnsupportedFeatureError{Name: "BPF trampolines"})
 	case errors.Is(err, ebpf.ErrNotSupported), errors.Is(err, unix.EOPNOTSUPP), errors.Is(err, unix.EINVAL) && isMissingBTF(err):
-		return fmt.Errorf("load fmod_ret program on %s: %v: needs BTF (CONFIG_DEBUG_INFO_BTF) and the function %s; %w", KernelFunction, err, KernelFunction, ErrNotSupported)
+		return fmt.Errorf("load fmod_ret program on %s: %v; %w", KernelFunction, err, fmodRet())
 	case errors.Is(err, unix.ENOENT), isMissingBTF(err):
-		return fmt.Errorf("load fmod_ret program: the kernel has no function %s, or no BTF to find it by: %v; %w", KernelFunction, err, ErrNotSupported)
+		return fmt.Errorf("load fmod_ret program: the kernel has no function %s, or no BTF to find it by: %v; %w", KernelFunction, err, fmodRet())
 	}
 	return fmt.Errorf("load fmod_ret program on %s: %w", KernelFunction, err)
 }
@@ -243,18 +273,4 @@ func Attach(m *Maps) (*Attachment, error) {
 // Close detaches the program (unless its link is pinned) and closes it.
 func (a *Attachment) Close() error {
 	return errors.Join(a.Link.Close(), a.Program.Close())
-}
-
-// functionMissing says whether the kernel's BTF lacks KernelFunction; false
-// when there is no BTF to tell.
-func functionMissing() (bool, string) {
-	var uts unix.Utsname
-	unix.Uname(&uts)
-	rel := unix.ByteSliceToString(uts.Release[:])
-	spec, err := btf.LoadKernelSpec()
-	if err != nil {
-		return false, rel
-	}
-	var fn *btf.Func
-	return errors.Is(spec.TypeByName(KernelFunction, &fn), btf.ErrNotFound), rel
 }

@@ -28,7 +28,7 @@ type Config struct {
 	Pipeline []int     // pipeline depths; nil = 1 and 16 (16 only for the largest size)
 	Clients  int       // 0 = 50
 	Requests func(size, pipeline int) int
-	Log      *slog.Logger
+	Logger   *slog.Logger
 	OnRow    func(Row) // called as each row completes
 }
 
@@ -85,8 +85,8 @@ func defaults(cfg *Config) error {
 			return min(max(n, 2000), 40000)
 		}
 	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	for _, b := range []string{"redis-server", "redis-benchmark", "redis-cli"} {
 		if _, err := exec.LookPath(b); err != nil {
@@ -114,12 +114,12 @@ func Run(ctx context.Context, cfg Config) ([]Row, error) {
 }
 
 func runLab(ctx context.Context, cfg Config, loss float64) (rows []Row, err error) {
-	st, err := lab.Up(ctx, lab.Config{Name: cfg.Name, Paths: 2, Rate: []uint64{100_000_000}, Loss: []float64{loss}, Logger: cfg.Log})
+	st, err := lab.Up(ctx, lab.Config{Name: cfg.Name, Paths: 2, Rate: []uint64{100_000_000}, Loss: []float64{loss}, Logger: cfg.Logger})
 	if err != nil {
 		return nil, fmt.Errorf("lab up: %w", err)
 	}
 	defer func() {
-		if derr := lab.Down(cfg.Name, cfg.Log); derr != nil {
+		if derr := lab.Down(cfg.Name, cfg.Logger); derr != nil {
 			err = errors.Join(err, fmt.Errorf("lab down: %w", derr))
 		}
 	}()
@@ -143,7 +143,7 @@ func runLab(ctx context.Context, cfg Config, loss float64) (rows []Row, err erro
 					if err != nil && ctx.Err() == nil {
 						// One retry: a client connection that fails to set
 						// up (seen once in ~100 rows) should not lose the table.
-						cfg.Log.Warn("kv row failed; retrying once", "err", err)
+						cfg.Logger.Warn("kv row failed; retrying once", "err", err)
 						row, err = measure(ctx, cfg, st, server, mode, loss, test, size, p)
 						row.Retried = true
 					}
@@ -261,7 +261,7 @@ func measure(ctx context.Context, cfg Config, st *lab.State, server, mode string
 		return row, err
 	}
 	row.MPCapable = mpAfter - mpBefore
-	cfg.Log.Debug("kv row", "mode", mode, "loss", loss, "test", test, "size", size, "pipeline", pipeline, "rps", row.RPS, "p50_us", row.P50US, "p99_us", row.P99US)
+	cfg.Logger.Debug("kv row", "mode", mode, "loss", loss, "test", test, "size", size, "pipeline", pipeline, "rps", row.RPS, "p50_us", row.P50US, "p99_us", row.P99US)
 	return row, nil
 }
 

@@ -1,17 +1,23 @@
 package seccomp
 
 import (
-	"errors"
 	"fmt"
 	"runtime"
 	"unsafe"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/mptcpkit/mptcpkit/internal/feature"
 )
 
 // ErrNotSupported is wrapped when the kernel or architecture cannot do
-// what this package needs.
-var ErrNotSupported = errors.New("not supported")
+// what this package needs; a kernel's lack is an *UnsupportedFeatureError.
+// It is the same error as bpfprog.ErrNotSupported and mptcp.ErrNotSupported.
+var ErrNotSupported = feature.ErrNotSupported
+
+// UnsupportedFeatureError names a feature the running kernel lacks and the
+// first Linux release that has it; errors.Is(err, ErrNotSupported) holds.
+type UnsupportedFeatureError = feature.UnsupportedFeatureError
 
 // Arch describes the system-call ABI the filter checks.
 type Arch struct {
@@ -109,7 +115,8 @@ func Install() (int, error) {
 	runtime.KeepAlive(filter)
 	if errno != 0 {
 		if errno == unix.EINVAL || errno == unix.ENOSYS {
-			return -1, fmt.Errorf("seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER): %v: needs a kernel with CONFIG_SECCOMP_FILTER: %w", errno, ErrNotSupported)
+			return -1, fmt.Errorf("seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER): %v: %w", errno,
+				&UnsupportedFeatureError{Name: "seccomp user notification", MinimumVersion: "5.0", Config: "CONFIG_SECCOMP_FILTER"})
 		}
 		return -1, fmt.Errorf("seccomp(SECCOMP_SET_MODE_FILTER, NEW_LISTENER): %w", errno)
 	}

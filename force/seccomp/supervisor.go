@@ -81,8 +81,8 @@ type Stats struct {
 
 // Supervisor answers the filter's notifications.
 type Supervisor struct {
-	Log   *slog.Logger // nil: no logging
-	Stats Stats
+	Logger *slog.Logger // nil: no logging
+	Stats  Stats
 	// Received, if set, gets the id of every notification as it is
 	// received, before it is answered: what a Keeper answers if this
 	// process dies in between.
@@ -100,7 +100,7 @@ type Supervisor struct {
 // listener wakes (a call, or no process left): cancel it together with
 // killing the filtered processes. Older kernels: poll(2), then receive.
 func (s *Supervisor) Serve(ctx context.Context, fd int) error {
-	log := s.Log
+	log := s.Logger
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}

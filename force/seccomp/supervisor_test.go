@@ -364,7 +364,7 @@ func TestServeThreadNetNS(t *testing.T) {
 	var stderr strings.Builder
 	cmd, lfd := startFiltered(ctx, t, threadEnv+"=/run/netns/"+ns.Name, nil, &stderr)
 	defer unix.Close(lfd)
-	s := Supervisor{Log: slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
+	s := Supervisor{Logger: slog.New(slog.NewTextHandler(tlog{t}, &slog.HandlerOptions{Level: slog.LevelDebug}))}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- s.Serve(ctx, lfd) }()
 	werr := cmd.Wait()

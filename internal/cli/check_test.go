@@ -17,7 +17,7 @@ import (
 
 // TestCheckReportGolden prints reports of fixed facts, for people and as JSON.
 func TestCheckReportGolden(t *testing.T) {
-	facts := &doctor.Snapshot{
+	facts := &doctor.FixedFacts{
 		Release: "6.18.0",
 		SysctlValues: map[string]string{
 			"net.mptcp.enabled": "1", "net.mptcp.path_manager": "kernel",

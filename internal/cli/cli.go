@@ -192,7 +192,7 @@ done:
 		// -n lab:NAME:client|server names a lab's namespace (lab.ResolveNetNS).
 		var err error
 		if e.netns, err = lab.ResolveNetNS(e.netns); err != nil {
-			return usagef("", "-n: %v", err)
+			return usagef("", "-n: %s", advice(err, err.Error()))
 		}
 		// Fail early and clearly on an unknown namespace.
 		ns, err := netns.Open(e.netns)

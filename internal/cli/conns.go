@@ -208,7 +208,7 @@ func cmdConns(e *env, args []string) error {
 		return writeConns(e.stdout, v, nil)
 	}
 
-	var prev *sockdiag.Snapshot
+	var prev *sockdiag.ByteCounts
 	t := time.NewTicker(o.interval)
 	defer t.Stop()
 	for {
@@ -217,7 +217,7 @@ func cmdConns(e *env, args []string) error {
 			return err
 		}
 		now := time.Now()
-		snap := sockdiag.NewSnapshot(v.snapConns(), now)
+		snap := sockdiag.NewByteCounts(v.snapConns(), now)
 		rates := sockdiag.Rates(prev, snap)
 		prev = snap
 		if e.json {

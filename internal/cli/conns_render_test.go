@@ -82,13 +82,13 @@ func TestConnsRenderGolden(t *testing.T) {
 	golden(t, "conns/text.golden", b.String())
 
 	// --watch: rates of the subflows since a snapshot 2 s earlier.
-	prev := sockdiag.NewSnapshot(fixedView(conns).snapConns(), time.Unix(0, 0))
+	prev := sockdiag.NewByteCounts(fixedView(conns).snapConns(), time.Unix(0, 0))
 	later := fixedConns()
 	later[0].Subflows[0].TCP.BytesSent += 2_000_000
 	later[0].Subflows[1].TCP.BytesReceived += 500
 	lv := fixedView(later)
 	lv.plain[0].TCP.BytesSent += 1 << 20
-	rates := sockdiag.Rates(prev, sockdiag.NewSnapshot(lv.snapConns(), time.Unix(2, 0)))
+	rates := sockdiag.Rates(prev, sockdiag.NewByteCounts(lv.snapConns(), time.Unix(2, 0)))
 	b.Reset()
 	if err := writeConns(&b, lv, rates); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/mptcpkit/mptcpkit/daemon"
+	"github.com/mptcpkit/mptcpkit/pm"
 )
 
 const daemonStatusHelp = `Usage:
@@ -68,7 +69,7 @@ func daemonJSON(w io.Writer, v any) error {
 	return enc.Encode(v)
 }
 
-func writeDaemonStatus(w io.Writer, s *daemon.State, now time.Time) {
+func writeDaemonStatus(w io.Writer, s *daemon.StateFile, now time.Time) {
 	running := "not running"
 	if s.PID > 0 && syscall.Kill(s.PID, 0) == nil {
 		running = "running"
@@ -88,7 +89,7 @@ func writeDaemonStatus(w io.Writer, s *daemon.State, now time.Time) {
 	}
 	tw.Flush()
 	if len(s.Kernel) > 0 {
-		fmt.Fprintf(w, "\nkernel endpoint table (%d of %d):\n", len(s.Kernel), daemon.MaxEndpoints)
+		fmt.Fprintf(w, "\nkernel endpoint table (%d of %d):\n", len(s.Kernel), pm.MaxEndpoints)
 		tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 		for _, k := range s.Kernel {
 			owner := "foreign (left alone)"

@@ -194,7 +194,7 @@ func daemonPID(t *testing.T, state string) int {
 
 func TestDaemonStatusGolden(t *testing.T) {
 	at := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
-	s := &daemon.State{
+	s := &daemon.StateFile{
 		Version: 1, PID: 0, NetNS: "net:[4026531840]", Mode: "kernel", Policy: "/etc/mptcpkit/daemon.toml", Updated: at,
 		Limits: &pm.Limits{Subflows: 2, AddAddrAccepted: 0},
 		Endpoints: []daemon.OwnedEndpoint{

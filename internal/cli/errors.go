@@ -25,7 +25,8 @@ var subcommandWord = regexp.MustCompile(`^[a-z]+$`)
 // command: a permission error (EPERM, EACCES) says the command needs root
 // (CAP_NET_ADMIN) instead of the raw errno text; a clear message loses the
 // trailing ": file does not exist" that fs.ErrNotExist adds; host-wide
-// "sysctl -w" fixes become "ip netns exec NETNS sysctl -w" under -n.
+// "sysctl -w" fixes become "ip netns exec NETNS sysctl -w" under -n; a
+// library error gets the mptcpkit command that helps (advice).
 // Usage errors, exit statuses and messages that already name the
 // privilege they need are left alone.
 func (e *env) friendly(args []string, err error) error {
@@ -56,7 +57,7 @@ func (e *env) friendly(args []string, err error) error {
 	if errors.Is(err, fs.ErrNotExist) && strings.HasSuffix(msg, ": "+fs.ErrNotExist.Error()) {
 		msg = strings.TrimSuffix(msg, ": "+fs.ErrNotExist.Error())
 	}
-	msg = e.nsFixes(msg)
+	msg = e.nsFixes(advice(err, msg))
 	if msg == orig {
 		return err
 	}

@@ -71,7 +71,7 @@ func cmdLabKV(e *env, args []string) error {
 		fmt.Fprintln(e.stderr, "mptcpkit lab kv: 2 x 100 Mbit/s; redis-server and redis-benchmark over TCP, then both under mptcpkit run ...")
 	}
 	rows, err := kvbench.Run(e.ctx, kvbench.Config{
-		Name: *name, Losses: ls, Sizes: ss, Clients: *clients, Log: e.log,
+		Name: *name, Losses: ls, Sizes: ss, Clients: *clients, Logger: e.log,
 		OnRow: func(r kvbench.Row) {
 			if e.verbose && !e.json {
 				fmt.Fprintf(e.stderr, "  %s loss %g%% %s %d B P%d: %.0f rps\n", r.Mode, r.Loss, r.Test, r.Size, r.Pipeline, r.RPS)

@@ -110,7 +110,7 @@ func cmdLabStorage(e *env, args []string) error {
 	t0 := time.Now()
 	rep, err := storage.Run(e.ctx, storage.Config{
 		Lab: *useLab, Name: *name, Paths: *paths, Rate: r, Loss: l,
-		Duration: time.Duration(*secs * float64(time.Second)), Client: c, RcvBuf: rb, OutDir: *out, Log: labLogger(e),
+		Duration: time.Duration(*secs * float64(time.Second)), Client: c, RcvBuf: rb, OutDir: *out, Logger: labLogger(e),
 		Progress: func(s string) { fmt.Fprintf(progress, "[%5.1fs] %s\n", time.Since(t0).Seconds(), s) },
 	})
 	if err != nil {

@@ -108,7 +108,7 @@ func cmdRun(e *env, args []string) error {
 		NetNS:      ns,
 		Signals:    sigs,
 		Foreground: terminalForeground(),
-		Log:        log,
+		Logger:     log,
 		SelfArgs:   selfArgs(), // Main finds the shim and keeper by their environment (entryPoints)
 	})
 	if errors.Is(err, force.ErrNotFound) {
@@ -119,7 +119,7 @@ func cmdRun(e *env, args []string) error {
 		return err
 	}
 	if e.verbose {
-		fmt.Fprintf(e.stderr, "mptcpkit run: method %s (%s); exit status %d", res.Method, res.Reason, res.ExitCode)
+		fmt.Fprintf(e.stderr, "mptcpkit run: method %s (%s); exit status %d", res.Method, adviceText(res.Reason), res.ExitCode)
 		if res.Method == force.Seccomp {
 			fmt.Fprintf(e.stderr, "; %d sockets made MPTCP, %d left as TCP", res.Forced, res.Fallback)
 		}

@@ -86,7 +86,7 @@ type Config struct {
 	// OutDir receives mptcpkit-storage.json and mptcpkit-storage.svg
 	// ("" = the current directory, "-" = nothing written).
 	OutDir   string
-	Log      *slog.Logger
+	Logger   *slog.Logger
 	Progress func(string)
 }
 
@@ -209,8 +209,8 @@ func (cfg *Config) defaults() error {
 		}
 		cfg.Exe = exe
 	}
-	if cfg.Log == nil {
-		cfg.Log = slog.New(slog.DiscardHandler)
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	if cfg.Progress == nil {
 		cfg.Progress = func(string) {}
@@ -256,13 +256,13 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 		}
 	} else {
 		cfg.Progress(fmt.Sprintf("building lab %s: %d paths x %s", cfg.Name, cfg.Paths, lab.FormatRate(cfg.Rate)))
-		st, err = lab.Up(ctx, lab.Config{Name: cfg.Name, Paths: cfg.Paths, Rate: []uint64{cfg.Rate}, Loss: []float64{cfg.Loss}, CC: cfg.CC, Logger: cfg.Log})
+		st, err = lab.Up(ctx, lab.Config{Name: cfg.Name, Paths: cfg.Paths, Rate: []uint64{cfg.Rate}, Loss: []float64{cfg.Loss}, CC: cfg.CC, Logger: cfg.Logger})
 		if err != nil {
 			return nil, fmt.Errorf("lab up: %w", err)
 		}
 		defer func() {
 			cfg.Progress(fmt.Sprintf("removing lab %s", cfg.Name))
-			if derr := lab.Down(cfg.Name, cfg.Log); derr != nil {
+			if derr := lab.Down(cfg.Name, cfg.Logger); derr != nil {
 				err = errors.Join(err, fmt.Errorf("lab down: %w", derr))
 			}
 		}()
@@ -357,7 +357,7 @@ func runMode(ctx context.Context, cfg *Config, st *lab.State, mode string) (rows
 	target := "nbd://" + st.Paths[0].ServerAddr.String() + ":" + strconv.Itoa(Port) + "/"
 	fioEngine := []string{"--ioengine=nbd", "--uri=" + target}
 	if cfg.Client == ClientKernel {
-		rl, err := startRelay(st.Client, mode, net.JoinHostPort(st.Paths[0].ServerAddr.String(), strconv.Itoa(Port)), cfg.Log)
+		rl, err := startRelay(st.Client, mode, net.JoinHostPort(st.Paths[0].ServerAddr.String(), strconv.Itoa(Port)), cfg.Logger)
 		if err != nil {
 			return nil, fmt.Errorf("relay for the kernel client: %w", err)
 		}

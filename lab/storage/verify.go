@@ -32,7 +32,7 @@ type VerifyConfig struct {
 	Server   bool
 	Exe      string // as in Config
 	ExeEnv   []string
-	Log      *slog.Logger
+	Logger   *slog.Logger
 }
 
 // VerifyReport is what Verify saw.
@@ -81,7 +81,7 @@ func Verify(ctx context.Context, vc VerifyConfig) (*VerifyReport, error) {
 	if vc.FailPath < 1 || vc.FailPath > len(vc.Lab.Paths) {
 		return nil, fmt.Errorf("storage: fail path %d: lab %s has paths 1 to %d", vc.FailPath, vc.Lab.Name, len(vc.Lab.Paths))
 	}
-	cfg := Config{Exe: vc.Exe, ExeEnv: vc.ExeEnv, Log: vc.Log, Duration: time.Second, Workloads: []Workload{}}
+	cfg := Config{Exe: vc.Exe, ExeEnv: vc.ExeEnv, Logger: vc.Logger, Duration: time.Second, Workloads: []Workload{}}
 	if err := cfg.defaults(); err != nil {
 		return nil, err
 	}
