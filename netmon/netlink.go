@@ -414,4 +414,3 @@ func sysfsKind(name string) string {
 }
 
 var _ Monitor = (*Netlink)(nil)
-var _ Monitor = (*Fake)(nil)
