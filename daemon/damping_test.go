@@ -14,12 +14,14 @@ import (
 	"github.com/mptcpkit/mptcpkit/daemon"
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/netmon"
+	"github.com/mptcpkit/mptcpkit/netmon/netmontest"
+	"github.com/mptcpkit/mptcpkit/pm/pmtest"
 	"github.com/mptcpkit/mptcpkit/sockdiag"
 )
 
 // fakeRun runs the daemon on a fake monitor and table and returns a
 // function that waits for the next state satisfying cond.
-func fakeRun(t *testing.T, mon *netmon.Fake, f *fakePM, pol string) func(what string, cond func(*daemon.State) bool) *daemon.State {
+func fakeRun(t *testing.T, mon *netmontest.Fake, f *pmtest.PM, pol string) func(what string, cond func(*daemon.State) bool) *daemon.State {
 	t.Helper()
 	states := make(chan *daemon.State, 1000)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -57,7 +59,7 @@ func fakeRun(t *testing.T, mon *netmon.Fake, f *fakePM, pol string) func(what st
 
 func hasEndpoint(s *daemon.State) bool { return len(s.Endpoints) == 1 }
 
-func setCarrier(mon *netmon.Fake, up bool) {
+func setCarrier(mon *netmontest.Fake, up bool) {
 	mon.Update(func(st *netmon.State) { st.Links[0].Carrier = up })
 }
 
@@ -66,11 +68,11 @@ func setCarrier(mon *netmon.Fake, up bool) {
 // hold-down: the reconcile follows the change within a few milliseconds
 // (the daemon used to wait a fixed 50 ms).
 func TestSingleChangeReactsAtOnce(t *testing.T) {
-	mon := netmon.NewFake(netmon.State{
+	mon := netmontest.New(netmon.State{
 		Links: []netmon.Link{{Index: 2, Name: "eth0", Kind: "ethernet", AdminUp: true, Carrier: true}},
 		Addrs: []netmon.Addr{{Prefix: netip.MustParsePrefix("192.0.2.1/24"), LinkIndex: 2}},
 	})
-	next := fakeRun(t, mon, &fakePM{}, "")
+	next := fakeRun(t, mon, pmtest.New(nil), "")
 	next("start", hasEndpoint)
 	var took []time.Duration
 	for _, up := range []bool{false, true} {
@@ -100,11 +102,11 @@ func TestSingleChangeReactsAtOnce(t *testing.T) {
 // itself when the hold-down ends, and a quiet link's back-off decays one
 // step per decay period back to none.
 func TestFlapDamping(t *testing.T) {
-	mon := netmon.NewFake(netmon.State{
+	mon := netmontest.New(netmon.State{
 		Links: []netmon.Link{{Index: 2, Name: "eth0", Kind: "ethernet", AdminUp: true, Carrier: true}},
 		Addrs: []netmon.Addr{{Prefix: netip.MustParsePrefix("192.0.2.1/24"), LinkIndex: 2}},
 	})
-	next := fakeRun(t, mon, &fakePM{}, `version = 1
+	next := fakeRun(t, mon, pmtest.New(nil), `version = 1
 [damping]
 hold_down = "150ms"
 max_hold_down = "600ms"
