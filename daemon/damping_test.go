@@ -2,8 +2,6 @@ package daemon_test
 
 import (
 	"context"
-	"io"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -190,38 +188,13 @@ func TestStatePerNamespace(t *testing.T) {
 // takes to get its endpoint and to carry a subflow of a live MPTCP
 // connection (medians go to docs/BENCHMARKS.md; run with -v).
 func TestReactionTimes(t *testing.T) {
-	c := nstest.New(t, "client")
-	s := nstest.New(t, "server")
-	nstest.Link(t, c, "mk1", "10.87.1.1/24", s, "mk1", "10.87.1.2/24")
-	nstest.Link(t, c, "mk2", "10.87.2.1/24", s, "mk2", "10.87.2.2/24")
+	c, s := nstest.Pair(t, nstest.Paths(2, "10.87", "mk", "mk"))
 	h := start(t, c, daemon.Config{})
 	h.waitTable([]string{"10.87.1.1 subflow", "10.87.2.1 subflow"}, 2*time.Second)
 
-	var ln net.Listener
-	s.Do(t, func() (err error) {
-		lc := net.ListenConfig{}
-		lc.SetMultipathTCP(true)
-		ln, err = lc.Listen(context.Background(), "tcp", "10.87.1.2:0")
-		return err
-	})
-	defer ln.Close()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(io.Discard, conn); conn.Close() }()
-		}
-	}()
-	var conn net.Conn
-	c.Do(t, func() (err error) {
-		d := net.Dialer{}
-		d.SetMultipathTCP(true)
-		conn, err = d.Dial("tcp", ln.Addr().String())
-		return err
-	})
-	defer conn.Close()
+	ln := s.Listen(t, "10.87.1.2:0")
+	nstest.Sink(ln)
+	conn := c.Dial(t, "", ln.Addr().String())
 	// The client's side is fully established (and the path manager makes
 	// subflows) once the server has acknowledged data.
 	if _, err := conn.Write([]byte("x")); err != nil {

@@ -17,8 +17,6 @@ import (
 	"github.com/mptcpkit/mptcpkit/pm/pmtest"
 )
 
-var _ daemon.PathManager = (*pmtest.PM)(nil)
-
 // TestFailures runs the daemon against a fake table and a fake monitor:
 // kernel errors are counted, reported in the state file with a readable
 // message (ERANGE named as the full table), and a later reconcile recovers.

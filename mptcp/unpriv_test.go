@@ -10,6 +10,8 @@ import (
 	"path/filepath"
 	"syscall"
 	"testing"
+
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 )
 
 // TestUnprivileged reads a live two-subflow connection from a process
@@ -27,7 +29,7 @@ func TestUnprivileged(t *testing.T) {
 	s := accept(t, accepted)
 	c.Write([]byte{1})
 	io.ReadFull(s, make([]byte, 1))
-	waitSubflows(t, c, 2)
+	nstest.WaitSubflows(t, c, Subflows, 2)
 
 	f, err := c.(*net.TCPConn).File()
 	if err != nil {

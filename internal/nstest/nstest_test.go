@@ -79,7 +79,7 @@ func TestPair(t *testing.T) {
 // TestWaitSubflows: it returns once the count is reached.
 func TestWaitSubflows(t *testing.T) {
 	calls := 0
-	grow := func(net.Conn) ([]int, error) {
+	grow := func(any) ([]int, error) {
 		calls++
 		return make([]int, min(calls, 3)), nil
 	}
@@ -88,5 +88,23 @@ func TestWaitSubflows(t *testing.T) {
 	defer c2.Close()
 	if sfs := nstest.WaitSubflows(t, c1, grow, 3); len(sfs) != 3 || calls != 3 {
 		t.Errorf("got %d subflows after %d polls, want 3 after 3", len(sfs), calls)
+	}
+}
+
+// TestListenDial: an MPTCP connection between the namespaces of a Pair,
+// from the address asked for, into a Sink.
+func TestListenDial(t *testing.T) {
+	c, s := nstest.Pair(t, nstest.Paths(2, "10.97", "c", "s"))
+	ln := s.Listen(t, "10.97.1.2:0")
+	nstest.Sink(ln)
+	conn := c.Dial(t, "10.97.2.1", ln.Addr().String())
+	if got := conn.LocalAddr().(*net.TCPAddr).IP.String(); got != "10.97.2.1" {
+		t.Errorf("dialled from %s, want 10.97.2.1", got)
+	}
+	if mp, err := conn.(*net.TCPConn).MultipathTCP(); err != nil || !mp {
+		t.Errorf("MultipathTCP = %v, %v; want an MPTCP connection", mp, err)
+	}
+	if _, err := conn.Write(make([]byte, 1<<16)); err != nil {
+		t.Fatal(err)
 	}
 }

@@ -9,24 +9,16 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/mptcpkit/mptcpkit/daemon"
 	"github.com/mptcpkit/mptcpkit/pm"
 	"github.com/mptcpkit/mptcpkit/pm/pmtest"
 )
 
-// pathManager is the part of *pm.Client a PM stands in for: both must
-// have these methods with these signatures.
-type pathManager interface {
-	Endpoints() ([]pm.Endpoint, error)
-	AddEndpoint(e pm.Endpoint) error
-	DeleteEndpoint(id uint8, addr netip.Addr) error
-	ChangeEndpoint(sel pm.Endpoint, flags pm.Flags) error
-	Limits() (pm.Limits, error)
-	SetLimits(u pm.LimitsUpdate) error
-}
-
+// A PM stands in for a *pm.Client where code takes the path manager as an
+// interface, such as the daemon's.
 var (
-	_ pathManager = (*pm.Client)(nil)
-	_ pathManager = (*pmtest.PM)(nil)
+	_ daemon.PathManager = (*pm.Client)(nil)
+	_ daemon.PathManager = (*pmtest.PM)(nil)
 )
 
 func addr(s string) netip.Addr { return netip.MustParseAddr(s) }
