@@ -17,9 +17,7 @@ import (
 // gets its subflows once the daemon runs; a server-side connection in the
 // same namespace is left alone.
 func TestUserspaceAdopt(t *testing.T) {
-	c, s := nstest.Pair(t, nstest.Paths(2, "10.86", "mk", "mk"))
-	c.UserspacePM(t)
-	s.Run(t, "ip", "mptcp", "limits", "set", "subflows", "8", "add_addr_accepted", "8")
+	c, s := userspacePair(t, nstest.Paths(2, "10.86", "mk", "mk"))
 
 	dialFrom := func(ns *nstest.NS, local, addr string) net.Conn {
 		conn := ns.Dial(t, local, addr)

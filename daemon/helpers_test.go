@@ -35,6 +35,17 @@ type harness struct {
 	pm     *pm.Client
 }
 
+// userspacePair is nstest.Pair with the userspace path manager in the
+// client namespace and room for 8 subflows (and accepted announcements) per
+// connection in the server's.
+func userspacePair(t *testing.T, paths []nstest.Path) (client, server *nstest.NS) {
+	t.Helper()
+	client, server = nstest.Pair(t, paths)
+	client.UserspacePM(t)
+	server.Run(t, "ip", "mptcp", "limits", "set", "subflows", "8", "add_addr_accepted", "8")
+	return client, server
+}
+
 // labUp brings up the lab cfg describes for t, taken down when t ends
 // (with logs, what cfg.Logger wrote, shown if t failed), and opens its
 // client and server namespaces until then.

@@ -50,11 +50,9 @@ func dropOnArrival(t *testing.T, ns *nstest.NS, dev string, percent uint32) {
 // backup (MP_PRIO via SET_FLAGS with the connection's token), the other
 // path's subflow stays active.
 func TestUserspacePathSelection(t *testing.T) {
-	c, s := nstest.Pair(t, nstest.Paths(2, "10.88", "mk", "mk"))
-	c.UserspacePM(t)
+	c, s := userspacePair(t, nstest.Paths(2, "10.88", "mk", "mk"))
 	shape(t, c, "mk1", "50mbit")
 	shape(t, c, "mk2", "50mbit")
-	s.Run(t, "ip", "mptcp", "limits", "set", "subflows", "8", "add_addr_accepted", "8")
 	start(t, c, daemon.Config{Policy: mustPolicy(t, `version = 1
 [quality]
 backup_when = "loss > 2% for 1s"

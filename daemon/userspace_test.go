@@ -22,9 +22,7 @@ import (
 // policy, port rules respected), confirmed by SUB_ESTABLISHED events, and
 // re-creates a subflow when its path returns.
 func TestUserspacePM(t *testing.T) {
-	c, s := nstest.Pair(t, nstest.Paths(3, "10.84", "mk", "mk"))
-	c.UserspacePM(t)
-	s.Run(t, "ip", "mptcp", "limits", "set", "subflows", "8", "add_addr_accepted", "8")
+	c, s := userspacePair(t, nstest.Paths(3, "10.84", "mk", "mk"))
 
 	// Events as the test sees them, to confirm SUB_ESTABLISHED.
 	ec, err := pm.Dial(&pm.Config{NetNS: c.FD()})
