@@ -1,6 +1,7 @@
 package nstest
 
 import (
+	"flag"
 	"fmt"
 	"os"
 	"strings"
@@ -30,6 +31,26 @@ func Require(t testing.TB) {
 	}
 }
 
+// SkipExamples is for a TestMain, before m.Run, in a package whose
+// examples need root and MPTCP: an example cannot skip itself, so where
+// Require would skip a test SkipExamples adds the examples named to
+// -test.skip and says why on stderr. Under MPTCPKIT_CI=1 it leaves them to
+// run (and fail), as Require fails tests there.
+func SkipExamples(names ...string) {
+	why, fail := decide(currentFacts())
+	if why == "" || fail {
+		return
+	}
+	flag.Parse()
+	skip := flag.Lookup("test.skip")
+	pat := "^(" + strings.Join(names, "|") + ")$"
+	if old := skip.Value.String(); old != "" {
+		pat = old + "|" + pat
+	}
+	skip.Value.Set(pat)
+	fmt.Fprintf(os.Stderr, "nstest: skipping %s: %s\n", strings.Join(names, ", "), why)
+}
+
 // facts are what Require decides on.
 type facts struct {
 	euid    int
@@ -54,7 +75,7 @@ func decide(f facts) (why string, fail bool) {
 	case f.euid != 0:
 		why = fmt.Sprintf("not root (euid %d): the test makes network namespaces and changes the MPTCP path manager", f.euid)
 	case !f.mptcp:
-		why = "no MPTCP in this kernel (no /proc/sys/net/mptcp: it needs CONFIG_MPTCP=y, Linux 5.6 or later)"
+		why = "no MPTCP in this kernel (no /proc/sys/net/mptcp: it needs CONFIG_MPTCP=y)"
 	case f.enabled != "1":
 		why = fmt.Sprintf("net.mptcp.enabled=%s: MPTCP is switched off (sysctl -w net.mptcp.enabled=1)", f.enabled)
 	}

@@ -1,6 +1,7 @@
 package nstest
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -37,6 +38,18 @@ func TestDecide(t *testing.T) {
 }
 
 const requireChildEnv = "NSTEST_REQUIRE_CHILD"
+
+func TestMain(m *testing.M) {
+	SkipExamples("ExampleSkipExamples")
+	os.Exit(m.Run())
+}
+
+// ExampleSkipExamples stands for an example that needs root: the TestMain
+// above skips it where Require would skip a test.
+func ExampleSkipExamples() {
+	fmt.Println("euid", os.Geteuid())
+	// Output: euid 0
+}
 
 // TestRequireChild is run by TestRequireAsNobody in a child process; on
 // its own it does nothing.
@@ -76,11 +89,17 @@ func TestRequireAsNobody(t *testing.T) {
 	}
 	env = append(env, requireChildEnv+"=1")
 	for _, c := range []struct {
+		run      string
 		ci       bool
 		verdict  string
 		exitCode int
-	}{{false, "--- SKIP: TestRequireChild", 0}, {true, "--- FAIL: TestRequireChild", 1}} {
-		cmd := exec.Command(bin, "-test.run=^TestRequireChild$", "-test.v", "-test.count=1")
+	}{
+		{"TestRequireChild", false, "--- SKIP: TestRequireChild", 0},
+		{"TestRequireChild", true, "--- FAIL: TestRequireChild", 1},
+		{"ExampleSkipExamples", false, "nstest: skipping ExampleSkipExamples: ", 0},
+		{"ExampleSkipExamples", true, "--- FAIL: ExampleSkipExamples", 1},
+	} {
+		cmd := exec.Command(bin, "-test.run=^"+c.run+"$", "-test.v", "-test.count=1")
 		cmd.Dir = dir
 		cmd.Env = env
 		if c.ci {
@@ -95,8 +114,12 @@ func TestRequireAsNobody(t *testing.T) {
 			t.Fatalf("ci %v: %v", c.ci, err)
 		}
 		s := string(out)
-		if code != c.exitCode || !strings.Contains(s, c.verdict) || !strings.Contains(s, "not root (euid 65534)") || strings.Contains(s, "REQUIREMENTS MET") {
-			t.Errorf("as uid 65534, ci %v: exit %d, want %d, %q and the reason; output:\n%s", c.ci, code, c.exitCode, c.verdict, s)
+		reason := "not root (euid 65534)"
+		if c.run == "ExampleSkipExamples" && c.ci {
+			reason = "got:\neuid 65534" // it ran
+		}
+		if code != c.exitCode || !strings.Contains(s, c.verdict) || !strings.Contains(s, reason) || strings.Contains(s, "REQUIREMENTS MET") {
+			t.Errorf("%s as uid 65534, ci %v: exit %d, want %d, %q and %q; output:\n%s", c.run, c.ci, code, c.exitCode, c.verdict, reason, s)
 		}
 	}
 }
