@@ -11,6 +11,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/lab"
 )
 
@@ -19,6 +20,7 @@ import (
 // lab up's help and Try lines give the addresses a delayed path really has
 // (issue 13 point 10).
 func TestLabNetNSRef(t *testing.T) {
+	nstest.Require(t)
 	name := labTestName("n")
 	cleanLab(t, name)
 	ctx := context.Background()
