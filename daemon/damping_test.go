@@ -158,9 +158,7 @@ flags = ["subflow"]
 // default state file, keep separate files, each naming its own namespace
 // and endpoints (they used to share /run/mptcpkit/daemon.json).
 func TestStatePerNamespace(t *testing.T) {
-	a := nstest.New(t, "a")
-	b := nstest.New(t, "b")
-	nstest.Link(t, a, "mk0", "10.86.0.1/24", b, "mk0", "10.86.0.2/24")
+	a, b := nstest.Pair(t, []nstest.Path{{ClientIf: "mk0", ClientCIDR: "10.86.0.1/24", ServerIf: "mk0", ServerCIDR: "10.86.0.2/24"}})
 	ha := start(t, a, daemon.Config{StatePath: defaultState})
 	hb := start(t, b, daemon.Config{StatePath: defaultState})
 	ha.waitTable([]string{"10.86.0.1 subflow"}, 2*time.Second)

@@ -124,9 +124,7 @@ func linkByName(st *netmon.State, name string) (netmon.Link, bool) {
 // subscription (ENOBUFS); the monitor resubscribes, says "resync", and keeps
 // reporting changes.
 func TestOverflow(t *testing.T) {
-	a := nstest.New(t, "a")
-	b := nstest.New(t, "b")
-	nstest.Link(t, a, "mk0", "10.71.0.1/24", b, "mk0", "10.71.0.2/24")
+	a, _ := nstest.Pair(t, []nstest.Path{{ClientIf: "mk0", ClientCIDR: "10.71.0.1/24", ServerIf: "mk0", ServerCIDR: "10.71.0.2/24"}})
 	resync := make(chan struct{}, 1)
 	m, err := netmon.New(netmon.Config{NetNS: a.FD(), ReceiveBuffer: 1, OnEvent: func(kind string) {
 		if kind == "resync" {

@@ -436,8 +436,7 @@ func TestUserspacePM(t *testing.T) {
 // TestEventsIPv6 checks that events of an IPv6 connection carry its IPv6
 // addresses and ports.
 func TestEventsIPv6(t *testing.T) {
-	cns, sns := nstest.New(t, "client"), nstest.New(t, "server")
-	nstest.Link(t, cns, "c1", "", sns, "s1", "")
+	cns, sns := nstest.Pair(t, []nstest.Path{{ClientIf: "c1", ServerIf: "s1"}})
 	cns.Run(t, "ip", "addr", "add", "fd00:1::1/64", "dev", "c1", "nodad")
 	sns.Run(t, "ip", "addr", "add", "fd00:1::2/64", "dev", "s1", "nodad")
 	crec := record(t, dial(t, cns), cns, "client")

@@ -7,7 +7,8 @@ import (
 )
 
 // Path is one veth link of a Pair: ClientIf in the client namespace with
-// address ClientCIDR, ServerIf in the server namespace with ServerCIDR.
+// address ClientCIDR, ServerIf in the server namespace with ServerCIDR
+// (either address may be empty, as for Link).
 type Path struct {
 	ClientIf, ClientCIDR string
 	ServerIf, ServerCIDR string

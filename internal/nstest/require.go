@@ -4,7 +4,10 @@ import (
 	"flag"
 	"fmt"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 )
 
@@ -80,4 +83,32 @@ func decide(f facts) (why string, fail bool) {
 		why = fmt.Sprintf("net.mptcp.enabled=%s: MPTCP is switched off (sysctl -w net.mptcp.enabled=1)", f.enabled)
 	}
 	return why, why != "" && f.ci
+}
+
+// Unprivileged returns a command that runs this test binary again with
+// args as uid and gid 65534 (nobody), from a copy in a directory everyone
+// may enter (go test builds the binary in one only its owner may), removed
+// when t ends. For tests of what a process without privileges sees.
+func Unprivileged(t testing.TB, args ...string) *exec.Cmd {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "nstest-unpriv-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { os.RemoveAll(dir) })
+	if err := os.Chmod(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	self, err := os.ReadFile(os.Args[0])
+	if err != nil {
+		t.Fatal(err)
+	}
+	bin := filepath.Join(dir, filepath.Base(os.Args[0]))
+	if err := os.WriteFile(bin, self, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(bin, args...)
+	cmd.Dir = dir
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
+	return cmd
 }

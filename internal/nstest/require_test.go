@@ -4,9 +4,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 )
 
@@ -66,21 +64,6 @@ func TestRequireChild(t *testing.T) {
 // fails, saying the same.
 func TestRequireAsNobody(t *testing.T) {
 	Require(t) // root, to become someone else
-	// The test binary lives in a directory only root may enter: copy it.
-	dir, err := os.MkdirTemp("", "nstest-require-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o755)
-	bin := filepath.Join(dir, "nstest.test")
-	self, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, self, 0o755); err != nil {
-		t.Fatal(err)
-	}
 	var env []string
 	for _, kv := range os.Environ() {
 		if !strings.HasPrefix(kv, CIEnv+"=") {
@@ -99,13 +82,11 @@ func TestRequireAsNobody(t *testing.T) {
 		{"ExampleSkipExamples", false, "nstest: skipping ExampleSkipExamples: ", 0},
 		{"ExampleSkipExamples", true, "--- FAIL: ExampleSkipExamples", 1},
 	} {
-		cmd := exec.Command(bin, "-test.run=^"+c.run+"$", "-test.v", "-test.count=1")
-		cmd.Dir = dir
+		cmd := Unprivileged(t, "-test.run=^"+c.run+"$", "-test.v", "-test.count=1")
 		cmd.Env = env
 		if c.ci {
 			cmd.Env = append(cmd.Env, CIEnv+"=1")
 		}
-		cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 		out, err := cmd.CombinedOutput()
 		code := 0
 		if ee, ok := err.(*exec.ExitError); ok {
