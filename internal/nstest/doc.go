@@ -9,7 +9,10 @@
 // it for them): without root, without MPTCP in the kernel or with
 // net.mptcp.enabled=0 they are skipped with the reason; with
 // MPTCPKIT_CI=1, as in CI, they fail instead, so nothing is skipped there.
+// Examples cannot skip themselves: a TestMain calls SkipExamples for them.
 //
 // Pair makes the usual fixture, a client and a server namespace joined by
-// veth paths; WaitSubflows waits for an MPTCP connection's subflows.
+// veth paths; NS.Listen, NS.Dial and Sink make MPTCP connections between
+// them, WaitSubflows waits for a connection's subflows. Unprivileged runs
+// the test binary again as nobody.
 package nstest
