@@ -774,8 +774,7 @@ func TestHistogram(t *testing.T) {
 // TestServerShutdownMidRun stops a server during a long run: Serve returns
 // promptly and the client gets an error, not a hang.
 func TestServerShutdownMidRun(t *testing.T) {
-	cli, srv := nstest.New(t, "cli"), nstest.New(t, "srv")
-	nstest.Link(t, cli, "veth1", "10.0.1.1/24", srv, "veth1", "10.0.1.2/24")
+	cli, srv := nstest.Pair(t, nstest.Paths(1, "10.0", "veth", "veth"))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	ln, err := mptcp.ListenWith(ctx, "tcp", "10.0.1.2:5301", mptcp.ListenOptions{NetNS: srv.NetNS})
@@ -819,8 +818,7 @@ func TestServerShutdownMidRun(t *testing.T) {
 // TestNotABenchServer points the client at servers that speak something
 // else: the error says so.
 func TestNotABenchServer(t *testing.T) {
-	cli, srv := nstest.New(t, "cli"), nstest.New(t, "srv")
-	nstest.Link(t, cli, "veth1", "10.0.1.1/24", srv, "veth1", "10.0.1.2/24")
+	cli, srv := nstest.Pair(t, nstest.Paths(1, "10.0", "veth", "veth"))
 	for _, tc := range []struct {
 		name  string
 		serve func(net.Conn)

@@ -1,7 +1,6 @@
 package daemon_test
 
 import (
-	"context"
 	"io"
 	"net"
 	"sort"
@@ -18,38 +17,15 @@ import (
 // gets its subflows once the daemon runs; a server-side connection in the
 // same namespace is left alone.
 func TestUserspaceAdopt(t *testing.T) {
-	c := nstest.New(t, "client")
-	s := nstest.New(t, "server")
-	c.UserspacePM(t)
-	nstest.Link(t, c, "mk1", "10.86.1.1/24", s, "mk1", "10.86.1.2/24")
-	nstest.Link(t, c, "mk2", "10.86.2.1/24", s, "mk2", "10.86.2.2/24")
-	s.Run(t, "ip", "mptcp", "limits", "set", "subflows", "8", "add_addr_accepted", "8")
+	c, s := userspacePair(t, nstest.Paths(2, "10.86", "mk", "mk"))
 
-	listenIn := func(ns *nstest.NS, addr string) net.Listener {
-		var ln net.Listener
-		ns.Do(t, func() (err error) {
-			lc := net.ListenConfig{}
-			lc.SetMultipathTCP(true)
-			ln, err = lc.Listen(context.Background(), "tcp", addr)
-			return err
-		})
-		t.Cleanup(func() { ln.Close() })
-		return ln
-	}
 	dialFrom := func(ns *nstest.NS, local, addr string) net.Conn {
-		var conn net.Conn
-		ns.Do(t, func() (err error) {
-			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(local)}, Timeout: 3 * time.Second}
-			d.SetMultipathTCP(true)
-			conn, err = d.Dial("tcp", addr)
-			return err
-		})
-		t.Cleanup(func() { conn.Close() })
+		conn := ns.Dial(t, local, addr)
 		conn.Write([]byte("hello"))
 		return conn
 	}
 	// Client side: c -> s.
-	sln := listenIn(s, "10.86.1.2:5201")
+	sln := s.Listen(t, "10.86.1.2:5201")
 	go func() {
 		for {
 			a, err := sln.Accept()
@@ -61,7 +37,7 @@ func TestUserspaceAdopt(t *testing.T) {
 	}()
 	client := dialFrom(c, "10.86.1.1", "10.86.1.2:5201")
 	// Server side in c: s -> c.
-	cln := listenIn(c, "10.86.1.1:7000")
+	cln := c.Listen(t, "10.86.1.1:7000")
 	accepted := make(chan net.Conn, 1)
 	go func() {
 		a, err := cln.Accept()

@@ -29,10 +29,10 @@ flags = ["subflow", "backup"]
 // filtered addresses never get one; limits untouched; ctx cancel (SIGTERM)
 // removes what the daemon added.
 func TestAddressesFollowed(t *testing.T) {
-	a := nstest.New(t, "a")
-	b := nstest.New(t, "b")
-	nstest.Link(t, a, "mk0", "10.72.0.1/24", b, "mk0", "10.72.0.2/24")
-	nstest.Link(t, a, "ign0", "10.72.9.1/24", b, "ign0", "10.72.9.2/24")
+	a, _ := nstest.Pair(t, []nstest.Path{
+		{ClientIf: "mk0", ClientCIDR: "10.72.0.1/24", ServerIf: "mk0", ServerCIDR: "10.72.0.2/24"},
+		{ClientIf: "ign0", ClientCIDR: "10.72.9.1/24", ServerIf: "ign0", ServerCIDR: "10.72.9.2/24"},
+	})
 	c, err := pm.Dial(&pm.Config{NetNS: a.FD()})
 	if err != nil {
 		t.Fatal(err)
@@ -105,10 +105,10 @@ func TestAddressesFollowed(t *testing.T) {
 // TestCarrier: the peer's end going down takes the endpoint away; up
 // brings it back; a down/up/re-address cycle leaves no stale entry.
 func TestCarrier(t *testing.T) {
-	a := nstest.New(t, "a")
-	b := nstest.New(t, "b")
-	nstest.Link(t, a, "mk0", "10.74.0.1/24", b, "mk0", "10.74.0.2/24")
-	nstest.Link(t, a, "mk1", "10.74.1.1/24", b, "mk1", "10.74.1.2/24")
+	a, b := nstest.Pair(t, []nstest.Path{
+		{ClientIf: "mk0", ClientCIDR: "10.74.0.1/24", ServerIf: "mk0", ServerCIDR: "10.74.0.2/24"},
+		{ClientIf: "mk1", ClientCIDR: "10.74.1.1/24", ServerIf: "mk1", ServerCIDR: "10.74.1.2/24"},
+	})
 	h := start(t, a, daemon.Config{})
 	both := []string{"10.74.0.1 subflow", "10.74.1.1 subflow"}
 	h.waitTable(both, 2*time.Second)
@@ -131,9 +131,7 @@ func TestCarrier(t *testing.T) {
 // TestRestart: a restart with endpoints present neither duplicates nor
 // orphans them; foreign endpoints stay.
 func TestRestart(t *testing.T) {
-	a := nstest.New(t, "a")
-	b := nstest.New(t, "b")
-	nstest.Link(t, a, "mk0", "10.75.0.1/24", b, "mk0", "10.75.0.2/24")
+	a, _ := nstest.Pair(t, []nstest.Path{{ClientIf: "mk0", ClientCIDR: "10.75.0.1/24", ServerIf: "mk0", ServerCIDR: "10.75.0.2/24"}})
 	addAddr(t, a, "mk0", "10.75.1.1/24")
 	keep := mustPolicy(t, "version = 1\nremove_on_exit = false\n[[rule]]\ninterface = \"mk*\"\nflags = [\"subflow\"]\n")
 	c, err := pm.Dial(&pm.Config{NetNS: a.FD()})
@@ -213,10 +211,10 @@ func TestRestart(t *testing.T) {
 // 8 endpoints chosen by rule order, and a log line saying which were left
 // out.
 func TestEightSlots(t *testing.T) {
-	a := nstest.New(t, "a")
-	b := nstest.New(t, "b")
-	nstest.Link(t, a, "mka0", "10.76.0.1/24", b, "mka0", "10.76.0.100/24")
-	nstest.Link(t, a, "mkb0", "10.76.1.1/24", b, "mkb0", "10.76.1.100/24")
+	a, _ := nstest.Pair(t, []nstest.Path{
+		{ClientIf: "mka0", ClientCIDR: "10.76.0.1/24", ServerIf: "mka0", ServerCIDR: "10.76.0.100/24"},
+		{ClientIf: "mkb0", ClientCIDR: "10.76.1.1/24", ServerIf: "mkb0", ServerCIDR: "10.76.1.100/24"},
+	})
 	for i := 2; i <= 5; i++ {
 		addAddr(t, a, "mka0", "10.76.0."+itoa(i)+"/24")
 		addAddr(t, a, "mkb0", "10.76.1."+itoa(i)+"/24")

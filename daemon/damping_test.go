@@ -2,8 +2,6 @@ package daemon_test
 
 import (
 	"context"
-	"io"
-	"net"
 	"net/netip"
 	"path/filepath"
 	"slices"
@@ -14,12 +12,14 @@ import (
 	"github.com/mptcpkit/mptcpkit/daemon"
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/netmon"
+	"github.com/mptcpkit/mptcpkit/netmon/netmontest"
+	"github.com/mptcpkit/mptcpkit/pm/pmtest"
 	"github.com/mptcpkit/mptcpkit/sockdiag"
 )
 
 // fakeRun runs the daemon on a fake monitor and table and returns a
 // function that waits for the next state satisfying cond.
-func fakeRun(t *testing.T, mon *netmon.Fake, f *fakePM, pol string) func(what string, cond func(*daemon.StateFile) bool) *daemon.StateFile {
+func fakeRun(t *testing.T, mon *netmontest.Fake, f *pmtest.PM, pol string) func(what string, cond func(*daemon.StateFile) bool) *daemon.StateFile {
 	t.Helper()
 	states := make(chan *daemon.StateFile, 1000)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -57,7 +57,7 @@ func fakeRun(t *testing.T, mon *netmon.Fake, f *fakePM, pol string) func(what st
 
 func hasEndpoint(s *daemon.StateFile) bool { return len(s.Endpoints) == 1 }
 
-func setCarrier(mon *netmon.Fake, up bool) {
+func setCarrier(mon *netmontest.Fake, up bool) {
 	mon.Update(func(st *netmon.State) { st.Links[0].Carrier = up })
 }
 
@@ -66,11 +66,11 @@ func setCarrier(mon *netmon.Fake, up bool) {
 // hold-down: the reconcile follows the change within a few milliseconds
 // (the daemon used to wait a fixed 50 ms).
 func TestSingleChangeReactsAtOnce(t *testing.T) {
-	mon := netmon.NewFake(netmon.State{
+	mon := netmontest.New(netmon.State{
 		Links: []netmon.Link{{Index: 2, Name: "eth0", Kind: "ethernet", AdminUp: true, Carrier: true}},
 		Addrs: []netmon.Addr{{Prefix: netip.MustParsePrefix("192.0.2.1/24"), LinkIndex: 2}},
 	})
-	next := fakeRun(t, mon, &fakePM{}, "")
+	next := fakeRun(t, mon, pmtest.New(nil), "")
 	next("start", hasEndpoint)
 	var took []time.Duration
 	for _, up := range []bool{false, true} {
@@ -100,11 +100,11 @@ func TestSingleChangeReactsAtOnce(t *testing.T) {
 // itself when the hold-down ends, and a quiet link's back-off decays one
 // step per decay period back to none.
 func TestFlapDamping(t *testing.T) {
-	mon := netmon.NewFake(netmon.State{
+	mon := netmontest.New(netmon.State{
 		Links: []netmon.Link{{Index: 2, Name: "eth0", Kind: "ethernet", AdminUp: true, Carrier: true}},
 		Addrs: []netmon.Addr{{Prefix: netip.MustParsePrefix("192.0.2.1/24"), LinkIndex: 2}},
 	})
-	next := fakeRun(t, mon, &fakePM{}, `version = 1
+	next := fakeRun(t, mon, pmtest.New(nil), `version = 1
 [damping]
 hold_down = "150ms"
 max_hold_down = "600ms"
@@ -158,9 +158,7 @@ flags = ["subflow"]
 // default state file, keep separate files, each naming its own namespace
 // and endpoints (they used to share /run/mptcpkit/daemon.json).
 func TestStatePerNamespace(t *testing.T) {
-	a := nstest.New(t, "a")
-	b := nstest.New(t, "b")
-	nstest.Link(t, a, "mk0", "10.86.0.1/24", b, "mk0", "10.86.0.2/24")
+	a, b := nstest.Pair(t, []nstest.Path{{ClientIf: "mk0", ClientCIDR: "10.86.0.1/24", ServerIf: "mk0", ServerCIDR: "10.86.0.2/24"}})
 	ha := start(t, a, daemon.Config{StatePath: defaultState})
 	hb := start(t, b, daemon.Config{StatePath: defaultState})
 	ha.waitTable([]string{"10.86.0.1 subflow"}, 2*time.Second)
@@ -188,38 +186,13 @@ func TestStatePerNamespace(t *testing.T) {
 // takes to get its endpoint and to carry a subflow of a live MPTCP
 // connection (medians go to docs/BENCHMARKS.md; run with -v).
 func TestReactionTimes(t *testing.T) {
-	c := nstest.New(t, "client")
-	s := nstest.New(t, "server")
-	nstest.Link(t, c, "mk1", "10.87.1.1/24", s, "mk1", "10.87.1.2/24")
-	nstest.Link(t, c, "mk2", "10.87.2.1/24", s, "mk2", "10.87.2.2/24")
+	c, s := nstest.Pair(t, nstest.Paths(2, "10.87", "mk", "mk"))
 	h := start(t, c, daemon.Config{})
 	h.waitTable([]string{"10.87.1.1 subflow", "10.87.2.1 subflow"}, 2*time.Second)
 
-	var ln net.Listener
-	s.Do(t, func() (err error) {
-		lc := net.ListenConfig{}
-		lc.SetMultipathTCP(true)
-		ln, err = lc.Listen(context.Background(), "tcp", "10.87.1.2:0")
-		return err
-	})
-	defer ln.Close()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(io.Discard, conn); conn.Close() }()
-		}
-	}()
-	var conn net.Conn
-	c.Do(t, func() (err error) {
-		d := net.Dialer{}
-		d.SetMultipathTCP(true)
-		conn, err = d.Dial("tcp", ln.Addr().String())
-		return err
-	})
-	defer conn.Close()
+	ln := s.Listen(t, "10.87.1.2:0")
+	nstest.Sink(ln)
+	conn := c.Dial(t, "", ln.Addr().String())
 	// The client's side is fully established (and the path manager makes
 	// subflows) once the server has acknowledged data.
 	if _, err := conn.Write([]byte("x")); err != nil {

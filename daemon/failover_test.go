@@ -2,7 +2,6 @@ package daemon_test
 
 import (
 	"bytes"
-	"context"
 	"crypto/sha256"
 	"io"
 	"math/rand/v2"
@@ -45,23 +44,13 @@ func pathBytes(t *testing.T, conn net.Conn, local netip.Addr) (uint64, bool) {
 // the second path carries data again within 1 s of the link's return; the
 // data arrives intact.
 func TestFailover(t *testing.T) {
-	c := nstest.New(t, "client")
-	s := nstest.New(t, "server")
-	nstest.Link(t, c, "mk1", "10.78.1.1/24", s, "mk1", "10.78.1.2/24")
-	nstest.Link(t, c, "mk2", "10.78.2.1/24", s, "mk2", "10.78.2.2/24")
+	c, s := nstest.Pair(t, nstest.Paths(2, "10.78", "mk", "mk"))
 	shape(t, c, "mk1", "100mbit")
 	shape(t, c, "mk2", "100mbit")
 	h := start(t, c, daemon.Config{})
 	h.waitTable([]string{"10.78.1.1 subflow", "10.78.2.1 subflow"}, 2*time.Second)
 
-	var ln net.Listener
-	s.Do(t, func() (err error) {
-		lc := net.ListenConfig{}
-		lc.SetMultipathTCP(true)
-		ln, err = lc.Listen(context.Background(), "tcp", "10.78.1.2:0")
-		return err
-	})
-	defer ln.Close()
+	ln := s.Listen(t, "10.78.1.2:0")
 	type result struct {
 		sum [32]byte
 		n   int64
@@ -84,14 +73,7 @@ func TestFailover(t *testing.T) {
 		got <- r
 	}()
 
-	var conn net.Conn
-	c.Do(t, func() (err error) {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("10.78.1.1")}, Timeout: 3 * time.Second}
-		d.SetMultipathTCP(true)
-		conn, err = d.Dial("tcp", ln.Addr().String())
-		return err
-	})
-	defer conn.Close()
+	conn := c.Dial(t, "10.78.1.1", ln.Addr().String())
 	if st, err := mptcp.StateOf(conn); err != nil || st != mptcp.Active {
 		t.Fatalf("connection is not MPTCP: %v %v", st, err)
 	}

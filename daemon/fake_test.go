@@ -13,86 +13,34 @@ import (
 
 	"github.com/mptcpkit/mptcpkit/daemon"
 	"github.com/mptcpkit/mptcpkit/netmon"
-	"github.com/mptcpkit/mptcpkit/pm"
+	"github.com/mptcpkit/mptcpkit/netmon/netmontest"
+	"github.com/mptcpkit/mptcpkit/pm/pmtest"
 )
-
-// fakePM is an in-memory endpoint table that can fail on demand.
-type fakePM struct {
-	mu       sync.Mutex
-	eps      []pm.Endpoint
-	next     uint8
-	limits   pm.Limits
-	failAdd  map[netip.Addr]error
-	failList error
-}
-
-func (f *fakePM) Endpoints() ([]pm.Endpoint, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.failList; err != nil {
-		f.failList = nil
-		return nil, err
-	}
-	return append([]pm.Endpoint(nil), f.eps...), nil
-}
-
-func (f *fakePM) AddEndpoint(e pm.Endpoint) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if err := f.failAdd[e.Addr]; err != nil {
-		return err
-	}
-	if len(f.eps) >= 8 {
-		return &pm.Error{Message: "", Err: syscall.ERANGE}
-	}
-	f.next++
-	e.ID = f.next
-	f.eps = append(f.eps, e)
-	return nil
-}
-
-func (f *fakePM) DeleteEndpoint(id uint8, addr netip.Addr) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	for i, e := range f.eps {
-		if e.ID == id {
-			f.eps = append(f.eps[:i], f.eps[i+1:]...)
-			return nil
-		}
-	}
-	return syscall.EINVAL
-}
-
-func (f *fakePM) ChangeEndpoint(sel pm.Endpoint, flags pm.Flags) error {
-	return errors.New("not used")
-}
-func (f *fakePM) Limits() (pm.Limits, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.limits, nil
-}
-
-func (f *fakePM) SetLimits(u pm.LimitsUpdate) error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if u.Subflows != nil {
-		f.limits.Subflows = *u.Subflows
-	}
-	if u.AddAddrAccepted != nil {
-		f.limits.AddAddrAccepted = *u.AddAddrAccepted
-	}
-	return nil
-}
 
 // TestFailures runs the daemon against a fake table and a fake monitor:
 // kernel errors are counted, reported in the state file with a readable
 // message (ERANGE named as the full table), and a later reconcile recovers.
 func TestFailures(t *testing.T) {
-	mon := netmon.NewFake(netmon.State{
+	mon := netmontest.New(netmon.State{
 		Links: []netmon.Link{{Index: 2, Name: "eth0", Kind: "ethernet", AdminUp: true, Carrier: true}},
 		Addrs: []netmon.Addr{{Prefix: netip.MustParsePrefix("192.0.2.1/24"), LinkIndex: 2}},
 	})
-	f := &fakePM{failAdd: map[netip.Addr]error{netip.MustParseAddr("192.0.2.2"): &pm.Error{Err: syscall.ERANGE}}}
+	var mu sync.Mutex
+	failAdd := map[netip.Addr]error{netip.MustParseAddr("192.0.2.2"): pmtest.Error(pmtest.OpAddEndpoint, syscall.ERANGE, "")}
+	var failList error // once
+	f := pmtest.New(func(c pmtest.Call) error {
+		mu.Lock()
+		defer mu.Unlock()
+		switch c.Op {
+		case pmtest.OpAddEndpoint:
+			return failAdd[c.Endpoint.Addr]
+		case pmtest.OpEndpoints:
+			err := failList
+			failList = nil
+			return err
+		}
+		return nil
+	})
 	reg := daemon.NewMetrics()
 	states := make(chan *daemon.StateFile, 100)
 	ctx, cancel := context.WithCancel(context.Background())
@@ -138,10 +86,10 @@ func TestFailures(t *testing.T) {
 		t.Errorf("reconcile errors = %v, want 1", n)
 	}
 	// The table can't be listed once; then everything recovers.
-	f.mu.Lock()
-	f.failList = errors.New("netlink: boom")
-	delete(f.failAdd, netip.MustParseAddr("192.0.2.2"))
-	f.mu.Unlock()
+	mu.Lock()
+	failList = errors.New("netlink: boom")
+	delete(failAdd, netip.MustParseAddr("192.0.2.2"))
+	mu.Unlock()
 	mon.Update(func(*netmon.State) {})
 	if s := next(); !strings.Contains(s.LastError, "boom") {
 		t.Errorf("last error %q", s.LastError)

@@ -17,6 +17,8 @@ import (
 
 	"github.com/mptcpkit/mptcpkit/daemon"
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
+	"github.com/mptcpkit/mptcpkit/lab"
+	"github.com/mptcpkit/mptcpkit/netns"
 	"github.com/mptcpkit/mptcpkit/pm"
 	"github.com/mptcpkit/mptcpkit/policy"
 )
@@ -31,6 +33,46 @@ type harness struct {
 	logs   *logBuffer
 	state  string
 	pm     *pm.Client
+}
+
+// userspacePair is nstest.Pair with the userspace path manager in the
+// client namespace and room for 8 subflows (and accepted announcements) per
+// connection in the server's.
+func userspacePair(t *testing.T, paths []nstest.Path) (client, server *nstest.NS) {
+	t.Helper()
+	client, server = nstest.Pair(t, paths)
+	client.UserspacePM(t)
+	server.Run(t, "ip", "mptcp", "limits", "set", "subflows", "8", "add_addr_accepted", "8")
+	return client, server
+}
+
+// labUp brings up the lab cfg describes for t, taken down when t ends
+// (with logs, what cfg.Logger wrote, shown if t failed), and opens its
+// client and server namespaces until then.
+func labUp(t *testing.T, ctx context.Context, cfg lab.Config, logs *nstest.Buffer) (st *lab.State, client, server *netns.NetNS) {
+	t.Helper()
+	nstest.Require(t)
+	st, err := lab.Up(ctx, cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		if err := lab.Down(cfg.Name, cfg.Logger); err != nil {
+			t.Errorf("lab down: %v", err)
+		}
+		if t.Failed() {
+			t.Logf("log:\n%s", logs)
+		}
+	})
+	open := func(name string) *netns.NetNS {
+		ns, err := netns.Open(name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { ns.Close() })
+		return ns
+	}
+	return st, open(st.Client), open(st.Server)
 }
 
 func mustPolicy(t testing.TB, text string) *policy.Policy {

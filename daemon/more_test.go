@@ -23,9 +23,7 @@ import (
 // TestReload: a new policy is applied on reload; a bad one keeps the old
 // one running and logs why.
 func TestReload(t *testing.T) {
-	a := nstest.New(t, "a")
-	b := nstest.New(t, "b")
-	nstest.Link(t, a, "mk0", "10.79.0.1/24", b, "mk0", "10.79.0.2/24")
+	a, _ := nstest.Pair(t, []nstest.Path{{ClientIf: "mk0", ClientCIDR: "10.79.0.1/24", ServerIf: "mk0", ServerCIDR: "10.79.0.2/24"}})
 	file := filepath.Join(t.TempDir(), "policy.toml")
 	write := func(s string) {
 		if err := os.WriteFile(file, []byte(s), 0o644); err != nil {
@@ -57,9 +55,7 @@ func TestReload(t *testing.T) {
 // TestOwnerAll: owner = "all" removes foreign endpoints the policy does not
 // want, and limits given in the policy are set.
 func TestOwnerAll(t *testing.T) {
-	a := nstest.New(t, "a")
-	b := nstest.New(t, "b")
-	nstest.Link(t, a, "mk0", "10.80.0.1/24", b, "mk0", "10.80.0.2/24")
+	a, _ := nstest.Pair(t, []nstest.Path{{ClientIf: "mk0", ClientCIDR: "10.80.0.1/24", ServerIf: "mk0", ServerCIDR: "10.80.0.2/24"}})
 	c, err := pm.Dial(&pm.Config{NetNS: a.FD()})
 	if err != nil {
 		t.Fatal(err)
@@ -90,10 +86,10 @@ flags = ["subflow"]
 // TestConflictRefused: another manager running -> refuse unless coexist,
 // then stay off its interfaces.
 func TestConflictRefused(t *testing.T) {
-	a := nstest.New(t, "a")
-	b := nstest.New(t, "b")
-	nstest.Link(t, a, "mk0", "10.81.0.1/24", b, "mk0", "10.81.0.2/24")
-	nstest.Link(t, a, "mk1", "10.81.1.1/24", b, "mk1", "10.81.1.2/24")
+	a, _ := nstest.Pair(t, []nstest.Path{
+		{ClientIf: "mk0", ClientCIDR: "10.81.0.1/24", ServerIf: "mk0", ServerCIDR: "10.81.0.2/24"},
+		{ClientIf: "mk1", ClientCIDR: "10.81.1.1/24", ServerIf: "mk1", ServerCIDR: "10.81.1.2/24"},
+	})
 	nm := func() ([]daemon.Conflict, error) {
 		return []daemon.Conflict{{Manager: "NetworkManager", Detail: "pid 1", Interfaces: []string{"mk1"}}}, nil
 	}
@@ -116,9 +112,7 @@ var mibRe = regexp.MustCompile(`mptcpkit_mptcpext_total\{counter="MPCapableSYNRX
 // TestMetrics: the endpoint serves the daemon's metrics and the namespace's
 // MPTcpExt counters, and they move when MPTCP traffic flows.
 func TestMetrics(t *testing.T) {
-	a := nstest.New(t, "a")
-	b := nstest.New(t, "b")
-	nstest.Link(t, a, "mk0", "10.82.0.1/24", b, "mk0", "10.82.0.2/24")
+	a, b := nstest.Pair(t, []nstest.Path{{ClientIf: "mk0", ClientCIDR: "10.82.0.1/24", ServerIf: "mk0", ServerCIDR: "10.82.0.2/24"}})
 	// A free port on loopback of the test's own namespace.
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {

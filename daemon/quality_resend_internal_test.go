@@ -7,18 +7,19 @@ import (
 	"time"
 
 	"github.com/mptcpkit/mptcpkit/pm"
+	"github.com/mptcpkit/mptcpkit/pm/pmtest"
 	"github.com/mptcpkit/mptcpkit/sockdiag"
 )
 
-// changesPM records ChangeEndpoint calls.
-type changesPM struct {
-	PathManager
-	calls []pm.Flags
-}
-
-func (c *changesPM) ChangeEndpoint(sel pm.Endpoint, flags pm.Flags) error {
-	c.calls = append(c.calls, flags)
-	return nil
+// changes returns the flags of p's ChangeEndpoint calls, oldest first.
+func changes(p *pmtest.PM) []pm.Flags {
+	var out []pm.Flags
+	for _, c := range p.Calls() {
+		if c.Op == pmtest.OpChangeEndpoint {
+			out = append(out, c.Flags)
+		}
+	}
+	return out
 }
 
 // TestKernelBackupResend: in in-kernel mode, the MP_PRIO of a demotion is
@@ -36,8 +37,9 @@ interval = "250ms"
 `)
 	for _, peerStillSends := range []bool{false, true} {
 		q := newQuality()
-		fake := &changesPM{}
 		a := netip.MustParseAddr("10.0.1.1")
+		fake := pmtest.New(nil)
+		fake.Set(pm.Endpoint{ID: 1, Addr: a, Flags: pm.FlagSubflow})
 		d := &daemon{log: slog.New(slog.DiscardHandler), metrics: NewMetrics(), quality: q, pm: fake,
 			owned: map[netip.Addr]*OwnedEndpoint{a: {ID: 1, Addr: a, flags: pm.FlagSubflow}}}
 		pa := &synthPath{addr: "10.0.1.1", rtt: 5 * time.Millisecond, cookie: 1}
@@ -64,12 +66,12 @@ interval = "250ms"
 				conns[0].Subflows[0].MPTCP = &sockdiag.SubflowInfo{Token: 7, Flags: sockdiag.FlagBackupLocal}
 			}
 			changed, _ := q.measure(conns, now, pol, nil, nil)
-			before := len(fake.calls)
+			before := len(changes(fake))
 			d.enforceKernelBackup(conns, now)
-			if len(fake.calls) > before {
+			if calls := changes(fake); len(calls) > before {
 				resends++
-				if len(fake.calls)-before != 2 || fake.calls[before] != pm.FlagSubflow&changeable || fake.calls[before+1] != pm.FlagBackup {
-					t.Fatalf("step %d: re-send as %v; want backup off then on", i, fake.calls[before:])
+				if len(calls)-before != 2 || calls[before] != pm.FlagSubflow&changeable || calls[before+1] != pm.FlagBackup {
+					t.Fatalf("step %d: re-send as %v; want backup off then on", i, calls[before:])
 				}
 			}
 			if changed { // what reconcile does

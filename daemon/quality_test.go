@@ -19,7 +19,6 @@ import (
 	"github.com/mptcpkit/mptcpkit/daemon"
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/lab"
-	"github.com/mptcpkit/mptcpkit/netns"
 	"github.com/mptcpkit/mptcpkit/sockdiag"
 )
 
@@ -116,29 +115,8 @@ func pathSelection(t *testing.T, name string, withDaemon bool, extraDelay time.D
 	defer cancel()
 	logs := &nstest.Buffer{}
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	st, err := lab.Up(ctx, lab.Config{Name: name, Paths: 2, Rate: []uint64{100e6},
-		Delay: []time.Duration{time.Millisecond}, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Down(name, log); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("log:\n%s", logs)
-		}
-	})
-	client, err := netns.Open(st.Client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := netns.Open(st.Server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	st, client, server := labUp(t, ctx, lab.Config{Name: name, Paths: 2, Rate: []uint64{100e6},
+		Delay: []time.Duration{time.Millisecond}, Logger: log}, logs)
 	p1 := st.Paths[0].ClientAddr
 	bs, err := lab.StartBench(ctx, st, log)
 	if err != nil {

@@ -24,7 +24,6 @@ import (
 	"github.com/mptcpkit/mptcpkit/daemon"
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/lab"
-	"github.com/mptcpkit/mptcpkit/netns"
 )
 
 // freePort returns a free loopback TCP address in the test's namespace.
@@ -193,28 +192,7 @@ func TestStatusPage(t *testing.T) {
 	log := slog.New(slog.NewTextHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	st, err := lab.Up(ctx, lab.Config{Name: name, Paths: 2, Rate: []uint64{40e6, 20e6}, Logger: log})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		if err := lab.Down(name, log); err != nil {
-			t.Errorf("lab down: %v", err)
-		}
-		if t.Failed() {
-			t.Logf("log:\n%s", logs)
-		}
-	})
-	client, err := netns.Open(st.Client)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer client.Close()
-	server, err := netns.Open(st.Server)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer server.Close()
+	st, client, server := labUp(t, ctx, lab.Config{Name: name, Paths: 2, Rate: []uint64{40e6, 20e6}, Logger: log}, logs)
 
 	addr := freePort(t)
 	ready := make(chan struct{})

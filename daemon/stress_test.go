@@ -15,9 +15,7 @@ import (
 // TestRapidCycles: 1000 rapid address add/remove cycles; the final table is
 // right and the daemon's goroutines and file descriptors do not grow.
 func TestRapidCycles(t *testing.T) {
-	a := nstest.New(t, "a")
-	b := nstest.New(t, "b")
-	nstest.Link(t, a, "mk0", "10.77.0.1/24", b, "mk0", "10.77.0.2/24")
+	a, _ := nstest.Pair(t, []nstest.Path{{ClientIf: "mk0", ClientCIDR: "10.77.0.1/24", ServerIf: "mk0", ServerCIDR: "10.77.0.2/24"}})
 	h := start(t, a, daemon.Config{})
 	h.waitTable([]string{"10.77.0.1 subflow"}, 2*time.Second)
 	time.Sleep(150 * time.Millisecond) // let the first poll and events settle

@@ -3,8 +3,6 @@ package daemon_test
 import (
 	"context"
 	"encoding/binary"
-	"io"
-	"net"
 	"net/netip"
 	"testing"
 	"time"
@@ -52,14 +50,9 @@ func dropOnArrival(t *testing.T, ns *nstest.NS, dev string, percent uint32) {
 // backup (MP_PRIO via SET_FLAGS with the connection's token), the other
 // path's subflow stays active.
 func TestUserspacePathSelection(t *testing.T) {
-	c := nstest.New(t, "client")
-	s := nstest.New(t, "server")
-	c.UserspacePM(t)
-	nstest.Link(t, c, "mk1", "10.88.1.1/24", s, "mk1", "10.88.1.2/24")
-	nstest.Link(t, c, "mk2", "10.88.2.1/24", s, "mk2", "10.88.2.2/24")
+	c, s := userspacePair(t, nstest.Paths(2, "10.88", "mk", "mk"))
 	shape(t, c, "mk1", "50mbit")
 	shape(t, c, "mk2", "50mbit")
-	s.Run(t, "ip", "mptcp", "limits", "set", "subflows", "8", "add_addr_accepted", "8")
 	start(t, c, daemon.Config{Policy: mustPolicy(t, `version = 1
 [quality]
 backup_when = "loss > 2% for 1s"
@@ -71,30 +64,9 @@ flags = ["subflow"]
 `)})
 	time.Sleep(200 * time.Millisecond) // the daemon's event socket joined (as in TestUserspacePM)
 
-	var ln net.Listener
-	s.Do(t, func() (err error) {
-		lc := net.ListenConfig{}
-		lc.SetMultipathTCP(true)
-		ln, err = lc.Listen(context.Background(), "tcp", "10.88.1.2:0")
-		return err
-	})
-	defer ln.Close()
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(io.Discard, conn); conn.Close() }()
-		}
-	}()
-	var conn net.Conn
-	c.Do(t, func() (err error) {
-		d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("10.88.1.1")}, Timeout: 3 * time.Second}
-		d.SetMultipathTCP(true)
-		conn, err = d.Dial("tcp", ln.Addr().String())
-		return err
-	})
+	ln := s.Listen(t, "10.88.1.2:0")
+	nstest.Sink(ln)
+	conn := c.Dial(t, "10.88.1.1", ln.Addr().String())
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan struct{})
 	go func() {

@@ -3,7 +3,6 @@ package daemon_test
 import (
 	"context"
 	"fmt"
-	"io"
 	"net"
 	"sort"
 	"strings"
@@ -23,13 +22,7 @@ import (
 // policy, port rules respected), confirmed by SUB_ESTABLISHED events, and
 // re-creates a subflow when its path returns.
 func TestUserspacePM(t *testing.T) {
-	c := nstest.New(t, "client")
-	s := nstest.New(t, "server")
-	c.UserspacePM(t)
-	nstest.Link(t, c, "mk1", "10.84.1.1/24", s, "mk1", "10.84.1.2/24")
-	nstest.Link(t, c, "mk2", "10.84.2.1/24", s, "mk2", "10.84.2.2/24")
-	nstest.Link(t, c, "mk3", "10.84.3.1/24", s, "mk3", "10.84.3.2/24")
-	s.Run(t, "ip", "mptcp", "limits", "set", "subflows", "8", "add_addr_accepted", "8")
+	c, s := userspacePair(t, nstest.Paths(3, "10.84", "mk", "mk"))
 
 	// Events as the test sees them, to confirm SUB_ESTABLISHED.
 	ec, err := pm.Dial(&pm.Config{NetNS: c.FD()})
@@ -70,34 +63,12 @@ flags = ["subflow"]
 	time.Sleep(100 * time.Millisecond) // the test's own event socket joined
 
 	listen := func(port string) net.Listener {
-		var ln net.Listener
-		s.Do(t, func() (err error) {
-			lc := net.ListenConfig{}
-			lc.SetMultipathTCP(true)
-			ln, err = lc.Listen(context.Background(), "tcp", "10.84.1.2:"+port)
-			return err
-		})
-		go func() {
-			for {
-				conn, err := ln.Accept()
-				if err != nil {
-					return
-				}
-				go func() { io.Copy(io.Discard, conn); conn.Close() }()
-			}
-		}()
-		t.Cleanup(func() { ln.Close() })
+		ln := s.Listen(t, "10.84.1.2:"+port)
+		nstest.Sink(ln)
 		return ln
 	}
 	dial := func(ln net.Listener) net.Conn {
-		var conn net.Conn
-		c.Do(t, func() (err error) {
-			d := net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP("10.84.1.1")}, Timeout: 3 * time.Second}
-			d.SetMultipathTCP(true)
-			conn, err = d.Dial("tcp", ln.Addr().String())
-			return err
-		})
-		t.Cleanup(func() { conn.Close() })
+		conn := c.Dial(t, "10.84.1.1", ln.Addr().String())
 		// The client side is fully established (ESTABLISHED; joins are
 		// allowed) once the server acknowledged data.
 		if _, err := conn.Write([]byte("hello")); err != nil {

@@ -61,8 +61,7 @@ func TestSystemDisabled(t *testing.T) {
 // TestSystemEndpoints checks limits against endpoints and endpoints against
 // interfaces in a real namespace.
 func TestSystemEndpoints(t *testing.T) {
-	a, b := nstest.New(t, "a"), nstest.New(t, "b")
-	nstest.Link(t, a, "eth1", "10.0.1.1/24", b, "eth1", "10.0.1.2/24")
+	a, b := nstest.Pair(t, nstest.Paths(1, "10.0", "eth", "eth"))
 	for _, addr := range []string{"10.0.1.11/24", "10.0.1.12/24"} {
 		a.Run(t, "ip", "addr", "add", addr, "dev", "eth1")
 	}

@@ -103,9 +103,7 @@ func dialConn(addr string) (dialResult, error) {
 // with a subflow endpoint on the client's second path, and an MPTCP server
 // on path 1 answering each connection with the byte count it received.
 func twoPathLab(t *testing.T) (client *nstest.NS, addr string) {
-	client, server := nstest.New(t, "cli"), nstest.New(t, "srv")
-	nstest.Link(t, client, "fc1", "10.0.1.1/24", server, "fs1", "10.0.1.2/24")
-	nstest.Link(t, client, "fc2", "10.0.2.1/24", server, "fs2", "10.0.2.2/24")
+	client, server := nstest.Pair(t, nstest.Paths(2, "10.0", "fc", "fs"))
 	for _, ns := range []*nstest.NS{client, server} {
 		ns.Run(t, "ip", "mptcp", "limits", "set", "subflows", "2", "add_addr_accepted", "2")
 	}

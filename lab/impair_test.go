@@ -3,12 +3,15 @@ package lab
 import (
 	"testing"
 	"time"
+
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 )
 
 // TestImpair: a live lab path's delay goes up and back down (the delay
 // line reloads it) and its loss is switched on and off; a path built
 // without a delay line refuses a delay change with a fix.
 func TestImpair(t *testing.T) {
+	nstest.Require(t)
 	st := up(t, Config{Name: testName(t, "im"), Paths: 1, Delay: []time.Duration{time.Millisecond}})
 	t.Logf("delay method %s", st.Delay) // tun here (no netem); netem on Debian's 6.1 and 6.12 (kernel matrix)
 	base := connectRTT(t, st, 3)

@@ -78,6 +78,7 @@ func assertGone(t *testing.T, name string) {
 }
 
 func TestUpDown(t *testing.T) {
+	nstest.Require(t)
 	name := testName(t, "ud")
 	st := up(t, Config{Name: name, Paths: 2, Rate: []uint64{100e6, 20e6}, Queue: 50})
 
@@ -206,6 +207,7 @@ func (c *cancelAt) WithAttrs([]slog.Attr) slog.Handler { return c }
 func (c *cancelAt) WithGroup(string) slog.Handler      { return c }
 
 func TestUpInterrupted(t *testing.T) {
+	nstest.Require(t)
 	for _, step := range []string{"path 2", "MPTCP endpoints", "delay line"} {
 		t.Run(strings.ReplaceAll(step, " ", "_"), func(t *testing.T) {
 			name := testName(t, "in")
@@ -223,6 +225,7 @@ func TestUpInterrupted(t *testing.T) {
 }
 
 func TestDownWithoutState(t *testing.T) {
+	nstest.Require(t)
 	name := testName(t, "ns")
 	st := up(t, Config{Name: name, Paths: 1, Delay: []time.Duration{time.Millisecond}})
 	if !DelayLineRunning(st) {
@@ -266,6 +269,7 @@ func TestDownWithoutState(t *testing.T) {
 // otherwise its descriptor keeps the namespace, its veths and sockets
 // alive after the lab is "removed".
 func TestDownStopsNetNSHolders(t *testing.T) {
+	nstest.Require(t)
 	name := testName(t, "fd")
 	st := up(t, Config{Name: name, Paths: 1})
 	f, err := os.Open(netns.Path(st.Server))
@@ -297,6 +301,7 @@ func TestDownStopsNetNSHolders(t *testing.T) {
 }
 
 func TestTwoLabs(t *testing.T) {
+	nstest.Require(t)
 	a := up(t, Config{Name: testName(t, "a"), Paths: 2})
 	b := up(t, Config{Name: testName(t, "b"), Paths: 1})
 	if a.Number == b.Number {
@@ -316,6 +321,7 @@ func TestTwoLabs(t *testing.T) {
 }
 
 func TestAggregation(t *testing.T) {
+	nstest.Require(t)
 	// reno: in 3 s runs bbr's start-up leaves MPTCP's margin over the
 	// bound thin on a loaded machine (docs/BENCHMARKS.md compares them).
 	st := up(t, Config{Name: testName(t, "ag"), Paths: 2, CC: "reno"})
@@ -352,6 +358,7 @@ func TestAggregation(t *testing.T) {
 }
 
 func TestLoss(t *testing.T) {
+	nstest.Require(t)
 	// The loss is on path 1, which carries the initial subflow: the
 	// scheduler always sends some data there, while a lossy extra path may
 	// be left idle.
@@ -402,6 +409,7 @@ func kernelHasNetem(t *testing.T) bool {
 }
 
 func TestDelayLine(t *testing.T) {
+	nstest.Require(t)
 	st := up(t, Config{Name: testName(t, "dl"), Paths: 1, Delay: []time.Duration{20 * time.Millisecond}})
 	if st.Delay != "tun" && st.Delay != "netem" {
 		t.Fatalf("delay method %q", st.Delay)
@@ -458,6 +466,7 @@ func connectRTT(t *testing.T, st *State, n int) time.Duration {
 }
 
 func TestCongestionControl(t *testing.T) {
+	nstest.Require(t)
 	orig := hostSysctl("net.ipv4.tcp_allowed_congestion_control")
 	avail := hostSysctl("net.ipv4.tcp_available_congestion_control")
 	cc := ""
@@ -491,6 +500,7 @@ func TestCongestionControl(t *testing.T) {
 }
 
 func TestTransferFailover(t *testing.T) {
+	nstest.Require(t)
 	st := up(t, Config{Name: testName(t, "fo"), Paths: 2})
 	rep, err := Transfer(context.Background(), st, TransferConfig{
 		Duration: 5 * time.Second,

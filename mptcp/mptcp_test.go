@@ -26,9 +26,8 @@ type twoPaths struct {
 
 func newTwoPaths(t *testing.T, endpointFlags ...string) *twoPaths {
 	t.Helper()
-	p := &twoPaths{client: nstest.New(t, "cli"), server: nstest.New(t, "srv")}
-	nstest.Link(t, p.client, "c1", "10.0.1.1/24", p.server, "s1", "10.0.1.2/24")
-	nstest.Link(t, p.client, "c2", "10.0.2.1/24", p.server, "s2", "10.0.2.2/24")
+	p := &twoPaths{}
+	p.client, p.server = nstest.Pair(t, nstest.Paths(2, "10.0", "c", "s"))
 	for _, ns := range []*nstest.NS{p.client, p.server} {
 		ns.Run(t, "ip", "mptcp", "limits", "set", "subflows", "2", "add_addr_accepted", "2")
 	}
@@ -87,25 +86,6 @@ func accept(t *testing.T, ch <-chan net.Conn) net.Conn {
 	return nil
 }
 
-// waitSubflows polls Subflows until it returns n subflows.
-func waitSubflows(t *testing.T, c net.Conn, n int) []Subflow {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		sfs, err := Subflows(c)
-		if err != nil {
-			t.Fatalf("Subflows: %v", err)
-		}
-		if len(sfs) == n {
-			return sfs
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("Subflows: got %d subflows after 5s, want %d: %+v", len(sfs), n, sfs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func TestTwoSubflows(t *testing.T) {
 	p := newTwoPaths(t)
 	_, accepted := listen(t, p.server, "10.0.1.2:5201", true)
@@ -126,7 +106,7 @@ func TestTwoSubflows(t *testing.T) {
 	if _, err := io.ReadFull(s, make([]byte, 1)); err != nil {
 		t.Fatal(err)
 	}
-	sfs := waitSubflows(t, c, 2)
+	sfs := nstest.WaitSubflows(t, c, Subflows, 2)
 	type ends struct{ local, remote netip.Addr }
 	got := map[ends]bool{}
 	for _, sf := range sfs {
@@ -180,7 +160,7 @@ func TestTwoSubflows(t *testing.T) {
 		if info, err = Info(c); err != nil {
 			t.Fatal(err)
 		}
-		sfs = waitSubflows(t, c, 2)
+		sfs = nstest.WaitSubflows(t, c, Subflows, 2)
 		sent, acked, retrans = 0, 0, 0
 		for _, sf := range sfs {
 			sent += sf.BytesSent
@@ -239,7 +219,7 @@ func TestSubflowsLegacy(t *testing.T) {
 	s := accept(t, accepted)
 	c.Write([]byte{1})
 	io.ReadFull(s, make([]byte, 1))
-	full := waitSubflows(t, c, 2)
+	full := nstest.WaitSubflows(t, c, Subflows, 2)
 	legacy, _, err := subflows(c, true)
 	if err != nil {
 		t.Fatalf("legacy subflows: %v", err)
@@ -261,7 +241,7 @@ func TestSubflowsLegacy(t *testing.T) {
 		}
 	}
 	// The server side sees the same two subflows, ends swapped.
-	srv := waitSubflows(t, s, 2)
+	srv := nstest.WaitSubflows(t, s, Subflows, 2)
 	for _, sf := range srv {
 		if _, ok := keys(full)[key{sf.Remote, sf.Local}]; !ok {
 			t.Errorf("server subflow %v<-%v has no client counterpart in %v", sf.Local, sf.Remote, keys(full))
@@ -392,7 +372,7 @@ func TestBackup(t *testing.T) {
 	s := accept(t, accepted)
 	c.Write([]byte{1})
 	io.ReadFull(s, make([]byte, 1))
-	sfs := waitSubflows(t, c, 2)
+	sfs := nstest.WaitSubflows(t, c, Subflows, 2)
 	for _, sf := range sfs {
 		if !sf.Diag {
 			t.Fatalf("subflow %v: no socket-diagnostics data", sf.Local)
@@ -406,7 +386,7 @@ func TestBackup(t *testing.T) {
 		}
 	}
 	// The server sees the peer's backup bit.
-	for _, sf := range waitSubflows(t, s, 2) {
+	for _, sf := range nstest.WaitSubflows(t, s, Subflows, 2) {
 		second := sf.Remote.Addr() == netip.MustParseAddr("10.0.2.1")
 		if sf.BackupRemote != second {
 			t.Errorf("server subflow from %v: remote backup %v, want %v", sf.Remote, sf.BackupRemote, second)

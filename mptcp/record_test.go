@@ -9,6 +9,8 @@ import (
 	"runtime"
 	"testing"
 	"unsafe"
+
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 )
 
 var record = flag.Bool("record", false, "capture kernel buffers of a live two-subflow connection into testdata/")
@@ -26,7 +28,7 @@ func TestRecordBuffers(t *testing.T) {
 	s := accept(t, accepted)
 	c.Write(make([]byte, 1000))
 	io.ReadFull(s, make([]byte, 1000))
-	waitSubflows(t, c, 2)
+	nstest.WaitSubflows(t, c, Subflows, 2)
 	files := map[string][]byte{}
 	err := control(c, func(fd uintptr, _ *sockInfo) error {
 		buf := make([]byte, 256)

@@ -6,10 +6,9 @@ import (
 	"io"
 	"net"
 	"os"
-	"os/exec"
-	"path/filepath"
-	"syscall"
 	"testing"
+
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 )
 
 // TestUnprivileged reads a live two-subflow connection from a process
@@ -27,32 +26,16 @@ func TestUnprivileged(t *testing.T) {
 	s := accept(t, accepted)
 	c.Write([]byte{1})
 	io.ReadFull(s, make([]byte, 1))
-	waitSubflows(t, c, 2)
+	nstest.WaitSubflows(t, c, Subflows, 2)
 
 	f, err := c.(*net.TCPConn).File()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer f.Close()
-	// The test binary lives in a directory only root may enter: copy it.
-	dir, err := os.MkdirTemp("", "mptcp-unpriv-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer os.RemoveAll(dir)
-	os.Chmod(dir, 0o755)
-	bin := filepath.Join(dir, "mptcp.test")
-	self, err := os.ReadFile(os.Args[0])
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := os.WriteFile(bin, self, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(bin, "-test.run=^TestUnprivileged$")
+	cmd := nstest.Unprivileged(t, "-test.run=^TestUnprivileged$")
 	cmd.Env = append(os.Environ(), "MPTCP_TEST_UNPRIV_CHILD=1")
 	cmd.ExtraFiles = []*os.File{f}
-	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: &syscall.Credential{Uid: 65534, Gid: 65534}}
 	out, err := cmd.Output()
 	if err != nil {
 		t.Fatalf("child: %v\n%s", err, out)

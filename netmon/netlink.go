@@ -407,4 +407,3 @@ func sysfsKind(name string) string {
 }
 
 var _ Monitor = (*Netlink)(nil)
-var _ Monitor = (*Fake)(nil)

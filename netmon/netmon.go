@@ -5,7 +5,6 @@ import (
 	"net/netip"
 	"sort"
 	"strings"
-	"sync"
 
 	"golang.org/x/sys/unix"
 )
@@ -99,64 +98,4 @@ type Monitor interface {
 	State() (*State, error)
 	Changes() <-chan struct{}
 	Close() error
-}
-
-// Fake is an in-memory Monitor for tests: Set or Update change its state and
-// signal a change.
-type Fake struct {
-	mu     sync.Mutex
-	st     State
-	ch     chan struct{}
-	closed bool
-}
-
-// NewFake returns a Fake with the given initial state.
-func NewFake(st State) *Fake {
-	return &Fake{st: clone(st), ch: make(chan struct{}, 1)}
-}
-
-func clone(st State) State {
-	st.Links = append([]Link(nil), st.Links...)
-	st.Addrs = append([]Addr(nil), st.Addrs...)
-	return st
-}
-
-// State returns a copy of the current state.
-func (f *Fake) State() (*State, error) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	st := clone(f.st)
-	st.Sort()
-	return &st, nil
-}
-
-// Changes implements Monitor.
-func (f *Fake) Changes() <-chan struct{} { return f.ch }
-
-// Set replaces the state and signals a change.
-func (f *Fake) Set(st State) { f.Update(func(s *State) { *s = clone(st) }) }
-
-// Update changes the state in place and signals a change.
-func (f *Fake) Update(fn func(*State)) {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.closed {
-		return
-	}
-	fn(&f.st)
-	select {
-	case f.ch <- struct{}{}:
-	default:
-	}
-}
-
-// Close implements Monitor.
-func (f *Fake) Close() error {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if !f.closed {
-		f.closed = true
-		close(f.ch)
-	}
-	return nil
 }

@@ -120,32 +120,11 @@ func linkByName(st *netmon.State, name string) (netmon.Link, bool) {
 	return netmon.Link{}, false
 }
 
-func TestFake(t *testing.T) {
-	f := netmon.NewFake(netmon.State{})
-	f.Update(func(s *netmon.State) {
-		s.Links = append(s.Links, netmon.Link{Index: 2, Name: "eth0", AdminUp: true, Carrier: true})
-		s.Addrs = append(s.Addrs, netmon.Addr{Prefix: netip.MustParsePrefix("10.0.0.1/24"), LinkIndex: 2})
-	})
-	select {
-	case <-f.Changes():
-	default:
-		t.Fatal("no change signalled")
-	}
-	st, _ := f.State()
-	if !hasAddr(st, "10.0.0.1") {
-		t.Fatalf("state %v", st)
-	}
-	f.Close()
-	f.Update(func(*netmon.State) {}) // no panic after Close
-}
-
 // TestOverflow: with a tiny receive buffer a burst of changes overflows the
 // subscription (ENOBUFS); the monitor resubscribes, says "resync", and keeps
 // reporting changes.
 func TestOverflow(t *testing.T) {
-	a := nstest.New(t, "a")
-	b := nstest.New(t, "b")
-	nstest.Link(t, a, "mk0", "10.71.0.1/24", b, "mk0", "10.71.0.2/24")
+	a, _ := nstest.Pair(t, []nstest.Path{{ClientIf: "mk0", ClientCIDR: "10.71.0.1/24", ServerIf: "mk0", ServerCIDR: "10.71.0.2/24"}})
 	resync := make(chan struct{}, 1)
 	m, err := netmon.New(netmon.Config{NetNS: a.FD(), ReceiveBuffer: 1, OnEvent: func(kind string) {
 		if kind == "resync" {

@@ -6,6 +6,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/netns"
 )
 
@@ -30,6 +31,7 @@ func dirMounts(t *testing.T) int {
 // comparing devices with the parent never saw it and every Create stacked
 // another recursive copy, until mount-max gave ENOSPC).
 func TestCreateDoesNotStackMounts(t *testing.T) {
+	nstest.Require(t)
 	for i := range 3 {
 		name := fmt.Sprintf("mkt-netns-stack-%d-%d", os.Getpid(), i)
 		ns, err := netns.Create(name)

@@ -7,10 +7,12 @@ import (
 	"os"
 	"testing"
 
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/netns"
 )
 
 func TestCreateDoDelete(t *testing.T) {
+	nstest.Require(t)
 	name := fmt.Sprintf("mkt-netns-create-%d", os.Getpid())
 	ns, err := netns.Create(name)
 	if err != nil {
@@ -88,6 +90,7 @@ func TestOpenErrors(t *testing.T) {
 // process for good: the main thread's namespace (/proc/self/ns/net) is the
 // same before and after, however often Create runs.
 func TestCreateLeavesProcessNamespace(t *testing.T) {
+	nstest.Require(t)
 	var before, after unixStat
 	if err := statPath("/proc/self/ns/net", &before); err != nil {
 		t.Fatal(err)

@@ -233,10 +233,7 @@ func pingPong(t *testing.T, c net.Conn) {
 // twoPaths builds a client and a server namespace joined by two veth pairs:
 // 10.0.1.0/24 (c1–s1) and 10.0.2.0/24 (c2–s2).
 func twoPaths(t *testing.T) (cns, sns *nstest.NS) {
-	cns, sns = nstest.New(t, "client"), nstest.New(t, "server")
-	nstest.Link(t, cns, "c1", "10.0.1.1/24", sns, "s1", "10.0.1.2/24")
-	nstest.Link(t, cns, "c2", "10.0.2.1/24", sns, "s2", "10.0.2.2/24")
-	return cns, sns
+	return nstest.Pair(t, nstest.Paths(2, "10.0", "c", "s"))
 }
 
 func ap(s string) netip.AddrPort { return netip.MustParseAddrPort(s) }
@@ -439,8 +436,7 @@ func TestUserspacePM(t *testing.T) {
 // TestEventsIPv6 checks that events of an IPv6 connection carry its IPv6
 // addresses and ports.
 func TestEventsIPv6(t *testing.T) {
-	cns, sns := nstest.New(t, "client"), nstest.New(t, "server")
-	nstest.Link(t, cns, "c1", "", sns, "s1", "")
+	cns, sns := nstest.Pair(t, []nstest.Path{{ClientIf: "c1", ServerIf: "s1"}})
 	cns.Run(t, "ip", "addr", "add", "fd00:1::1/64", "dev", "c1", "nodad")
 	sns.Run(t, "ip", "addr", "add", "fd00:1::2/64", "dev", "s1", "nodad")
 	crec := record(t, dial(t, cns), cns, "client")

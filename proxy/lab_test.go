@@ -50,10 +50,9 @@ func newLab(t *testing.T, shape bool) *lab { return newLabN(t, 2, shape) }
 // 10.0.i.2; the client has a subflow endpoint on each path after the first).
 func newLabN(t *testing.T, paths int, shape bool) *lab {
 	t.Helper()
-	l := &lab{cli: nstest.New(t, "cli"), srv: nstest.New(t, "srv"), dst: nstest.New(t, "dst"), logs: &syncBuffer{}}
-	for i := 1; i <= paths; i++ {
-		nstest.Link(t, l.cli, fmt.Sprintf("c%d", i), fmt.Sprintf("10.0.%d.1/24", i), l.srv, fmt.Sprintf("s%d", i), fmt.Sprintf("10.0.%d.2/24", i))
-	}
+	l := &lab{logs: &syncBuffer{}}
+	l.cli, l.srv = nstest.Pair(t, nstest.Paths(paths, "10.0", "c", "s"))
+	l.dst = nstest.New(t, "dst")
 	nstest.Link(t, l.srv, "sd", "10.9.0.1/24", l.dst, "d0", "10.9.0.2/24")
 	l.dst.Run(t, "ip", "route", "add", "default", "via", "10.9.0.1")
 	l.cli.Run(t, "ip", "route", "add", "default", "via", "10.0.1.2")

@@ -12,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/mptcp"
 	"github.com/mptcpkit/mptcpkit/proxy"
 	"github.com/mptcpkit/mptcpkit/proxy/handshake"
@@ -44,24 +45,8 @@ func TestConnSubflows(t *testing.T) {
 	if err != nil || st != mptcp.Active {
 		t.Fatalf("proxy connection MPTCP state = %v, %v; want Active", st, err)
 	}
-	if n := waitSubflows(t, conn, 2); n != 2 {
-		t.Fatalf("proxy connection has %d subflows, want 2", n)
-	}
+	nstest.WaitSubflows(t, conn, mptcp.Subflows, 2)
 	echo(t, conn)
-}
-
-func waitSubflows(t *testing.T, conn net.Conn, want int) int {
-	var n int
-	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(50 * time.Millisecond) {
-		sfs, err := mptcp.Subflows(conn)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if n = len(sfs); n >= want {
-			break
-		}
-	}
-	return n
 }
 
 // socksConnect speaks the application side of SOCKS5 and returns the reply code.

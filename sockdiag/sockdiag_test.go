@@ -134,9 +134,7 @@ func TestRates(t *testing.T) {
 // TestConnectionsLive: both ends of a two-subflow connection, seen from
 // their namespaces, agree with what the sockets themselves say.
 func TestConnectionsLive(t *testing.T) {
-	cli, srv := nstest.New(t, "cli"), nstest.New(t, "srv")
-	nstest.Link(t, cli, "c1", "10.0.1.1/24", srv, "s1", "10.0.1.2/24")
-	nstest.Link(t, cli, "c2", "10.0.2.1/24", srv, "s2", "10.0.2.2/24")
+	cli, srv := nstest.Pair(t, nstest.Paths(2, "10.0", "c", "s"))
 	for _, ns := range []*nstest.NS{cli, srv} {
 		ns.Run(t, "ip", "mptcp", "limits", "set", "subflows", "2", "add_addr_accepted", "2")
 	}
@@ -175,20 +173,7 @@ func TestConnectionsLive(t *testing.T) {
 	defer ps.Close()
 	c.Write(make([]byte, 1000))
 	io.ReadFull(s, make([]byte, 1000))
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		sfs, err := mptcp.Subflows(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(sfs) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no second subflow: %+v", sfs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	nstest.WaitSubflows(t, c, mptcp.Subflows, 2)
 	info, err := mptcp.Info(c)
 	if err != nil {
 		t.Fatal(err)

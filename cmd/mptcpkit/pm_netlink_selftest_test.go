@@ -25,6 +25,7 @@ import (
 // pass every check ip passes, and every command's stdout must be ip's byte
 // for byte, with the same exit status.
 func TestPMNetlinkSelftestIPMode(t *testing.T) {
+	nstest.Require(t)
 	if _, err := exec.LookPath("ip"); err != nil {
 		t.Fatalf("iproute2's ip is needed to compare with: %v", err)
 	}

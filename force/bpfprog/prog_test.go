@@ -13,6 +13,7 @@ import (
 	"github.com/cilium/ebpf"
 	"github.com/mptcpkit/mptcpkit/force/bpfprog"
 	"github.com/mptcpkit/mptcpkit/force/cgroup"
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"golang.org/x/sys/unix"
 )
 
@@ -48,6 +49,7 @@ func (s scope) String() string {
 // (BPF_PROG_TEST_RUN on the same instructions loaded as a raw tracepoint
 // program) for every row of family × type × flags × protocol × scope.
 func TestDecisions(t *testing.T) {
+	nstest.Require(t)
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 
@@ -182,6 +184,7 @@ func TestDecisions(t *testing.T) {
 // checks a socket created in scope is MPTCP; where the kernel refuses, it
 // skips with the kernel's reason.
 func TestAttach(t *testing.T) {
+	nstest.Require(t)
 	maps, err := bpfprog.NewMaps()
 	if err != nil {
 		t.Fatal(err)

@@ -6,6 +6,8 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 )
 
 func TestParseMountinfo(t *testing.T) {
@@ -58,6 +60,7 @@ func TestRoot(t *testing.T) {
 }
 
 func TestExists(t *testing.T) {
+	nstest.Require(t)
 	root, err := Root()
 	if err != nil {
 		t.Skipf("no cgroup v2 here: %v", err)

@@ -9,6 +9,7 @@ import (
 
 	"github.com/mptcpkit/mptcpkit/force/kvbench"
 	"github.com/mptcpkit/mptcpkit/internal/cli"
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 )
 
 const mainEnv = "MPTCPKIT_KVBENCH_TEST_MAIN"
@@ -25,6 +26,7 @@ func TestMain(m *testing.M) {
 // namespace's MPCapableSYNRX counter proves every client connection was
 // MPTCP; the same programs without run make none.
 func TestForcedRedis(t *testing.T) {
+	nstest.Require(t)
 	if os.Getenv("MPTCPKIT_VM_ACCEL") == "tcg" {
 		t.Skip("throughput comparison: meaningless under qemu TCG emulation (and the kernel matrix's VMs have no redis)")
 	}

@@ -72,8 +72,7 @@ func TestBenchHelp(t *testing.T) {
 // namespace's name; the server stops when the test ends.
 func benchLab(t *testing.T) (client string) {
 	t.Helper()
-	cli, srv := nstest.New(t, "cli"), nstest.New(t, "srv")
-	nstest.Link(t, cli, "veth1", "10.0.1.1/24", srv, "veth1", "10.0.1.2/24")
+	cli, srv := nstest.Pair(t, nstest.Paths(1, "10.0", "veth", "veth"))
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan string, 1)
 	go func() {
@@ -244,8 +243,7 @@ func TestBenchClientJSON(t *testing.T) {
 // run against it falls back; --require-mptcp makes that a failure with a
 // clear message, while the default run still exits 0.
 func TestBenchServerDisabledAndRequireMPTCP(t *testing.T) {
-	cli, srv := nstest.New(t, "rcli"), nstest.New(t, "rsrv")
-	nstest.Link(t, cli, "veth1", "10.0.1.1/24", srv, "veth1", "10.0.1.2/24")
+	cli, srv := nstest.Pair(t, nstest.Paths(1, "10.0", "veth", "veth"))
 	srv.Sysctl(t, "net.mptcp.enabled", "0")
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan [2]string, 1)

@@ -29,9 +29,7 @@ import (
 // namespace and both ends of the connection.
 func connsLab(t *testing.T, port string) (*nstest.NS, *nstest.NS, net.Conn, net.Conn) {
 	t.Helper()
-	cli, srv := nstest.New(t, "cli"), nstest.New(t, "srv")
-	nstest.Link(t, cli, "c1", "10.0.1.1/24", srv, "s1", "10.0.1.2/24")
-	nstest.Link(t, cli, "c2", "10.0.2.1/24", srv, "s2", "10.0.2.2/24")
+	cli, srv := nstest.Pair(t, nstest.Paths(2, "10.0", "c", "s"))
 	for _, ns := range []*nstest.NS{cli, srv} {
 		ns.Run(t, "ip", "mptcp", "limits", "set", "subflows", "2", "add_addr_accepted", "2")
 	}
@@ -65,20 +63,7 @@ func connsLab(t *testing.T, port string) (*nstest.NS, *nstest.NS, net.Conn, net.
 	// second subflow.
 	c.Write([]byte("hello"))
 	io.ReadFull(s, make([]byte, 5))
-	deadline := time.Now().Add(5 * time.Second)
-	for {
-		sfs, err := mptcp.Subflows(c)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if len(sfs) == 2 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("second subflow not up after 5s: %+v", sfs)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
+	nstest.WaitSubflows(t, c, mptcp.Subflows, 2)
 	return cli, srv, c, s
 }
 
@@ -383,8 +368,7 @@ func jsonKeys(t *testing.T, doc []byte) []string {
 // Then with net.mptcp.enabled=0 on the server the listener is TCP and the
 // reason says so.
 func TestConnsCurlToMPTCPServer(t *testing.T) {
-	cli, srv := nstest.New(t, "ccli"), nstest.New(t, "csrv")
-	nstest.Link(t, cli, "cc1", "10.0.1.1/24", srv, "cs1", "10.0.1.2/24")
+	cli, srv := nstest.Pair(t, nstest.Paths(1, "10.0", "cc", "cs"))
 	serve := func(addr string, listen func() (net.Listener, error)) {
 		var ln net.Listener
 		srv.Do(t, func() (err error) { ln, err = listen(); return err })

@@ -21,9 +21,7 @@ import (
 // with its own default state file, and `daemon status -n NS` finds each
 // one's. (Both used /run/mptcpkit/daemon.json before.)
 func TestDaemonTwoNamespaces(t *testing.T) {
-	a := nstest.New(t, "a")
-	b := nstest.New(t, "b")
-	nstest.Link(t, a, "mk0", "10.89.0.1/24", b, "mk0", "10.89.0.2/24")
+	a, b := nstest.Pair(t, []nstest.Path{{ClientIf: "mk0", ClientCIDR: "10.89.0.1/24", ServerIf: "mk0", ServerCIDR: "10.89.0.2/24"}})
 	type proc struct {
 		ns    *nstest.NS
 		cmd   *exec.Cmd

@@ -44,9 +44,7 @@ func TestDaemonHelp(t *testing.T) {
 // `daemon status` explains them, SIGHUP reloads the policy, cancelling (as
 // SIGTERM does) removes them.
 func TestDaemonCLI(t *testing.T) {
-	a := nstest.New(t, "a")
-	b := nstest.New(t, "b")
-	nstest.Link(t, a, "mk0", "10.83.0.1/24", b, "mk0", "10.83.0.2/24")
+	a, _ := nstest.Pair(t, []nstest.Path{{ClientIf: "mk0", ClientCIDR: "10.83.0.1/24", ServerIf: "mk0", ServerCIDR: "10.83.0.2/24"}})
 	dir := t.TempDir()
 	state := filepath.Join(dir, "daemon.json")
 	pol := filepath.Join(dir, "policy.toml")
@@ -127,9 +125,7 @@ func TestDaemonHelperProcess(t *testing.T) {
 // (its own namespace: no -n) with CAP_NET_ADMIN as its only capability, as
 // the systemd unit does; SIGTERM removes its endpoints.
 func TestDaemonProcess(t *testing.T) {
-	a := nstest.New(t, "a")
-	b := nstest.New(t, "b")
-	nstest.Link(t, a, "mk0", "10.85.0.1/24", b, "mk0", "10.85.0.2/24")
+	a, _ := nstest.Pair(t, []nstest.Path{{ClientIf: "mk0", ClientCIDR: "10.85.0.1/24", ServerIf: "mk0", ServerCIDR: "10.85.0.2/24"}})
 	dir := t.TempDir()
 	state := filepath.Join(dir, "daemon.json")
 	var logs bytes.Buffer

@@ -124,8 +124,7 @@ func TestEndpointKernelErrors(t *testing.T) {
 // writes, `ip -j mptcp endpoint show` reads back; what ip writes, mptcpkit
 // shows the same, human and JSON.
 func TestEndpointMatchesIP(t *testing.T) {
-	a, b := nstest.New(t, "a"), nstest.New(t, "b")
-	nstest.Link(t, a, "eth1", "10.0.1.1/24", b, "eth1", "10.0.1.2/24")
+	a, b := nstest.Pair(t, nstest.Paths(1, "10.0", "eth", "eth"))
 	nstest.Link(t, a, "eth2", "2001:db8:2::1/64", b, "eth2", "2001:db8:2::2/64")
 	run := func(args ...string) {
 		t.Helper()

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/mptcpkit/mptcpkit/force/bpfprog"
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 )
 
 func TestForceUsage(t *testing.T) {
@@ -38,6 +39,7 @@ func TestForceUsage(t *testing.T) {
 // with the kernel's reason and points to `mptcpkit run`; where it allows it,
 // force runs until its context is cancelled. A long name gets a warning.
 func TestForceKernel(t *testing.T) {
+	nstest.Require(t)
 	m, err := bpfprog.NewMaps()
 	if err != nil {
 		t.Fatal(err)

@@ -165,6 +165,7 @@ func TestJSONVocabulary(t *testing.T) {
 // status -j` of a daemon running in a test namespace, and `daemon
 // --check-config -j`.
 func TestJSONVocabularyLabDaemon(t *testing.T) {
+	nstest.Require(t)
 	run := func(args ...string) []byte {
 		t.Helper()
 		var out, errb bytes.Buffer

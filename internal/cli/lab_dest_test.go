@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/lab"
 )
 
@@ -18,6 +19,7 @@ import (
 // print work as printed: bench through proxy client -> MPTCP over both
 // paths -> proxy server -> plain TCP to the destination.
 func TestLabDestProxyRecipe(t *testing.T) {
+	nstest.Require(t)
 	name := labTestName("x")
 	cleanLab(t, name)
 	ctx, cancel := context.WithCancel(context.Background())

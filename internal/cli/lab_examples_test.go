@@ -8,6 +8,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/lab"
 )
 
@@ -16,6 +17,7 @@ import (
 // lab up's help and Try lines give the addresses a delayed path really has
 // (issue 13 point 10).
 func TestLabNetNSRef(t *testing.T) {
+	nstest.Require(t)
 	name := labTestName("n")
 	cleanLab(t, name)
 	ctx := context.Background()

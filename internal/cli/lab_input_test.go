@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/lab"
 )
 
@@ -55,6 +56,7 @@ func TestLabRateNote(t *testing.T) {
 // only; other users' labs are listed and kept (SUDO_UID stands in for two
 // users so the test never touches labs made by anything else).
 func TestLabDownAllKeepsOthers(t *testing.T) {
+	nstest.Require(t)
 	name := labTestName("o")
 	cleanLab(t, name)
 	ctx := context.Background()

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/lab"
 	"github.com/mptcpkit/mptcpkit/lab/storage"
 )
@@ -50,6 +51,7 @@ func TestLabStorageUsage(t *testing.T) {
 // no fallback, and the lab gone afterwards. A row hit by the MPTCP receive
 // stall (docs/BENCHMARKS.md) is run again once.
 func TestLabStorageJSON(t *testing.T) {
+	nstest.Require(t)
 	dir := t.TempDir()
 	exe := filepath.Join(dir, "mptcpkit")
 	build := exec.Command("go", "build", "-o", exe, "../../cmd/mptcpkit")

@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/lab"
 )
 
@@ -72,6 +73,7 @@ func TestLabHelp(t *testing.T) {
 }
 
 func TestLabUpShowExecLinkDown(t *testing.T) {
+	nstest.Require(t)
 	name := labTestName("u")
 	cleanLab(t, name)
 	ctx := context.Background()
@@ -139,6 +141,7 @@ func TestLabUpShowExecLinkDown(t *testing.T) {
 }
 
 func TestLabDemo(t *testing.T) {
+	nstest.Require(t)
 	name := labTestName("d")
 	cleanLab(t, name)
 	// No --out: the report goes to $XDG_STATE_HOME/mptcpkit/demo, printed
@@ -185,6 +188,7 @@ func TestLabDemo(t *testing.T) {
 }
 
 func TestLabDemoInterrupted(t *testing.T) {
+	nstest.Require(t)
 	name := labTestName("i")
 	cleanLab(t, name)
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
@@ -202,6 +206,7 @@ func TestLabDemoInterrupted(t *testing.T) {
 }
 
 func TestLabFailoverCLI(t *testing.T) {
+	nstest.Require(t)
 	name := labTestName("f")
 	cleanLab(t, name)
 	out, errs, code := runCLI(context.Background(), "-j", "lab", "failover", "--name", name, "-t", "4", "--down-at", "1", "--down-for", "1.5", "--side", "server")
@@ -223,6 +228,7 @@ func TestLabFailoverCLI(t *testing.T) {
 }
 
 func TestLabBenchCLI(t *testing.T) {
+	nstest.Require(t)
 	name := labTestName("b")
 	cleanLab(t, name)
 	out, errs, code := runCLI(context.Background(), "lab", "bench", "--name", name, "--paths", "1", "-t", "1", "--cc", "reno")

@@ -252,9 +252,7 @@ func TestMonitorEventsLost(t *testing.T) {
 // SUB_ESTABLISHED with the second path's addresses and ids, and CLOSED, all
 // with the same token.
 func TestMonitorSecondPath(t *testing.T) {
-	cl, sv := nstest.New(t, "client"), nstest.New(t, "server")
-	nstest.Link(t, cl, "eth1", "10.0.1.1/24", sv, "eth1", "10.0.1.2/24")
-	nstest.Link(t, cl, "eth2", "10.0.2.1/24", sv, "eth2", "10.0.2.2/24")
+	cl, sv := nstest.Pair(t, nstest.Paths(2, "10.0", "eth", "eth"))
 	for _, c := range [][]string{
 		{"-n", sv.Name, "endpoint", "add", "10.0.2.2", "id", "5", "signal"},
 		{"-n", cl.Name, "limits", "set", "add_addr_accepted", "1", "subflows", "1"},

@@ -34,9 +34,11 @@ type NS struct {
 }
 
 // New creates a namespace for t, with lo up, deleted when t ends. label says
-// what the namespace is for (e.g. "client").
+// what the namespace is for (e.g. "client"). It calls Require first: without
+// root or MPTCP the test is skipped (failed under MPTCPKIT_CI=1).
 func New(t testing.TB, label string) *NS {
 	t.Helper()
+	Require(t)
 	sweep()
 	hash := fnv.New32a()
 	hash.Write([]byte(t.Name()))

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/mptcpkit/mptcpkit/internal/cli"
+	"github.com/mptcpkit/mptcpkit/internal/nstest"
 	"github.com/mptcpkit/mptcpkit/lab"
 	"github.com/mptcpkit/mptcpkit/lab/storage"
 )
@@ -43,6 +44,7 @@ func labName(prefix string) string { return fmt.Sprintf("%s%d", prefix, os.Getpi
 // share; the TCP run is plain TCP on path 1 only. Also the 128k
 // sequential row, and the JSON report and chart.
 func TestStorageAggregates(t *testing.T) {
+	nstest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	dir := t.TempDir()
@@ -134,6 +136,7 @@ func TestStorageAggregates(t *testing.T) {
 // verify error, every byte written and verified, and both paths carried
 // data.
 func TestVerifyThroughPathFailure(t *testing.T) {
+	nstest.Require(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 3*time.Minute)
 	defer cancel()
 	name := labName("sv")
@@ -194,6 +197,7 @@ func TestKernelClientWithoutNBD(t *testing.T) {
 // relay's connections are MPTCP with 2 subflows each and both paths carry
 // the I/O.
 func TestKernelClient(t *testing.T) {
+	nstest.Require(t)
 	if err := storage.LoadNBD(); errors.Is(err, storage.ErrNoKernelNBD) {
 		t.Skipf("%v", err)
 	}
