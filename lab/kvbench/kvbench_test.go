@@ -7,8 +7,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mptcpkit/mptcpkit/force/kvbench"
 	"github.com/mptcpkit/mptcpkit/internal/cli"
+	"github.com/mptcpkit/mptcpkit/lab/kvbench"
 )
 
 const mainEnv = "MPTCPKIT_KVBENCH_TEST_MAIN"
