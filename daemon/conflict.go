@@ -4,15 +4,13 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"os"
 	"os/exec"
-	"path/filepath"
-	"strconv"
 	"strings"
 	"syscall"
 	"time"
 
 	"github.com/mptcpkit/mptcpkit/doctor"
+	"github.com/mptcpkit/mptcpkit/internal/proc"
 )
 
 // Conflict is another program managing MPTCP endpoints in the namespace.
@@ -37,26 +35,22 @@ func DetectConflicts(nsFD int) ([]Conflict, error) {
 	if err := syscall.Fstat(nsFD, &target); err != nil {
 		return nil, err
 	}
-	procs, err := filepath.Glob("/proc/[0-9]*/comm")
+	pids, err := proc.PIDs()
 	if err != nil {
 		return nil, err
 	}
 	var out []Conflict
-	for _, p := range procs {
-		b, err := os.ReadFile(p)
+	for _, pid := range pids {
+		comm, err := proc.Comm(pid)
 		if err != nil {
 			continue
 		}
-		comm := strings.TrimSpace(string(b))
 		if comm != "mptcpd" && comm != "NetworkManager" {
 			continue
 		}
-		dir := filepath.Dir(p)
-		var st syscall.Stat_t
-		if err := syscall.Stat(filepath.Join(dir, "ns/net"), &st); err != nil || st.Ino != target.Ino || st.Dev != target.Dev {
+		if ns, err := proc.NetNSOf(pid); err != nil || ns != (proc.NetNS{Dev: uint64(target.Dev), Ino: target.Ino}) {
 			continue
 		}
-		pid, _ := strconv.Atoi(filepath.Base(dir))
 		switch comm {
 		case "mptcpd":
 			// mptcpd's addr_adv plugin handles every address: it has no

@@ -13,6 +13,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/mptcpkit/mptcpkit/internal/proc"
 	"github.com/mptcpkit/mptcpkit/netmon"
 	"github.com/mptcpkit/mptcpkit/netns"
 	"github.com/mptcpkit/mptcpkit/pm"
@@ -393,7 +394,7 @@ func (d *daemon) loadState() error {
 		return nil
 	}
 	if s.PID != os.Getpid() && s.PID > 0 && processAlive(s.PID) {
-		if comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", s.PID)); strings.TrimSpace(string(comm)) == "mptcpkit" {
+		if comm, _ := proc.Comm(s.PID); comm == "mptcpkit" {
 			return fmt.Errorf("daemon: another mptcpkit daemon (pid %d, netns %s) uses state file %s; stop it or give this one a different --state", s.PID, s.NetNS, d.cfg.StatePath)
 		}
 	}

@@ -11,7 +11,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 
 	"github.com/cilium/ebpf/btf"
@@ -19,6 +18,7 @@ import (
 	"github.com/mptcpkit/mptcpkit/force/bpfprog"
 	"golang.org/x/sys/unix"
 
+	"github.com/mptcpkit/mptcpkit/internal/proc"
 	"github.com/mptcpkit/mptcpkit/netns"
 	"github.com/mptcpkit/mptcpkit/pm"
 )
@@ -153,29 +153,20 @@ func (s *system) Processes() ([]Process, error) {
 	if err != nil {
 		return nil, fmt.Errorf("network namespace inode: %w", err)
 	}
-	ents, err := os.ReadDir("/proc")
+	pids, err := proc.PIDs()
 	if err != nil {
 		return nil, err
 	}
 	var out []Process
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		comm, err := os.ReadFile(filepath.Join("/proc", e.Name(), "comm"))
+	for _, pid := range pids {
+		comm, err := proc.Comm(pid)
 		if err != nil {
 			continue // gone
 		}
-		p := Process{PID: pid, Comm: strings.TrimSpace(string(comm))}
-		if b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline")); err == nil {
-			for _, a := range bytes.Split(bytes.TrimRight(b, "\x00"), []byte{0}) {
-				p.Args = append(p.Args, string(a))
-			}
-		}
-		var st unix.Stat_t
-		if unix.Stat(filepath.Join("/proc", e.Name(), "ns/net"), &st) == nil {
-			p.SameNetNS = st.Ino == ino
+		p := Process{PID: pid, Comm: comm}
+		p.Args, _ = proc.Cmdline(pid)
+		if ns, err := proc.NetNSOf(pid); err == nil {
+			p.SameNetNS = ns.Ino == ino
 		}
 		out = append(out, p)
 	}

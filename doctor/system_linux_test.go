@@ -196,3 +196,54 @@ func TestSystemBTF(t *testing.T) {
 		}
 	}
 }
+
+// TestSystemProcesses: the process list holds this test with its
+// arguments, in the namespace checked or not, and a program started in a
+// test namespace as living there.
+func TestSystemProcesses(t *testing.T) {
+	ns := nstest.New(t, "procs")
+	cmd := ns.Command("sleep", "30")
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { cmd.Process.Kill(); cmd.Wait() }()
+	// ip netns exec execs sleep: wait until it has.
+	find := func(ps []doctor.Process, pid int) *doctor.Process {
+		for i := range ps {
+			if ps[i].PID == pid {
+				return &ps[i]
+			}
+		}
+		return nil
+	}
+	for _, c := range []struct {
+		name      string
+		facts     doctor.Facts
+		self, kid bool // SameNetNS of this process and of the sleep
+	}{
+		{"own namespace", doctor.System(nil), true, false},
+		{"test namespace", doctor.System(ns.NetNS), false, true},
+	} {
+		deadline := time.Now().Add(5 * time.Second)
+		for {
+			ps, err := c.facts.Processes()
+			if err != nil {
+				t.Fatal(err)
+			}
+			me, kid := find(ps, os.Getpid()), find(ps, cmd.Process.Pid)
+			if me == nil || me.SameNetNS != c.self || strings.Join(me.Args, " ") != strings.Join(os.Args, " ") {
+				t.Fatalf("%s: this process: %+v, want args %q, SameNetNS %v", c.name, me, os.Args, c.self)
+			}
+			if kid != nil && kid.Comm == "sleep" {
+				if kid.SameNetNS != c.kid || strings.Join(kid.Args, " ") != "sleep 30" {
+					t.Errorf("%s: sleep in the test namespace: %+v, want SameNetNS %v", c.name, kid, c.kid)
+				}
+				break
+			}
+			if time.Now().After(deadline) {
+				t.Fatalf("%s: no sleep with pid %d: %+v", c.name, cmd.Process.Pid, kid)
+			}
+			time.Sleep(20 * time.Millisecond)
+		}
+	}
+}

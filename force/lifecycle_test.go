@@ -18,6 +18,7 @@ import (
 	"github.com/mptcpkit/mptcpkit/force/bpfprog"
 	"github.com/mptcpkit/mptcpkit/force/cgroup"
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
+	"github.com/mptcpkit/mptcpkit/internal/proc"
 )
 
 // TestRunDaemon: a program that daemonizes (double fork, parent exits at
@@ -97,17 +98,12 @@ func waitGone(t *testing.T, marker string) {
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		var left []string
-		ents, _ := os.ReadDir("/proc")
-		for _, e := range ents {
-			if _, err := strconv.Atoi(e.Name()); err != nil {
-				continue
-			}
-			b, _ := os.ReadFile("/proc/" + e.Name() + "/cmdline")
-			if bytes.Contains(b, []byte(marker)) {
-				st, _ := os.ReadFile("/proc/" + e.Name() + "/stat")
-				if !bytes.Contains(st, []byte(") Z ")) {
-					left = append(left, e.Name()+": "+strings.ReplaceAll(string(b), "\x00", " "))
-				}
+		pids, _ := proc.PIDs()
+		for _, pid := range pids {
+			args, _ := proc.Cmdline(pid)
+			line := strings.Join(args, " ")
+			if strings.Contains(line, marker) && proc.Alive(pid) {
+				left = append(left, strconv.Itoa(pid)+": "+line)
 			}
 		}
 		if len(left) == 0 {

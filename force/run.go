@@ -17,6 +17,7 @@ import (
 	"github.com/mptcpkit/mptcpkit/force/bpfprog"
 	"github.com/mptcpkit/mptcpkit/force/cgroup"
 	"github.com/mptcpkit/mptcpkit/force/seccomp"
+	"github.com/mptcpkit/mptcpkit/internal/proc"
 	"github.com/mptcpkit/mptcpkit/netns"
 	"golang.org/x/sys/unix"
 )
@@ -474,30 +475,13 @@ func forwardSignals(ctx context.Context, cfg Config, pid int, cgDir string, main
 // children lists the pids whose parent is this process.
 func children() []int {
 	me := os.Getpid()
-	var out []int
 	// /proc/PID/task/TID/children is only exact with CONFIG_PROC_CHILDREN;
 	// scan /proc instead.
-	ents, _ := os.ReadDir("/proc")
-	for _, e := range ents {
-		p, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		b, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue
-		}
-		s := string(b)
-		i := strings.LastIndexByte(s, ')')
-		if i < 0 {
-			continue
-		}
-		f := strings.Fields(s[i+1:])
-		if len(f) > 1 && f[1] == strconv.Itoa(me) {
-			out = append(out, p)
-		}
-	}
-	return out
+	pids, _ := proc.Find(func(pid int) bool {
+		st, err := proc.ReadStat(pid)
+		return err == nil && st.PPID == me
+	})
+	return pids
 }
 
 // runCgroup makes the cgroup for a BPF run under this process's own cgroup

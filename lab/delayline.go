@@ -11,7 +11,6 @@ import (
 	"os/exec"
 	"os/signal"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync/atomic"
 	"syscall"
@@ -19,6 +18,7 @@ import (
 
 	"golang.org/x/sys/unix"
 
+	"github.com/mptcpkit/mptcpkit/internal/proc"
 	"github.com/mptcpkit/mptcpkit/netns"
 )
 
@@ -326,36 +326,19 @@ func delay(ctx context.Context, f *os.File, d *atomic.Int64, dropped *atomic.Uin
 
 // delayLinePIDs finds lab name's delay-line processes by command line.
 func delayLinePIDs(name string) []int {
-	ents, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		b, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
-		if err != nil {
-			continue
-		}
-		args := strings.Split(strings.TrimRight(string(b), "\x00"), "\x00")
-		for i := 0; i+3 < len(args); i++ {
-			if args[i] == "lab" && args[i+1] == "delayline" && args[i+2] == "--name" && args[i+3] == name {
-				if !zombie(pid) {
-					out = append(out, pid)
-				}
-				break
-			}
-		}
-	}
-	return out
+	pids, _ := proc.Find(func(pid int) bool {
+		args, err := proc.Cmdline(pid)
+		return err == nil && isDelayLineOf(args, name) && proc.Alive(pid)
+	})
+	return pids
 }
 
-func zombie(pid int) bool {
-	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
-	if err != nil {
-		return true
+// isDelayLineOf reports whether args run lab name's delay line.
+func isDelayLineOf(args []string, name string) bool {
+	for i := 0; i+3 < len(args); i++ {
+		if args[i] == "lab" && args[i+1] == "delayline" && args[i+2] == "--name" && args[i+3] == name {
+			return true
+		}
 	}
-	s := string(b)
-	i := strings.LastIndexByte(s, ')')
-	return i < 0 || i+2 >= len(s) || s[i+2] == 'Z' || s[i+2] == 'X'
+	return false
 }

@@ -6,11 +6,10 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"strconv"
-	"strings"
 	"syscall"
 	"time"
 
+	"github.com/mptcpkit/mptcpkit/internal/proc"
 	"github.com/mptcpkit/mptcpkit/netns"
 )
 
@@ -41,10 +40,10 @@ func Down(name string, log *slog.Logger) error {
 	}
 	deadline := time.Now().Add(5 * time.Second)
 	for _, pid := range pids {
-		for !zombie(pid) && time.Now().Before(deadline) {
+		for proc.Alive(pid) && time.Now().Before(deadline) {
 			time.Sleep(10 * time.Millisecond)
 		}
-		if !zombie(pid) {
+		if proc.Alive(pid) {
 			errs = append(errs, fmt.Errorf("process %d of lab %s does not die", pid, name))
 		}
 	}
@@ -99,44 +98,27 @@ func pidsIn(names []string) []int {
 			inodes[st.Ino] = true
 		}
 	}
-	ents, _ := os.ReadDir("/proc")
-	var out []int
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil || pid == os.Getpid() {
-			continue
-		}
-		var st syscall.Stat_t
-		if err := syscall.Stat("/proc/"+e.Name()+"/ns/net", &st); err != nil {
-			continue
-		}
-		if (inodes[st.Ino] || holdsNetNS(pid, names, inodes)) && !zombie(pid) {
-			out = append(out, pid)
-		}
-	}
-	return out
+	pids, _ := proc.Find(func(pid int) bool {
+		ns, err := proc.NetNSOf(pid)
+		return err == nil && (inodes[ns.Ino] || holdsNetNS(pid, names, inodes)) && proc.Alive(pid)
+	})
+	return pids
 }
 
 // holdsNetNS reports whether process pid has a descriptor open on one of
 // the named network namespaces: opened by its /run/netns path (the link
 // reads as that path) or otherwise (it reads "net:[INODE]").
 func holdsNetNS(pid int, names []string, inodes map[uint64]bool) bool {
-	dir := "/proc/" + strconv.Itoa(pid) + "/fd/"
-	fds, _ := os.ReadDir(dir)
+	fds, _ := proc.FDs(pid)
 	for _, fd := range fds {
-		target, err := os.Readlink(dir + fd.Name())
-		if err != nil {
-			continue
-		}
-		if strings.HasPrefix(target, "net:[") {
-			ino, err := strconv.ParseUint(strings.TrimSuffix(strings.TrimPrefix(target, "net:["), "]"), 10, 64)
-			if err == nil && inodes[ino] {
+		if ino, ok := fd.Inode("net"); ok {
+			if inodes[ino] {
 				return true
 			}
 			continue
 		}
 		for _, n := range names {
-			if target == netns.Path(n) {
+			if fd.Target == netns.Path(n) {
 				return true
 			}
 		}

@@ -1,11 +1,10 @@
 package sockdiag
 
 import (
+	"math"
 	"sort"
-	"strconv"
-	"strings"
 
-	"github.com/prometheus/procfs"
+	"github.com/mptcpkit/mptcpkit/internal/proc"
 )
 
 // Process is a process holding a socket.
@@ -20,44 +19,28 @@ type Process struct {
 // users' without CAP_SYS_PTRACE) are skipped. Inodes are global, so this
 // works for sockets of any network namespace.
 func Owners() (map[uint32][]Process, error) {
-	fs, err := procfs.NewFS("/proc")
-	if err != nil {
-		return nil, err
-	}
-	procs, err := fs.AllProcs()
+	pids, err := proc.PIDs()
 	if err != nil {
 		return nil, err
 	}
 	out := map[uint32][]Process{}
-	for _, p := range procs {
-		targets, err := p.FileDescriptorTargets()
+	for _, pid := range pids {
+		fds, err := proc.FDs(pid)
 		if err != nil {
 			continue
 		}
-		fds, err := p.FileDescriptors()
-		if err != nil || len(fds) != len(targets) {
-			fds = nil
-		}
 		comm := ""
-		for i, t := range targets {
-			rest, ok := strings.CutPrefix(t, "socket:[")
-			if !ok {
-				continue
-			}
-			ino, err := strconv.ParseUint(strings.TrimSuffix(rest, "]"), 10, 32)
-			if err != nil {
+		for _, fd := range fds {
+			ino, ok := fd.Inode("socket")
+			if !ok || ino > math.MaxUint32 {
 				continue
 			}
 			if comm == "" {
-				if comm, err = p.Comm(); err != nil {
+				if comm, err = proc.Comm(pid); err != nil {
 					comm = "?"
 				}
 			}
-			fd := -1
-			if fds != nil {
-				fd = int(fds[i])
-			}
-			out[uint32(ino)] = append(out[uint32(ino)], Process{PID: p.PID, Comm: comm, FD: fd})
+			out[uint32(ino)] = append(out[uint32(ino)], Process{PID: pid, Comm: comm, FD: fd.Num})
 		}
 	}
 	for _, ps := range out {

@@ -106,7 +106,7 @@ func TestCheckVocabCatches(t *testing.T) {
 // daemon; monitor -j, lab demo's report, lab failover -j and lab storage
 // -j are checked by TestMonitorRealEvents, TestLabDemo,
 // TestLabFailoverCLI and TestLabStorageCLI, and the lab kv report's rows
-// by force/kvbench's TestRowJSONVocabulary.
+// by lab/kvbench's TestRowJSONVocabulary.
 func TestJSONVocabulary(t *testing.T) {
 	cli, srv, c, s := connsLab(t, "5311")
 	go io.Copy(io.Discard, s)

@@ -6,8 +6,8 @@ import (
 	"strconv"
 	"text/tabwriter"
 
-	"github.com/mptcpkit/mptcpkit/force/kvbench"
 	"github.com/mptcpkit/mptcpkit/lab"
+	"github.com/mptcpkit/mptcpkit/lab/kvbench"
 )
 
 const labKVHelp = `Usage: mptcpkit lab kv [--name NAME] [--loss L,L] [--sizes N,N] [--clients N] [-j]

@@ -7,9 +7,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/mptcpkit/mptcpkit/force/kvbench"
 	"github.com/mptcpkit/mptcpkit/internal/cli"
 	"github.com/mptcpkit/mptcpkit/internal/nstest"
+	"github.com/mptcpkit/mptcpkit/lab/kvbench"
 )
 
 const mainEnv = "MPTCPKIT_KVBENCH_TEST_MAIN"

@@ -148,7 +148,7 @@ func runLab(ctx context.Context, cfg Config, loss float64) (rows []Row, err erro
 						row.Retried = true
 					}
 					if err != nil {
-						srv.stop()
+						srv.Stop()
 						return rows, err
 					}
 					rows = append(rows, row)
@@ -158,70 +158,43 @@ func runLab(ctx context.Context, cfg Config, loss float64) (rows []Row, err erro
 				}
 			}
 		}
-		if err := srv.stop(); err != nil {
+		if err := srv.Stop(); err != nil {
 			return rows, err
 		}
 	}
 	return rows, nil
 }
 
-type server struct {
-	cmd  *exec.Cmd
-	done chan error
-}
-
 func (cfg *Config) command(ns, mode string, args ...string) *exec.Cmd {
-	all := []string{"netns", "exec", ns}
-	if mode == "mptcp" {
-		all = append(all, cfg.Exe, "run", "--")
-	}
-	cmd := exec.Command("ip", append(all, args...)...)
-	cmd.Env = append(os.Environ(), cfg.ExeEnv...)
-	return cmd
+	return lab.Runner{Exe: cfg.Exe, Env: cfg.ExeEnv}.Command(ns, mode, args...)
 }
 
-func startServer(ctx context.Context, cfg Config, st *lab.State, mode string) (*server, error) {
+func startServer(ctx context.Context, cfg Config, st *lab.State, mode string) (*lab.Process, error) {
 	cmd := cfg.command(st.Server, mode, "redis-server", "--port", strconv.Itoa(port), "--bind", "0.0.0.0",
 		"--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning")
 	var stderr bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &stderr, &stderr
-	if err := cmd.Start(); err != nil {
+	s, err := lab.Start("redis-server", cmd)
+	if err != nil {
 		return nil, err
 	}
-	s := &server{cmd: cmd, done: make(chan error, 1)}
-	go func() { s.done <- cmd.Wait() }()
 	// wait until it answers
-	deadline := time.Now().Add(10 * time.Second)
-	for {
+	err = s.Ready(ctx, 100*time.Millisecond, 10*time.Second, func() bool {
 		ping := cfg.command(st.Client, "tcp", "redis-cli", "-h", st.Paths[0].ServerAddr.String(), "-p", strconv.Itoa(port), "ping")
-		if out, err := ping.Output(); err == nil && strings.TrimSpace(string(out)) == "PONG" {
-			return s, nil
-		}
-		select {
-		case err := <-s.done:
-			return nil, fmt.Errorf("redis-server (%s) exited: %v: %s", mode, err, stderr.String())
-		case <-ctx.Done():
-			s.stop()
-			return nil, ctx.Err()
-		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			s.stop()
-			return nil, fmt.Errorf("redis-server (%s) does not answer: %s", mode, stderr.String())
-		}
+		out, err := ping.Output()
+		return err == nil && strings.TrimSpace(string(out)) == "PONG"
+	})
+	if err == nil {
+		return s, nil
 	}
-}
-
-func (s *server) stop() error {
-	s.cmd.Process.Signal(os.Interrupt) // mptcpkit run forwards it; ip exec'd into it
-	select {
-	case <-s.done:
-		return nil
-	case <-time.After(5 * time.Second):
-		s.cmd.Process.Kill()
-		<-s.done
-		return errors.New("redis-server did not stop on SIGINT")
+	s.Stop()
+	switch {
+	case errors.Is(err, lab.ErrExited):
+		return nil, fmt.Errorf("redis-server (%s) exited: %v: %s", mode, s.Err(), stderr.String())
+	case errors.Is(err, lab.ErrNotReady):
+		return nil, fmt.Errorf("redis-server (%s) does not answer: %s", mode, stderr.String())
 	}
+	return nil, err
 }
 
 func measure(ctx context.Context, cfg Config, st *lab.State, server, mode string, loss float64, test string, size, pipeline int) (Row, error) {
@@ -268,19 +241,14 @@ func measure(ctx context.Context, cfg Config, st *lab.State, server, mode string
 func runCtx(ctx context.Context, cmd *exec.Cmd) ([]byte, error) {
 	var out bytes.Buffer
 	cmd.Stdout = &out
-	if err := cmd.Start(); err != nil {
+	p, err := lab.Start("redis-benchmark", cmd)
+	if err != nil {
 		return nil, err
 	}
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	select {
-	case err := <-done:
-		return out.Bytes(), err
-	case <-ctx.Done():
-		cmd.Process.Kill()
-		<-done
-		return nil, ctx.Err()
+	if err := p.Wait(ctx); err != nil {
+		return nil, err
 	}
+	return out.Bytes(), nil
 }
 
 // parseCSV reads redis-benchmark --csv output (7.x columns: test, rps,
