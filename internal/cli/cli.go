@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
 	"syscall"
 
@@ -18,9 +17,10 @@ import (
 
 // Main runs the command line args (without the program name) with the
 // process's standard streams and returns the exit status. SIGINT and SIGTERM
-// cancel the context every command runs under.
+// cancel the context every command runs under (registered when a command
+// first uses it: newSignalContext).
 func Main(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := newSignalContext(os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	return ExitCode(Run(ctx, args, os.Stdout, os.Stderr), os.Stderr)
 }
