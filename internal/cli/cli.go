@@ -248,6 +248,9 @@ done:
 	if err != nil {
 		return err
 	}
+	if !quickCommand(c.name) {
+		registerSignals(ctx)
+	}
 	return e.friendly(args, c.run(e, args[1:]))
 }
 

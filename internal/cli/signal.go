@@ -10,13 +10,13 @@ import (
 
 // signalContext is signal.NotifyContext(context.Background(), sigs...) that
 // registers for the signals only when the context is first used (Done, Err
-// or Value — context.WithCancel and context.AfterFunc call Done). Registering
-// costs every command ~3 ms here: os/signal starts a goroutine and a thread
-// locked to it (runtime.ensureSigM), about 55 page faults. Commands that
-// never look at the context (limits show, endpoint add, …: one netlink
-// request) skip it; a SIGINT during one of them ends the process the
-// default way, while a command that waits on the context is cancelled as
-// before. BENCHMARKS.md ("CLI start-up") has the figures.
+// or Value — context.WithCancel and context.AfterFunc call Done), or when Run
+// starts a command that is not quick (registerSignals). Registering costs
+// ~3 ms and ~55 page faults per call here: os/signal starts a goroutine and a
+// thread locked to it (runtime.ensureSigM). The quick commands never look at
+// the context (one netlink request, or printing): a SIGINT during one of them
+// ends the process the default way; every other command is cancelled by it
+// as before. docs/BENCHMARKS.md ("CLI start-up") has the figures.
 type signalContext struct {
 	sigs []os.Signal
 	once sync.Once
@@ -45,3 +45,20 @@ func (c *signalContext) Done() <-chan struct{}       { return c.start().Done() }
 func (c *signalContext) Err() error                  { return c.start().Err() }
 func (c *signalContext) Value(key any) any           { return c.start().Value(key) }
 func (c *signalContext) String() string              { return "mptcpkit.signalContext" }
+
+// quickCommand reports whether command never uses its context, so Run may
+// leave the signals unregistered for it.
+func quickCommand(name string) bool {
+	switch name {
+	case "endpoint", "limits", "version", "completion", "man":
+		return true
+	}
+	return false
+}
+
+// registerSignals registers ctx's signals now if it is Main's context.
+func registerSignals(ctx context.Context) {
+	if c, ok := ctx.(*signalContext); ok {
+		c.start()
+	}
+}

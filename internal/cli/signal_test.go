@@ -3,6 +3,7 @@ package cli
 import (
 	"context"
 	"errors"
+	"io"
 	"os"
 	"os/exec"
 	"syscall"
@@ -58,6 +59,22 @@ func TestSignalContext(t *testing.T) {
 		stop()
 		if !errors.Is(ctx.Err(), context.Canceled) {
 			t.Errorf("Err after stop = %v, want context.Canceled", ctx.Err())
+		}
+	})
+
+	t.Run("Run", func(t *testing.T) {
+		ctx, stop := newSignalContext(syscall.SIGUSR1)
+		defer stop()
+		c := ctx.(*signalContext)
+		if err := Run(ctx, []string{"version"}, io.Discard, io.Discard); err != nil {
+			t.Fatal(err)
+		}
+		if c.ctx != nil {
+			t.Error("Run registered the signals for version, a quick command")
+		}
+		_ = Run(ctx, []string{"check", "--help"}, io.Discard, io.Discard) // errHelp
+		if c.ctx == nil {
+			t.Error("Run did not register the signals for check")
 		}
 	})
 
