@@ -8,7 +8,6 @@ import (
 	"io"
 	"log/slog"
 	"os"
-	"os/signal"
 	"strings"
 	"syscall"
 
@@ -18,11 +17,12 @@ import (
 
 // Main runs the command line args (without the program name) with the
 // process's standard streams and returns the exit status. SIGINT and SIGTERM
-// cancel the context every command runs under. A process mptcpkit started
-// of itself (the `run` shim and keeper, the lab's delay line: see
-// entryPoints) runs its entry point instead of a command.
+// cancel the context every command runs under (registered when a command
+// first uses it, or before it runs unless it is Quick: newSignalContext).
+// A process mptcpkit started of itself (the `run` shim and keeper, the lab's
+// delay line: see entryPoints) runs its entry point instead of a command.
 func Main(args []string) int {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, stop := newSignalContext(os.Interrupt, syscall.SIGTERM)
 	defer stop()
 	if ep, rest, ok := reexecEntry(args); ok {
 		return ep.main(rest)
@@ -216,6 +216,9 @@ done:
 	c, err := lookupCommand(name)
 	if err != nil {
 		return err
+	}
+	if !c.Quick {
+		registerSignals(ctx)
 	}
 	err = e.run(c, c.Name, args[1:])
 	if c.IPStyle {

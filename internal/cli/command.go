@@ -46,6 +46,11 @@ type Command struct {
 	// ipExit), take -j before their verb too, and win an ambiguous
 	// abbreviation at the top (`l` is limits, not lab).
 	IPStyle bool
+	// Quick marks a command that never looks at its context: Run does not
+	// register SIGINT/SIGTERM for it (os/signal's goroutine and locked
+	// thread cost every call ~2.5 ms; see newSignalContext), so SIGINT ends
+	// it the default way.
+	Quick bool
 }
 
 // tree is mptcpkit's command tree; its root is the program itself. The

@@ -22,7 +22,7 @@ Examples:
 `
 
 func completionCommand() *Command {
-	return &Command{Name: "completion", Summary: "print a bash, zsh or fish completion script", Help: completionHelp, Run: cmdCompletion}
+	return &Command{Name: "completion", Summary: "print a bash, zsh or fish completion script", Help: completionHelp, Run: cmdCompletion, Quick: true}
 }
 
 func cmdCompletion(e *env, args []string) error {

@@ -131,6 +131,7 @@ Examples:
 func endpointCommand() *Command {
 	return &Command{
 		Name:    "endpoint",
+		Quick:   true,
 		Aliases: []string{"endp", "ep"},
 		Summary: "manage the in-kernel path manager's endpoints (like ip mptcp endpoint)",
 		Help:    endpointHelp,

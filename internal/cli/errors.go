@@ -5,7 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
-	"regexp"
 	"strings"
 )
 
@@ -19,7 +18,17 @@ type cliError struct {
 func (e *cliError) Error() string { return e.msg }
 func (e *cliError) Unwrap() error { return e.err }
 
-var subcommandWord = regexp.MustCompile(`^[a-z]+$`)
+// isSubcommandWord reports whether s is a verb-like word (^[a-z]+$). A byte
+// loop, not a package-level regexp: compiling one at init costs every
+// command's start-up (see TestNoInitTimeRegexp).
+func isSubcommandWord(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 'a' || s[i] > 'z' {
+			return false
+		}
+	}
+	return s != ""
+}
 
 // friendly rewords what a command returned, in one style for every
 // command: a permission error (EPERM, EACCES) says the command needs root
@@ -44,7 +53,7 @@ func (e *env) friendly(args []string, err error) error {
 		cmd := "this command"
 		if len(args) > 0 {
 			cmd = args[0]
-			if len(args) > 1 && subcommandWord.MatchString(args[1]) {
+			if len(args) > 1 && isSubcommandWord(args[1]) {
 				cmd += " " + args[1]
 			}
 		}

@@ -37,6 +37,7 @@ Examples:
 func limitsCommand() *Command {
 	return &Command{
 		Name:    "limits",
+		Quick:   true,
 		Summary: "show or set the in-kernel path manager's limits (like ip mptcp limits)",
 		Help:    limitsHelp,
 		Run:     limits,

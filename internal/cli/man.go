@@ -27,7 +27,7 @@ Examples:
 `
 
 func manCommand() *Command {
-	return &Command{Name: "man", Summary: "print or write the man pages (from the --help texts)", Help: manHelp, Run: cmdMan}
+	return &Command{Name: "man", Summary: "print or write the man pages (from the --help texts)", Help: manHelp, Run: cmdMan, Quick: true}
 }
 
 func cmdMan(e *env, args []string) error {

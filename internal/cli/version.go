@@ -21,7 +21,7 @@ Examples:
 `
 
 func versionCommand() *Command {
-	return &Command{Name: "version", Summary: "print the version", Help: versionHelp, Run: cmdVersion}
+	return &Command{Name: "version", Summary: "print the version", Help: versionHelp, Run: cmdVersion, Quick: true}
 }
 
 func cmdVersion(e *env, args []string) error {

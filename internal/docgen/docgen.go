@@ -5,6 +5,7 @@ import (
 	"regexp"
 	"sort"
 	"strings"
+	"sync"
 )
 
 // Command is one command as its help describes it.
@@ -69,19 +70,21 @@ func section(help, title string) string {
 	return ""
 }
 
+// The flag patterns are compiled on first use, not at package init: every
+// mptcpkit command links this package, and only completion and man use it.
 var (
-	longFlag  = regexp.MustCompile(`(?:^|[\s\[(|,'])(--[a-z][a-z0-9-]*[a-z0-9])`)
-	shortFlag = regexp.MustCompile(`(?m)^\s+(-[a-zA-Z])[\s,]`)
+	longFlag  = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?:^|[\s\[(|,'])(--[a-z][a-z0-9-]*[a-z0-9])`) })
+	shortFlag = sync.OnceValue(func() *regexp.Regexp { return regexp.MustCompile(`(?m)^\s+(-[a-zA-Z])[\s,]`) })
 )
 
 // Flags returns the flags help mentions: every --long flag, and -x flags
 // that start an option line.
 func Flags(help string) []string {
 	set := map[string]bool{}
-	for _, m := range longFlag.FindAllStringSubmatch(help, -1) {
+	for _, m := range longFlag().FindAllStringSubmatch(help, -1) {
 		set[m[1]] = true
 	}
-	for _, m := range shortFlag.FindAllStringSubmatch(help, -1) {
+	for _, m := range shortFlag().FindAllStringSubmatch(help, -1) {
 		set[m[1]] = true
 	}
 	return sorted(set)
