@@ -292,8 +292,8 @@ func (h *harness) waitState(cond func(*daemon.StateFile) bool) *daemon.StateFile
 // all within the tests' generous timeouts).
 func timingGoals(t *testing.T) bool {
 	t.Helper()
-	if os.Getenv("MPTCPKIT_VM_ACCEL") == "tcg" {
-		t.Logf("latency goals not checked: kernel matrix guest %s under TCG emulation", os.Getenv("MPTCPKIT_VM"))
+	if emulated, guest := nstest.Emulated(); emulated {
+		t.Logf("latency goals not checked: kernel matrix guest %s under TCG emulation", guest)
 		return false
 	}
 	return true

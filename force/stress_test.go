@@ -24,7 +24,7 @@ import (
 // socket(2) return 0 (stdin), seen as ENOTSOCK.
 func TestRunSeccompStress(t *testing.T) {
 	needPython(t)
-	if os.Getenv("MPTCPKIT_VM_ACCEL") == "tcg" {
+	if emulated, _ := nstest.Emulated(); emulated {
 		t.Skip("under qemu TCG emulation too little happens in 3 s for the activity floor to mean anything")
 	}
 	ns := nstest.New(t, "stress")

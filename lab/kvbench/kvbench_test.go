@@ -27,7 +27,7 @@ func TestMain(m *testing.M) {
 // MPTCP; the same programs without run make none.
 func TestForcedRedis(t *testing.T) {
 	nstest.Require(t)
-	if os.Getenv("MPTCPKIT_VM_ACCEL") == "tcg" {
+	if emulated, _ := nstest.Emulated(); emulated {
 		t.Skip("throughput comparison: meaningless under qemu TCG emulation (and the kernel matrix's VMs have no redis)")
 	}
 	exe, err := os.Executable()
