@@ -831,15 +831,7 @@ func TestNotABenchServer(t *testing.T) {
 			var ln net.Listener
 			srv.Do(t, func() (err error) { ln, err = net.Listen("tcp", "10.0.1.2:7000"); return err })
 			defer ln.Close()
-			go func() {
-				for {
-					c, err := ln.Accept()
-					if err != nil {
-						return
-					}
-					go func() { defer c.Close(); tc.serve(c) }()
-				}
-			}()
+			nstest.Serve(ln, tc.serve)
 			start := time.Now()
 			_, err := Run(context.Background(), Config{Addr: "10.0.1.2:7000", Dialer: NetNSDialer(cli.NetNS), Duration: time.Second}, nil)
 			want := "10.0.1.2:7000 does not answer like a bench server"

@@ -155,15 +155,7 @@ func pathSelection(t *testing.T, name string, withDaemon bool, extraDelay time.D
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	nstest.Echo(ln)
 	var conn net.Conn
 	err = client.Do(func() (err error) {
 		d := net.Dialer{}

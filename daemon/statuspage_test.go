@@ -237,15 +237,7 @@ flags = ["subflow"]
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(io.Discard, c); c.Close() }()
-		}
-	}()
+	nstest.Sink(ln)
 	var conn net.Conn
 	if err := client.Do(func() (err error) {
 		d := net.Dialer{}

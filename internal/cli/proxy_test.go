@@ -107,15 +107,7 @@ func TestProxyCLI(t *testing.T) {
 	var ln net.Listener
 	dst.Do(t, func() (err error) { ln, err = net.Listen("tcp4", "10.9.0.2:5001"); return err })
 	defer ln.Close()
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() { io.Copy(c, c); c.Close() }()
-		}
-	}()
+	nstest.Echo(ln)
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan string, 2)

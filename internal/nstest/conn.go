@@ -55,3 +55,23 @@ func Sink(ln net.Listener) {
 		}
 	}()
 }
+
+// Serve accepts every connection on ln and runs serve on each in its own
+// goroutine, closing the connection when serve returns, until ln is closed.
+func Serve(ln net.Listener, serve func(net.Conn)) {
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() { defer conn.Close(); serve(conn) }()
+		}
+	}()
+}
+
+// Echo serves every connection on ln by writing back what it reads, until
+// ln is closed.
+func Echo(ln net.Listener) {
+	Serve(ln, func(c net.Conn) { io.Copy(c, c) })
+}
