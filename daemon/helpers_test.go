@@ -49,7 +49,7 @@ func userspacePair(t *testing.T, paths []nstest.Path) (client, server *nstest.NS
 // labUp brings up the lab cfg describes for t, taken down when t ends
 // (with logs, what cfg.Logger wrote, shown if t failed), and opens its
 // client and server namespaces until then.
-func labUp(t *testing.T, ctx context.Context, cfg lab.Config, logs *nstest.Buffer) (st *lab.State, client, server *netns.NetNS) {
+func labUp(t *testing.T, ctx context.Context, cfg lab.Config, logs *nstest.Buffer) (st *lab.Testbed, client, server *netns.NetNS) {
 	t.Helper()
 	nstest.Require(t)
 	st, err := lab.Up(ctx, cfg)

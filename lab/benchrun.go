@@ -21,7 +21,7 @@ const BenchPort = bench.DefaultPort
 // server on the server's path-1 address, the client dialing from inside
 // the client namespace.
 type Bencher struct {
-	st     *State
+	st     *Testbed
 	client *netns.NetNS
 	cancel context.CancelFunc
 	done   chan error
@@ -29,7 +29,7 @@ type Bencher struct {
 }
 
 // StartBench starts a bench server inside st's server namespace.
-func StartBench(ctx context.Context, st *State, log *slog.Logger) (*Bencher, error) {
+func StartBench(ctx context.Context, st *Testbed, log *slog.Logger) (*Bencher, error) {
 	server, client, err := st.openNetNS()
 	if err != nil {
 		return nil, err

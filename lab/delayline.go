@@ -49,7 +49,7 @@ func parseDelaySpec(s string) (DelaySpec, error) {
 	return DelaySpec{NetNS: f[0], Tun: f[1], Delay: d}, nil
 }
 
-func delaySpecs(st *State) []DelaySpec {
+func delaySpecs(st *Testbed) []DelaySpec {
 	var out []DelaySpec
 	for _, p := range st.Paths {
 		if p.Router == "" {
@@ -76,7 +76,7 @@ func logPath(name string) string { return filepath.Join(StateDir, name+".delayli
 
 // startDelayLine starts the delay line as a detached process (it must
 // outlive `lab up`) and waits until it has attached to every TUN device.
-func startDelayLine(ctx context.Context, exe string, st *State) (int, error) {
+func startDelayLine(ctx context.Context, exe string, st *Testbed) (int, error) {
 	if exe == "" {
 		var err error
 		if exe, err = os.Executable(); err != nil {

@@ -20,7 +20,7 @@ import (
 // with the TUN delay line, whose delay may then go down to 0 and up again),
 // which is told by SIGHUP and holds packets read from then on for the new
 // delay. st is updated and saved.
-func Impair(st *State, p int, loss float64, delay time.Duration) error {
+func Impair(st *Testbed, p int, loss float64, delay time.Duration) error {
 	if p < 1 || p > len(st.Paths) {
 		return fmt.Errorf("lab %s has paths 1 to %d, not %d", st.Name, len(st.Paths), p)
 	}
@@ -73,7 +73,7 @@ func Impair(st *State, p int, loss float64, delay time.Duration) error {
 
 // netemDelay replaces path's leaf qdisc at both ends with a netem of the
 // path's delay (and its netem loss, if the lab makes loss with netem).
-func netemDelay(st *State, path *Path) error {
+func netemDelay(st *Testbed, path *Path) error {
 	var loss float64
 	if st.Loss == "netem" {
 		loss = path.Loss

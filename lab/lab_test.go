@@ -44,7 +44,7 @@ func testName(t *testing.T, tag string) string {
 }
 
 // up builds a lab for t and removes it in t.Cleanup, also if t fails.
-func up(t *testing.T, cfg Config) *State {
+func up(t *testing.T, cfg Config) *Testbed {
 	t.Helper()
 	t.Cleanup(func() {
 		if err := Down(cfg.Name, nil); err != nil {
@@ -431,7 +431,7 @@ func TestDelayLine(t *testing.T) {
 
 // connectRTT returns the smallest TCP handshake time of n connections from
 // the client to the server's path-1 address (one round trip each).
-func connectRTT(t *testing.T, st *State, n int) time.Duration {
+func connectRTT(t *testing.T, st *Testbed, n int) time.Duration {
 	t.Helper()
 	server, _ := netns.Open(st.Server)
 	client, _ := netns.Open(st.Client)

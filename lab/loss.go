@@ -23,7 +23,7 @@ const lossModulus = 10000
 // a random P % of what arrives on each lossy path's interface. Dropping at
 // the receiver is what a lossy link does; a drop in the sender's output
 // hook would be a local error that TCP resends at once.
-func setLoss(client, server *netns.NetNS, st *State) error {
+func setLoss(client, server *netns.NetNS, st *Testbed) error {
 	if st.Loss != "nftables" {
 		return nil // no loss, or netem makes it (shape)
 	}
@@ -87,7 +87,7 @@ func ifname(s string) []byte {
 
 // Drops returns the packets the loss rules dropped so far, per receiving
 // interface name (both ends of every lossy path).
-func Drops(st *State) (map[string]uint64, error) {
+func Drops(st *Testbed) (map[string]uint64, error) {
 	if st.Loss == "netem" {
 		return netemDrops(st)
 	}
@@ -151,7 +151,7 @@ func deleteNftTable(ns *netns.NetNS, name string) {
 // netemDrops reads the drop counters of the netem leaves: what one end's
 // egress drops is what the other end's interface does not receive, so the
 // counts are keyed by the receiving interface, as nftables' are.
-func netemDrops(st *State) (map[string]uint64, error) {
+func netemDrops(st *Testbed) (map[string]uint64, error) {
 	out := map[string]uint64{}
 	for _, side := range []struct {
 		ns   string

@@ -11,7 +11,7 @@ import (
 // (subflows 8, add_addr_accepted 8) and adds one client "subflow" endpoint,
 // bound to its device, per extra path: the kernel then opens a subflow from
 // each extra path's address to the server's first address.
-func configureMPTCP(client, server *netns.NetNS, st *State) error {
+func configureMPTCP(client, server *netns.NetNS, st *Testbed) error {
 	eight := uint32(MaxPaths)
 	for _, ns := range []*netns.NetNS{client, server} {
 		c, err := pm.Dial(&pm.Config{NetNS: ns.FD()})

@@ -11,11 +11,11 @@ import (
 
 // SetLink sets the client-side interface of path p (1-based) down or up:
 // fault injection, as when a cable is pulled.
-func SetLink(st *State, p int, up bool) error { return SetLinkSide(st, p, false, up) }
+func SetLink(st *Testbed, p int, up bool) error { return SetLinkSide(st, p, false, up) }
 
 // SetLinkSide is SetLink on the client's (server false) or the server's
 // interface of path p.
-func SetLinkSide(st *State, p int, server, up bool) error {
+func SetLinkSide(st *Testbed, p int, server, up bool) error {
 	if p < 1 || p > len(st.Paths) {
 		return fmt.Errorf("lab %s has paths 1 to %d, not %d", st.Name, len(st.Paths), p)
 	}
@@ -61,7 +61,7 @@ type PathCounters struct {
 
 // Counters reads every path's client-side interface state and byte
 // counters.
-func Counters(st *State) ([]PathCounters, error) {
+func Counters(st *Testbed) ([]PathCounters, error) {
 	out := make([]PathCounters, len(st.Paths))
 	err := withHandle(st.Client, func(h *netlink.Handle) error {
 		for i, p := range st.Paths {
@@ -81,6 +81,6 @@ func Counters(st *State) ([]PathCounters, error) {
 }
 
 // DelayLineRunning reports whether the lab's delay line process lives.
-func DelayLineRunning(st *State) bool {
+func DelayLineRunning(st *Testbed) bool {
 	return st.DelayPID > 0 && isDelayLine(st.DelayPID, st.Name)
 }

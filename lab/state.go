@@ -19,9 +19,9 @@ import (
 // StateDir holds one NAME.json per lab (and the delay line's log).
 const StateDir = "/run/mptcpkit/lab"
 
-// State is what a lab is made of; Up writes it to StateDir/NAME.json and
+// Testbed is what a lab is made of; Up writes it to StateDir/NAME.json and
 // Show reads it back.
-type State struct {
+type Testbed struct {
 	Name    string    `json:"name"`
 	Number  int       `json:"number"` // L in 10.L.P.x
 	Created time.Time `json:"created"`
@@ -95,14 +95,14 @@ func statePath(name string) string { return filepath.Join(StateDir, name+".json"
 func nsPrefix(name string) string { return "mk-" + name + "-" }
 
 // ClientNetNS and ServerNetNS name the lab's namespaces.
-func (s *State) ClientNetNS() string { return s.Client }
+func (s *Testbed) ClientNetNS() string { return s.Client }
 
 // ServerNetNS names the server namespace.
-func (s *State) ServerNetNS() string { return s.Server }
+func (s *Testbed) ServerNetNS() string { return s.Server }
 
 // openNetNS opens the server and the client namespace; the caller closes
 // both.
-func (s *State) openNetNS() (server, client *netns.NetNS, err error) {
+func (s *Testbed) openNetNS() (server, client *netns.NetNS, err error) {
 	if server, err = netns.Open(s.Server); err != nil {
 		return nil, nil, err
 	}
@@ -114,7 +114,7 @@ func (s *State) openNetNS() (server, client *netns.NetNS, err error) {
 }
 
 // Load reads the state of lab name.
-func Load(name string) (*State, error) {
+func Load(name string) (*Testbed, error) {
 	if err := CheckName(name); err != nil {
 		return nil, err
 	}
@@ -125,7 +125,7 @@ func Load(name string) (*State, error) {
 		}
 		return nil, err
 	}
-	s := State{CreatorUID: -1}
+	s := Testbed{CreatorUID: -1}
 	if err := json.Unmarshal(b, &s); err != nil {
 		return nil, &DamagedError{Name: name, Path: statePath(name), Err: err}
 	}
@@ -133,7 +133,7 @@ func Load(name string) (*State, error) {
 }
 
 // List returns the state of every lab, by name.
-func List() ([]*State, error) {
+func List() ([]*Testbed, error) {
 	ents, err := os.ReadDir(StateDir)
 	if err != nil {
 		if errors.Is(err, os.ErrNotExist) {
@@ -141,7 +141,7 @@ func List() ([]*State, error) {
 		}
 		return nil, err
 	}
-	var out []*State
+	var out []*Testbed
 	for _, e := range ents {
 		n, ok := strings.CutSuffix(e.Name(), ".json")
 		if !ok || CheckName(n) != nil {
@@ -157,7 +157,7 @@ func List() ([]*State, error) {
 	return out, nil
 }
 
-func (s *State) save() error {
+func (s *Testbed) save() error {
 	if err := os.MkdirAll(StateDir, 0o755); err != nil {
 		return err
 	}

@@ -89,7 +89,7 @@ type PathTransfer struct {
 // Transfer sends pseudo-random data over one MPTCP connection from the
 // client namespace to the server namespace, hashing it at both ends, while
 // applying cfg.Events, and reports stalls and per-path traffic.
-func Transfer(ctx context.Context, st *State, cfg TransferConfig) (*TransferReport, error) {
+func Transfer(ctx context.Context, st *Testbed, cfg TransferConfig) (*TransferReport, error) {
 	if cfg.Duration == 0 {
 		cfg.Duration = 10 * time.Second
 	}
@@ -156,7 +156,7 @@ func Transfer(ctx context.Context, st *State, cfg TransferConfig) (*TransferRepo
 
 // addPaths fills in the sample times and each path's share, from the
 // samples and the client interfaces' counters before and after.
-func (rep *TransferReport) addPaths(st *State, smp *sampler, events []LinkEvent, before, after []PathCounters) {
+func (rep *TransferReport) addPaths(st *Testbed, smp *sampler, events []LinkEvent, before, after []PathCounters) {
 	for _, s := range smp.samples {
 		rep.SampleTimes = append(rep.SampleTimes, s.t.Seconds())
 	}
@@ -179,7 +179,7 @@ type transferWatch struct {
 
 // watchTransfer starts applying cfg.Events and sampling conn's subflows
 // every cfg.Sample, until ctx is done; wait for them with wg.
-func watchTransfer(ctx context.Context, st *State, cfg TransferConfig, conn net.Conn, t0 time.Time, rep *TransferReport) *transferWatch {
+func watchTransfer(ctx context.Context, st *Testbed, cfg TransferConfig, conn net.Conn, t0 time.Time, rep *TransferReport) *transferWatch {
 	w := &transferWatch{smp: &sampler{st: st, conn: conn, t0: t0, rep: rep,
 		seen: map[netip.AddrPort]uint64{}, retrans: map[netip.AddrPort]uint32{}}}
 	w.wg.Add(2)
@@ -263,7 +263,7 @@ func receiveTransfer(ln net.Listener, idle time.Duration) (r received) {
 
 // applyEvents sets links down and up at the events' times after t0, until
 // ctx is done.
-func applyEvents(ctx context.Context, st *State, events []LinkEvent, t0 time.Time) error {
+func applyEvents(ctx context.Context, st *Testbed, events []LinkEvent, t0 time.Time) error {
 	for i := range events {
 		ev := &events[i]
 		select {
@@ -333,7 +333,7 @@ func (rep *TransferReport) addReceived(r received, ack [40]byte, t0 time.Time) {
 // sampler reads the sender's subflows now and then: per path, the bytes
 // acknowledged so far.
 type sampler struct {
-	st   *State
+	st   *Testbed
 	conn net.Conn
 	t0   time.Time
 	rep  *TransferReport // its Subflows are the last sample's
@@ -430,7 +430,7 @@ func (smp *sampler) returnedAfter(i int, at time.Duration) time.Duration {
 	return -1
 }
 
-func pathOf(st *State, a netip.Addr) int {
+func pathOf(st *Testbed, a netip.Addr) int {
 	for i, p := range st.Paths {
 		if p.ClientAddr == a.Unmap() {
 			return i

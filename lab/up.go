@@ -25,7 +25,7 @@ var ErrExists = errors.New("lab exists")
 // Up builds the lab cfg describes and returns its state. If anything fails
 // or ctx is cancelled on the way, Up removes whatever it made (as Down
 // does) before it returns the error.
-func Up(ctx context.Context, cfg Config) (st *State, err error) {
+func Up(ctx context.Context, cfg Config) (st *Testbed, err error) {
 	if err := cfg.normalize(); err != nil {
 		return nil, err
 	}
@@ -52,7 +52,7 @@ func Up(ctx context.Context, cfg Config) (st *State, err error) {
 		return nil
 	}
 
-	st = &State{
+	st = &Testbed{
 		Name:    cfg.Name,
 		Number:  freeNumber(cfg.Name),
 		Created: time.Now().UTC().Truncate(time.Second),
@@ -235,7 +235,7 @@ func labNamespaces(name string) []string {
 }
 
 type builder struct {
-	st             *State
+	st             *Testbed
 	log            *slog.Logger
 	client, server *netns.NetNS
 	ch, sh         *netlink.Handle

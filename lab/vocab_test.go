@@ -31,7 +31,7 @@ func TestReportJSONVocabulary(t *testing.T) {
 				RTT: 21 * time.Millisecond, RTTVar: 2 * time.Millisecond, DeliveryRate: 1e6, Cwnd: 10, MSS: 1448, BytesAcked: 5}},
 			Paths: []PathTransfer{{Path: 1, ReturnedAfter: 250 * time.Millisecond}, {Path: 2, ReturnedAfter: -1}, {Path: 3}}},
 			[]string{`"goodput_bps":42250000`, `"longest_stall_us":1500000`, `"at_us":2000000`, `"returned_after_us":250000`, `"returned_after_us":-1`, `"rtt_us":21000`, `"rttvar_us":2000`, `"delivery_rate_bps":8000000`}},
-		{DemoReport{Capacity: 200, TCP: m, MPTCP: m, Lab: &State{Paths: []Path{path}}}, []string{`"capacity_bps":200000000`, `"goodput_bps":187500000`, `"delay_us":20000`}},
+		{DemoReport{Capacity: 200, TCP: m, MPTCP: m, Lab: &Testbed{Paths: []Path{path}}}, []string{`"capacity_bps":200000000`, `"goodput_bps":187500000`, `"delay_us":20000`}},
 	} {
 		b, err := json.Marshal(tc.v)
 		if err != nil {
@@ -68,7 +68,7 @@ func TestReportJSONVocabulary(t *testing.T) {
 func TestStateReadsOldDelayNS(t *testing.T) {
 	old := `{"name":"x","number":3,"creator_uid":0,"client_netns":"mk-x-client","server_netns":"mk-x-server","queue_packets":100,"cc_in_effect":"cubic",
 	"paths":[{"index":1,"client_if":"mkxc1","server_if":"mkxs1","client_addr":"10.3.1.1","server_addr":"10.3.1.2","rate_bps":100000000,"loss_percent":0,"delay_ns":20000000}]}`
-	var s State
+	var s Testbed
 	if err := json.Unmarshal([]byte(old), &s); err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +79,7 @@ func TestStateReadsOldDelayNS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var back State
+	var back Testbed
 	if err := json.Unmarshal(b, &back); err != nil {
 		t.Fatal(err)
 	}

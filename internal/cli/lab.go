@@ -362,7 +362,7 @@ Examples:
 `
 
 type labShow struct {
-	*lab.State
+	*lab.Testbed
 	DelayLineRunning bool               `json:"delayline_running,omitempty"`
 	Counters         []lab.PathCounters `json:"counters,omitempty"`
 	Drops            map[string]uint64  `json:"loss_drops,omitempty"`
@@ -378,7 +378,7 @@ func cmdLabShow(e *env, args []string) error {
 	if *name != "" {
 		names = append(names, *name)
 	}
-	var labs []*lab.State
+	var labs []*lab.Testbed
 	if len(names) > 0 {
 		for _, n := range names {
 			s, err := lab.Load(n)
@@ -395,7 +395,7 @@ func cmdLabShow(e *env, args []string) error {
 	}
 	var out []labShow
 	for _, s := range labs {
-		v := labShow{State: s, DelayLineRunning: lab.DelayLineRunning(s)}
+		v := labShow{Testbed: s, DelayLineRunning: lab.DelayLineRunning(s)}
 		v.Counters, _ = lab.Counters(s)
 		v.Drops, _ = lab.Drops(s)
 		out = append(out, v)
@@ -421,14 +421,14 @@ func cmdLabShow(e *env, args []string) error {
 	return nil
 }
 
-func printLab(e *env, st *lab.State) error {
-	v := labShow{State: st, DelayLineRunning: lab.DelayLineRunning(st)}
+func printLab(e *env, st *lab.Testbed) error {
+	v := labShow{Testbed: st, DelayLineRunning: lab.DelayLineRunning(st)}
 	v.Counters, _ = lab.Counters(st)
 	return printLabShow(e, v)
 }
 
 func printLabShow(e *env, v labShow) error {
-	st := v.State
+	st := v.Testbed
 	cc := st.CCEffect
 	if st.CC == "" {
 		cc += " (namespace default)"

@@ -169,7 +169,7 @@ func (cfg *Config) command(ns, mode string, args ...string) *exec.Cmd {
 	return lab.Runner{Exe: cfg.Exe, Env: cfg.ExeEnv}.Command(ns, mode, args...)
 }
 
-func startServer(ctx context.Context, cfg Config, st *lab.State, mode string) (*lab.Process, error) {
+func startServer(ctx context.Context, cfg Config, st *lab.Testbed, mode string) (*lab.Process, error) {
 	cmd := cfg.command(st.Server, mode, "redis-server", "--port", strconv.Itoa(port), "--bind", "0.0.0.0",
 		"--save", "", "--appendonly", "no", "--protected-mode", "no", "--daemonize", "no", "--loglevel", "warning")
 	var stderr bytes.Buffer
@@ -197,7 +197,7 @@ func startServer(ctx context.Context, cfg Config, st *lab.State, mode string) (*
 	return nil, err
 }
 
-func measure(ctx context.Context, cfg Config, st *lab.State, server, mode string, loss float64, test string, size, pipeline int) (Row, error) {
+func measure(ctx context.Context, cfg Config, st *lab.Testbed, server, mode string, loss float64, test string, size, pipeline int) (Row, error) {
 	n := cfg.Requests(size, pipeline)
 	row := Row{Mode: mode, Loss: loss, Test: test, Size: size, Pipeline: pipeline, Clients: cfg.Clients, Requests: n}
 	before, err := lab.Counters(st)

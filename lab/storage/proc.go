@@ -41,7 +41,7 @@ type server struct {
 
 // startServer starts nbdkit's memory plugin on the server's path-1
 // address and waits until it listens (it writes its pid file then).
-func startServer(ctx context.Context, cfg *Config, st *lab.State, mode string, size int64) (*server, error) {
+func startServer(ctx context.Context, cfg *Config, st *lab.Testbed, mode string, size int64) (*server, error) {
 	dir, err := os.MkdirTemp("", "mptcpkit-nbdkit-")
 	if err != nil {
 		return nil, err

@@ -151,7 +151,7 @@ var TheReference = Reference{
 type Report struct {
 	Started     time.Time    `json:"started"`
 	Host        lab.Host     `json:"host"`
-	Lab         *lab.State   `json:"lab"`
+	Lab         *lab.Testbed   `json:"lab"`
 	Client      Client       `json:"client"`
 	ExportBytes int64        `json:"export_bytes"`
 	Seconds     float64      `json:"seconds_per_run"` // fio's runtime
@@ -249,7 +249,7 @@ func Run(ctx context.Context, cfg Config) (rep *Report, err error) {
 			return nil, err
 		}
 	}
-	var st *lab.State
+	var st *lab.Testbed
 	if cfg.Lab != "" {
 		if st, err = lab.Load(cfg.Lab); err != nil {
 			return nil, err
@@ -348,7 +348,7 @@ func (r *Report) write(dir string) error {
 	return nil
 }
 
-func runMode(ctx context.Context, cfg *Config, st *lab.State, mode string) (rows []Row, err error) {
+func runMode(ctx context.Context, cfg *Config, st *lab.Testbed, mode string) (rows []Row, err error) {
 	srv, err := startServer(ctx, cfg, st, mode, cfg.Size)
 	if err != nil {
 		return nil, err
@@ -412,7 +412,7 @@ func fioArgs(w Workload, d time.Duration, engine []string, out string) []string 
 	return append(args, engine...)
 }
 
-func measure(ctx context.Context, cfg *Config, st *lab.State, mode string, w Workload, engine []string) (Row, error) {
+func measure(ctx context.Context, cfg *Config, st *lab.Testbed, mode string, w Workload, engine []string) (Row, error) {
 	row := Row{Workload: w, Mode: mode, Client: cfg.Client}
 	dir, err := os.MkdirTemp("", "mptcpkit-storage-")
 	if err != nil {

@@ -127,4 +127,4 @@ func netstatField(text, group, field string) (uint64, error) {
 }
 
 // labNamespaces are the namespaces whose receive buffers Run tunes.
-func labNamespaces(st *lab.State) []string { return []string{st.Client, st.Server} }
+func labNamespaces(st *lab.Testbed) []string { return []string{st.Client, st.Server} }

@@ -17,7 +17,7 @@ import (
 // failure in the middle.
 type VerifyConfig struct {
 	// Lab is the lab to use (it must exist; Verify leaves it up).
-	Lab *lab.State
+	Lab *lab.Testbed
 	// Jobs fio jobs each write Bytes (default 2 x 32 MiB) in BlockSize
 	// blocks (default 64 KiB), then read everything back and check it.
 	Jobs      int

@@ -46,7 +46,7 @@ const minData = 64 << 10
 
 // watcher samples socket diagnostics in a namespace until stopped.
 type watcher struct {
-	st     *lab.State
+	st     *lab.Testbed
 	port   uint16
 	cancel context.CancelFunc
 	done   chan error
@@ -59,7 +59,7 @@ type watcher struct {
 	bytes   map[sockKey]uint64   // payload per socket (subflow or TCP)
 }
 
-func startWatch(st *lab.State, port uint16, every time.Duration) (*watcher, error) {
+func startWatch(st *lab.Testbed, port uint16, every time.Duration) (*watcher, error) {
 	ns, err := netns.Open(st.Client)
 	if err != nil {
 		return nil, err
