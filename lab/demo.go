@@ -38,7 +38,7 @@ type DemoConfig struct {
 type DemoReport struct {
 	Started  time.Time    `json:"started"`
 	Host     Host         `json:"host"`
-	Lab      *Testbed       `json:"lab"`
+	Lab      *Testbed     `json:"lab"`
 	CC       string       `json:"congestion_control"`
 	Duration float64      `json:"seconds_per_run"`
 	TCP      *Measurement `json:"tcp"`

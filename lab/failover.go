@@ -25,7 +25,7 @@ type FailoverConfig struct {
 // FailoverReport is what `lab failover` measured.
 type FailoverReport struct {
 	Host     Host            `json:"host"`
-	Lab      *Testbed          `json:"lab"`
+	Lab      *Testbed        `json:"lab"`
 	Transfer *TransferReport `json:"transfer"`
 }
 

@@ -151,7 +151,7 @@ var TheReference = Reference{
 type Report struct {
 	Started     time.Time    `json:"started"`
 	Host        lab.Host     `json:"host"`
-	Lab         *lab.Testbed   `json:"lab"`
+	Lab         *lab.Testbed `json:"lab"`
 	Client      Client       `json:"client"`
 	ExportBytes int64        `json:"export_bytes"`
 	Seconds     float64      `json:"seconds_per_run"` // fio's runtime
