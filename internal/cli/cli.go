@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/mptcpkit/mptcpkit/lab"
 	"github.com/mptcpkit/mptcpkit/netns"
 )
 
@@ -189,9 +188,9 @@ done:
 	opts := &slog.HandlerOptions{Level: level}
 	e.log = slog.New(&logHandler{e: e, text: slog.NewTextHandler(stderr, opts), json: slog.NewJSONHandler(stderr, opts)})
 	if e.netns != "" {
-		// -n lab:NAME:client|server names a lab's namespace (lab.ResolveNetNS).
+		// -n lab:NAME:client|server names a lab's namespace (resolveNetNS).
 		var err error
-		if e.netns, err = lab.ResolveNetNS(e.netns); err != nil {
+		if e.netns, err = resolveNetNS(e.netns); err != nil {
 			return usagef("", "-n: %s", advice(err, err.Error()))
 		}
 		// Fail early and clearly on an unknown namespace.
