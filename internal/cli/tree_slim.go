@@ -25,6 +25,30 @@ func tree() *Command {
 	}
 }
 
+// topHelp is `mptcpkit --help` of the slim build; %s is the list of
+// commands.
+const topHelp = `mptcpkit — Multipath TCP on Linux (slim build: the ip mptcp commands only).
+
+Usage:
+  mptcpkit [-n NETNS] [-j] [-v] COMMAND [ARGS...]
+  mptcpkit COMMAND --help
+
+Global options (before COMMAND, like ip's):
+  -n, --netns NAME   act inside network namespace NAME (/run/netns/NAME) or a path
+  -j, --json         machine-readable JSON output
+  -v, --verbose      say more about what is being done
+  -h, --help         this help
+
+Commands:
+%s
+Examples:
+  mptcpkit endpoint add 10.0.2.1 dev eth1 subflow
+  mptcpkit -n ns1 limits show
+
+The full mptcpkit (built without -tags mptcpkit_slim) also has check, conns,
+bench, lab, run, force, daemon, proxy and more.
+`
+
 // resolveNetNS refuses -n lab:NAME:SIDE: resolving it needs the lab
 // package, which the slim build leaves out. Any other name is returned as
 // is.
