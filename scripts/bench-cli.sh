@@ -5,7 +5,12 @@
 #   scripts/bench-cli.sh [BINARY] [RUNS]
 #
 # BINARY defaults to a fresh build of ./cmd/mptcpkit as the README installs it
-# (CGO_ENABLED=0, static). Each command runs
+# (CGO_ENABLED=0, static); for the slim build (only the ip mptcp commands),
+#
+#   CGO_ENABLED=0 go build -tags mptcpkit_slim -o /tmp/mptcpkit-slim ./cmd/mptcpkit
+#   scripts/bench-cli.sh /tmp/mptcpkit-slim
+#
+# (or scripts/bench-cli.sh "$(scripts/build-slim-cli.sh)"). Each command runs
 # RUNS times (default 100) in a throw-away namespace under `perf stat`, which
 # gives the mean wall time, the CPU time (task-clock) and the page faults per
 # call; CPU time is the steadier time on a shared machine, and the page faults

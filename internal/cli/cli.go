@@ -11,7 +11,6 @@ import (
 	"strings"
 	"syscall"
 
-	"github.com/mptcpkit/mptcpkit/lab"
 	"github.com/mptcpkit/mptcpkit/netns"
 )
 
@@ -124,28 +123,6 @@ func (e *env) openNetNS() (*netns.NetNS, error) {
 	return netns.Open(e.netns)
 }
 
-const topHelp = `mptcpkit — Multipath TCP on Linux, end to end.
-
-Usage:
-  mptcpkit [-n NETNS] [-j] [-v] COMMAND [ARGS...]
-  mptcpkit COMMAND --help
-
-Global options (before COMMAND, like ip's):
-  -n, --netns NAME   act inside network namespace NAME (/run/netns/NAME), a path,
-                     or lab:LAB:client / lab:LAB:server (a lab's namespaces)
-  -j, --json         machine-readable JSON output
-  -v, --verbose      say more about what is being done
-  -h, --help         this help
-
-Commands:
-%s
-Examples:
-  mptcpkit lab demo                      # build 2 x 100 Mbit paths, show TCP vs MPTCP, clean up
-  mptcpkit check                         # is MPTCP usable here, and what to fix
-  mptcpkit endpoint add 10.0.2.1 dev eth1 subflow
-  mptcpkit -n lab:l1:client limits show   # inside lab l1 (mptcpkit lab up --name l1)
-`
-
 // Run runs one mptcpkit command line (args without the program name).
 func Run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	e := &env{ctx: ctx, stdout: stdout, stderr: stderr}
@@ -189,9 +166,9 @@ done:
 	opts := &slog.HandlerOptions{Level: level}
 	e.log = slog.New(&logHandler{e: e, text: slog.NewTextHandler(stderr, opts), json: slog.NewJSONHandler(stderr, opts)})
 	if e.netns != "" {
-		// -n lab:NAME:client|server names a lab's namespace (lab.ResolveNetNS).
+		// -n lab:NAME:client|server names a lab's namespace (resolveNetNS).
 		var err error
-		if e.netns, err = lab.ResolveNetNS(e.netns); err != nil {
+		if e.netns, err = resolveNetNS(e.netns); err != nil {
 			return usagef("", "-n: %s", advice(err, err.Error()))
 		}
 		// Fail early and clearly on an unknown namespace.

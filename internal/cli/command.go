@@ -53,33 +53,6 @@ type Command struct {
 	Quick bool
 }
 
-// tree is mptcpkit's command tree; its root is the program itself. The
-// order of the commands is the order `mptcpkit --help` lists them in.
-func tree() *Command {
-	return &Command{
-		Name:   "mptcpkit",
-		Abbrev: true,
-		Sub: []*Command{
-			checkCommand(),
-			endpointCommand(),
-			limitsCommand(),
-			monitorCommand(),
-			connsCommand(),
-			benchCommand(),
-			labCommand(),
-			runCommand(),
-			forceCommand(),
-			enableCommand(),
-			disableCommand(),
-			daemonCommand(),
-			proxyCommand(),
-			versionCommand(),
-			completionCommand(),
-			manCommand(),
-		},
-	}
-}
-
 // visible returns the commands of cs that are not hidden.
 func visible(cs []*Command) []*Command {
 	var out []*Command

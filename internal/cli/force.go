@@ -1,3 +1,5 @@
+//go:build !mptcpkit_slim
+
 package cli
 
 import (

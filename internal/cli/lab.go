@@ -1,7 +1,8 @@
+//go:build !mptcpkit_slim
+
 package cli
 
 import (
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
@@ -232,12 +233,6 @@ func labRateNote(flag string, rates []uint64) string {
 		got = append(got, lab.FormatRate(r))
 	}
 	return fmt.Sprintf("mptcpkit: note: --rate %s read as tc reads it, in BYTES per second: %s per path (write mbit for megabits/s)", flag, strings.Join(got, ","))
-}
-
-func labJSON(e *env, v any) error {
-	enc := json.NewEncoder(e.stdout)
-	enc.SetIndent("", "  ")
-	return enc.Encode(v)
 }
 
 const labDownHelp = `Usage: mptcpkit lab down [NAME...] | --name NAME | --all [--force]

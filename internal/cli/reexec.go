@@ -1,12 +1,6 @@
 package cli
 
-import (
-	"fmt"
-	"os"
-
-	"github.com/mptcpkit/mptcpkit/force"
-	"github.com/mptcpkit/mptcpkit/lab"
-)
+import "os"
 
 // entryPoint is a process mptcpkit starts of itself for its own use, not a
 // command anyone types: the environment variable env marks it (or, with
@@ -19,22 +13,6 @@ type entryPoint struct {
 	argv   []string
 	byArgv bool
 	main   func(args []string) int
-}
-
-// runArgv is the argv of the `run` shim and keeper, before the shim's
-// PATH ARGV0 ARGS...
-var runArgv = []string{"run"}
-
-// entryPoints are every re-executed mptcpkit, in the order they are
-// checked.
-func entryPoints() []entryPoint {
-	return []entryPoint{
-		{name: "run keeper", env: force.KeeperEnv, argv: runArgv, main: keeperMain},
-		{name: "run shim", env: force.ShimEnv, argv: runArgv, main: shimMain},
-		// lab starts it as `EXE lab delayline --name NAME SPEC...` (Down
-		// finds it by that argv, which also names it without the env).
-		{name: "lab delay line", env: lab.DelayLineEnv, argv: []string{"lab", "delayline"}, byArgv: true, main: lab.DelayLineMain},
-	}
 }
 
 // reexecEntry returns the entry point this process was started as, if
@@ -62,25 +40,4 @@ func hasPrefix(args, prefix []string) bool {
 		}
 	}
 	return true
-}
-
-// selfArgs is the argv (argv[0] included) the `run` supervisor starts
-// the shim and the keeper with.
-func selfArgs() []string { return append([]string{"mptcpkit"}, runArgv...) }
-
-// shimMain is the `run` shim: it installs the seccomp filter and execs
-// the command, returning only on failure.
-func shimMain(args []string) int {
-	code, err := force.Shim(args)
-	fmt.Fprintf(os.Stderr, "mptcpkit run: %v\n", err)
-	return code
-}
-
-// keeperMain is the keeper of a `run` whose supervisor may be killed.
-func keeperMain([]string) int {
-	code, err := force.Keeper()
-	if err != nil {
-		fmt.Fprintf(os.Stderr, "mptcpkit run (keeper): %v\n", err)
-	}
-	return code
 }
