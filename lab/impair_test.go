@@ -42,8 +42,11 @@ func TestImpair(t *testing.T) {
 	if err := Impair(st, 1, 0, time.Millisecond); err != nil {
 		t.Fatal(err)
 	}
-	if rtt := connectRTT(t, st, 1); rtt > 20*time.Millisecond {
-		t.Errorf("after loss off: connect took %v", rtt)
+	// With the loss still on, the SYN is dropped and resent after 1 s;
+	// anything well under that proves it is off (emulated guests take
+	// 20-30 ms for a 2 ms RTT connect).
+	if rtt := connectRTT(t, st, 1); rtt > 300*time.Millisecond {
+		t.Errorf("after loss off: connect took %v, want well under the 1 s of a resent SYN", rtt)
 	}
 	if l, _ := Load(st.Name); l == nil || l.Paths[0].Loss != 0 || l.Paths[0].Delay != time.Millisecond {
 		t.Errorf("state file not updated: %+v", l)
