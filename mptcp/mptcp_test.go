@@ -194,13 +194,15 @@ func TestTwoSubflows(t *testing.T) {
 	}
 	// Reinjections (data-level retransmissions) are acked twice at the
 	// subflow level, once on each subflow that carried them.
-	if acked < N || acked > N+retrans+info.BytesRetrans {
+	if slack := uint64(len(sfs)); acked < N || acked > N+retrans+info.BytesRetrans+slack {
 		t.Errorf("subflows acked %d bytes in total, want %d (+%d retransmitted by TCP, +%d reinjected by MPTCP)", acked, N, retrans, info.BytesRetrans)
 	}
 	// Data-level retransmissions (reinjections on another subflow) are
 	// new bytes for the subflow carrying them: mptcp_info counts them.
 	t.Logf("mptcp_info: sent %d acked %d retrans %d (%d times)", info.BytesSent, info.BytesAcked, info.BytesRetrans, info.Retransmits)
-	if sent < N || sent > N+retrans+info.BytesRetrans {
+	// The DATA_FIN's byte may go out, and be counted, on every subflow
+	// (seen: 2 bytes over on two subflows in a 6.12 guest).
+	if slack := uint64(len(sfs)); sent < N || sent > N+retrans+info.BytesRetrans+slack {
 		t.Errorf("subflows sent %d bytes in total, want %d (+%d retransmitted by TCP, +%d reinjected by MPTCP)", sent, N, retrans, info.BytesRetrans)
 	}
 	c.Close()
