@@ -194,15 +194,17 @@ func TestTwoSubflows(t *testing.T) {
 	}
 	// Reinjections (data-level retransmissions) are acked twice at the
 	// subflow level, once on each subflow that carried them.
-	if slack := uint64(len(sfs)); acked < N || acked > N+retrans+info.BytesRetrans+slack {
+	if slack := 4 * uint64(len(sfs)); acked < N || acked > N+retrans+info.BytesRetrans+slack {
 		t.Errorf("subflows acked %d bytes in total, want %d (+%d retransmitted by TCP, +%d reinjected by MPTCP)", acked, N, retrans, info.BytesRetrans)
 	}
 	// Data-level retransmissions (reinjections on another subflow) are
 	// new bytes for the subflow carrying them: mptcp_info counts them.
 	t.Logf("mptcp_info: sent %d acked %d retrans %d (%d times)", info.BytesSent, info.BytesAcked, info.BytesRetrans, info.Retransmits)
-	// The DATA_FIN's byte may go out, and be counted, on every subflow
-	// (seen: 2 bytes over on two subflows in a 6.12 guest).
-	if slack := uint64(len(sfs)); sent < N || sent > N+retrans+info.BytesRetrans+slack {
+	// The DATA_FIN's byte (and the subflow's FIN) may go out, and be
+	// counted, on every subflow, and again when reinjected (seen: 2 bytes
+	// over in a 6.12 guest, 4 with a reinjection on the host): a few bytes
+	// a subflow, never a segment's worth.
+	if slack := 4 * uint64(len(sfs)); sent < N || sent > N+retrans+info.BytesRetrans+slack {
 		t.Errorf("subflows sent %d bytes in total, want %d (+%d retransmitted by TCP, +%d reinjected by MPTCP)", sent, N, retrans, info.BytesRetrans)
 	}
 	c.Close()
