@@ -381,17 +381,10 @@ func metricOf(w sample, m string) float64 {
 	}
 }
 
-// minLossSegments is how many segments a path must have sent in a loss
-// clause's window before its retransmitted share counts: below it a single
-// timeout retransmission (a stalled CPU is enough) reads as double-digit loss
-// and would demote a healthy path.
-const minLossSegments = 50
-
 // evaluate returns why the condition holds for a path ("" if it does not).
 // A clause `M op V for D` holds when M over the last D (the last interval
 // without `for`) compares true; a path measured for less than D, or that
-// carried nothing in it, meets no clause, and a loss clause needs at least
-// minLossSegments segments sent in its window.
+// carried nothing in it, meets no clause.
 func evaluate(c policy.Condition, samples []sample, now time.Time) string {
 	for _, g := range c.Any {
 		var whys []string
@@ -402,12 +395,6 @@ func evaluate(c policy.Condition, samples []sample, now time.Time) string {
 				break
 			}
 			v := metricOf(w, cl.Metric)
-			if cl.Metric == policy.MetricLoss && w.segs < minLossSegments {
-				// 1 retransmission in 4 segments is "25% loss": too few
-				// to tell a lossy path from one unlucky RTO.
-				whys = nil
-				break
-			}
 			if !cl.Holds(v) {
 				whys = nil
 				break
